@@ -1,0 +1,12 @@
+// Command pmip-lma. Being built; see README.md for what exists today.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Fprintln(os.Stderr, "pmip-lma: not built yet (see README.md)")
+	os.Exit(2)
+}

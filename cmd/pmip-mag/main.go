@@ -1,0 +1,12 @@
+// Command pmip-mag. Being built; see README.md for what exists today.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Fprintln(os.Stderr, "pmip-mag: not built yet (see README.md)")
+	os.Exit(2)
+}
