@@ -1,0 +1,130 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// Dataplane is what the engines hold: the whole desired state in, the
+// kernel reconciled. [Reconciler] implements it over netlink, and
+// dataplanetest.Fake over a recording in-memory kernel.
+type Dataplane interface {
+	// Set makes the kernel hold exactly s among the objects the data
+	// plane owns. It may be called again with the same state, which
+	// changes nothing; nil tears everything of ours down. An invalid s
+	// changes nothing and returns an error wrapping [ErrInvalid];
+	// failures of single objects are joined, each naming its object.
+	Set(ctx context.Context, s *State) error
+}
+
+// Kernel is the syscall boundary: production talks netlink, the fake in
+// dataplanetest keeps an in-memory model. Everything above it (validation,
+// planning, ordering, error handling) is shared.
+type Kernel interface {
+	// Dump returns the objects of ours that the kernel holds.
+	Dump(ctx context.Context) (*State, error)
+	// Apply performs one operation. Deleting an object that is gone, and
+	// adding an address, rule or set element that exists, succeed.
+	Apply(ctx context.Context, op Op) error
+}
+
+// Options name what the data plane owns; see the package documentation.
+type Options struct {
+	// LinkPrefix starts the name of every tunnel of ours ("pmip").
+	LinkPrefix string
+	// Protocol marks routes, rules and addresses of ours (0x9e).
+	Protocol uint8
+	// Table is the name of our nftables inet table ("pmip").
+	Table string
+	// Logger receives one line per applied operation at debug level and
+	// per failure at warn level; nil discards.
+	Logger *slog.Logger
+}
+
+// Defaults of [Options].
+const (
+	DefaultLinkPrefix = "pmip"
+	DefaultProtocol   = 0x9e
+	DefaultTable      = "pmip"
+)
+
+func (o Options) withDefaults() Options {
+	if o.LinkPrefix == "" {
+		o.LinkPrefix = DefaultLinkPrefix
+	}
+	if o.Protocol == 0 {
+		o.Protocol = DefaultProtocol
+	}
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Reconciler implements [Dataplane] over a [Kernel].
+type Reconciler struct {
+	kernel Kernel
+	opts   Options
+
+	mu sync.Mutex
+	// cur is what the kernel holds after the last fully successful Set;
+	// nil means unknown, and the next Set dumps the kernel first (at
+	// start, which adopts what a previous run left, and after a failure).
+	cur *State
+}
+
+var _ Dataplane = (*Reconciler)(nil)
+
+// NewReconciler returns a Reconciler over k.
+func NewReconciler(k Kernel, opts Options) *Reconciler {
+	return &Reconciler{kernel: k, opts: opts.withDefaults()}
+}
+
+// Set implements [Dataplane]: validate, dump the kernel if its state is not
+// known, plan, apply. It does not stop at the first failing object: later
+// objects that do not depend on it are still applied.
+func (r *Reconciler) Set(ctx context.Context, s *State) error {
+	if s == nil {
+		s = &State{}
+	}
+	if err := s.Validate(r.opts.LinkPrefix); err != nil {
+		return err
+	}
+	want := normalize(s)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur == nil {
+		cur, err := r.kernel.Dump(ctx)
+		if err != nil {
+			return fmt.Errorf("dataplane: reading the kernel's state: %w", err)
+		}
+		r.cur = normalize(cur)
+	}
+	ops := Plan(r.cur, want)
+	var errs []error
+	for i, op := range ops {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("dataplane: %d of %d operations not applied: %w", len(ops)-i, len(ops), err))
+			break
+		}
+		if err := r.kernel.Apply(ctx, op); err != nil {
+			r.opts.Logger.Warn("dataplane operation failed", "op", op.String(), "err", err)
+			errs = append(errs, fmt.Errorf("dataplane: %s: %w", op, err))
+			continue
+		}
+		r.opts.Logger.Debug("dataplane", "op", op.String())
+	}
+	if len(errs) > 0 {
+		r.cur = nil // unknown: dump again next time
+		return errors.Join(errs...)
+	}
+	r.cur = want
+	return nil
+}

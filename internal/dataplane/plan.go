@@ -1,0 +1,374 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Action is what an [Op] does to its object.
+type Action uint8
+
+// Actions.
+const (
+	// Add creates the object. Adding an address, rule or set element that
+	// already exists is not an error.
+	Add Action = iota + 1
+	// Del removes the object. Removing one that is gone is not an error.
+	Del
+	// Replace creates the object or changes it in place (routes, the MTU
+	// of a tunnel, the flags of an address).
+	Replace
+)
+
+func (a Action) String() string {
+	switch a {
+	case Add:
+		return "add"
+	case Del:
+		return "del"
+	case Replace:
+		return "replace"
+	}
+	return fmt.Sprintf("Action(%d)", uint8(a))
+}
+
+// Object is one kernel object of ours: a [Tunnel], [Address], [Route],
+// [Rule], [FilterTable], [AccessIface], [Source] or [Flow].
+type Object interface {
+	fmt.Stringer
+	object()
+}
+
+// FilterTable is the nftables table with its chains, rules and empty sets.
+type FilterTable struct{}
+
+// AccessIface is one element of the table's set of access interfaces.
+type AccessIface string
+
+func (Tunnel) object()      {}
+func (Address) object()     {}
+func (Route) object()       {}
+func (Rule) object()        {}
+func (FilterTable) object() {}
+func (AccessIface) object() {}
+func (Source) object()      {}
+func (Flow) object()        {}
+
+// Op is one step of a [Plan].
+type Op struct {
+	Action Action
+	Obj    Object
+}
+
+func (o Op) String() string { return o.Action.String() + " " + o.Obj.String() }
+
+// Plan returns the operations that turn the kernel state cur into want, in
+// this order, which respects the objects' dependencies:
+//
+//  1. filter elements (flows, sources, access interfaces), or the whole
+//     filter table, removed;
+//  2. rules, routes, addresses, tunnels removed, in that order (a tunnel
+//     that must change other than its MTU is removed here and created
+//     again below; the kernel drops its routes and addresses with it);
+//  3. tunnels created or changed, brought up;
+//  4. addresses, routes, rules added or replaced;
+//  5. the filter table, then its access interfaces, sources and flows.
+//
+// Both states must be valid; Plan normalises defaults itself. Equal states
+// give an empty plan.
+func Plan(cur, want *State) []Op {
+	if cur == nil {
+		cur = &State{}
+	}
+	if want == nil {
+		want = &State{}
+	}
+	cur, want = normalize(cur), normalize(want)
+	var dels, adds []Op
+
+	// Tunnels first: their fate decides which routes and addresses the
+	// kernel drops on its own.
+	curT := indexBy(cur.Tunnels, func(t Tunnel) string { return t.Name })
+	wantT := indexBy(want.Tunnels, func(t Tunnel) string { return t.Name })
+	gone := map[string]bool{} // devices deleted (and maybe recreated)
+	var tunnelDels, tunnelAdds []Op
+	for name, c := range curT {
+		w, ok := wantT[name]
+		switch {
+		case !ok:
+			tunnelDels = append(tunnelDels, Op{Del, c})
+			gone[name] = true
+		case !sameTunnel(c, w):
+			tunnelDels = append(tunnelDels, Op{Del, c})
+			tunnelAdds = append(tunnelAdds, Op{Add, w})
+			gone[name] = true
+		case w.MTU != 0 && c.MTU != w.MTU:
+			tunnelAdds = append(tunnelAdds, Op{Replace, w})
+		}
+	}
+	for name, w := range wantT {
+		if _, ok := curT[name]; !ok {
+			tunnelAdds = append(tunnelAdds, Op{Add, w})
+		}
+	}
+
+	// Addresses.
+	curA := indexBy(cur.Addresses, addressKey)
+	wantA := indexBy(want.Addresses, addressKey)
+	var addrDels, addrAdds []Op
+	for k, c := range curA {
+		if gone[c.Dev] {
+			delete(curA, k) // the kernel drops it with the device
+			continue
+		}
+		if _, ok := wantA[k]; !ok {
+			addrDels = append(addrDels, Op{Del, c})
+		}
+	}
+	for k, w := range wantA {
+		c, ok := curA[k]
+		switch {
+		case !ok:
+			addrAdds = append(addrAdds, Op{Add, w})
+		case c != w:
+			addrAdds = append(addrAdds, Op{Replace, w})
+		}
+	}
+
+	// Routes.
+	curR := indexBy(cur.Routes, Route.key)
+	wantR := indexBy(want.Routes, Route.key)
+	var routeDels, routeAdds []Op
+	for k, c := range curR {
+		if gone[c.Dev] {
+			delete(curR, k)
+			continue
+		}
+		if _, ok := wantR[k]; !ok {
+			routeDels = append(routeDels, Op{Del, c})
+		}
+	}
+	for k, w := range wantR {
+		if c, ok := curR[k]; !ok || c != w {
+			routeAdds = append(routeAdds, Op{Replace, w})
+		}
+	}
+
+	// Rules: a rule is its whole content.
+	curU := indexBy(cur.Rules, func(r Rule) Rule { return r })
+	wantU := indexBy(want.Rules, func(r Rule) Rule { return r })
+	var ruleDels, ruleAdds []Op
+	for r := range curU {
+		if _, ok := wantU[r]; !ok {
+			ruleDels = append(ruleDels, Op{Del, r})
+		}
+	}
+	for r := range wantU {
+		if _, ok := curU[r]; !ok {
+			ruleAdds = append(ruleAdds, Op{Add, r})
+		}
+	}
+
+	// Filter.
+	var filterDels, filterAdds []Op
+	switch {
+	case cur.Filter != nil && want.Filter == nil:
+		filterDels = append(filterDels, Op{Del, FilterTable{}})
+	case want.Filter != nil:
+		cf := cur.Filter
+		if cf == nil {
+			filterAdds = append(filterAdds, Op{Add, FilterTable{}})
+			cf = &Filter{}
+		}
+		wf := want.Filter
+		fd, fa := diffElems(flowsOf(cf), flowsOf(wf))
+		sd, sa := diffElems(sourcesOf(cf), sourcesOf(wf))
+		ad, aa := diffElems(accessOf(cf), accessOf(wf))
+		filterDels = append(append(append(filterDels, fd...), sd...), ad...)
+		filterAdds = append(append(append(filterAdds, aa...), sa...), fa...)
+	}
+
+	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, addrAdds, routeAdds, filterAdds} {
+		sortOps(ops)
+	}
+	slices.SortFunc(ruleDels, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
+	slices.SortFunc(ruleAdds, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
+	dels = slices.Concat(filterDels, ruleDels, routeDels, addrDels, tunnelDels)
+	adds = slices.Concat(tunnelAdds, addrAdds, routeAdds, ruleAdds, filterAdds)
+	return append(dels, adds...)
+}
+
+// normalize returns a copy of s with the kernel's defaults made explicit,
+// so that a state and its dump compare equal.
+func normalize(s *State) *State {
+	n := s.Clone()
+	for i := range n.Tunnels {
+		n.Tunnels[i] = normTunnel(n.Tunnels[i])
+	}
+	for i := range n.Routes {
+		n.Routes[i] = normRoute(n.Routes[i])
+	}
+	return n
+}
+
+func normTunnel(t Tunnel) Tunnel {
+	if t.HopLimit == 0 {
+		t.HopLimit = 64
+	}
+	if !t.Keyed {
+		t.Key = 0
+	}
+	return t
+}
+
+func normRoute(r Route) Route {
+	if r.Table == 0 {
+		r.Table = mainTable
+	}
+	if r.Metric == 0 && r.Dst.Addr().Is6() {
+		r.Metric = 1024 // the kernel's IP6_RT_PRIO_USER
+	}
+	if r.Encap.IsSet() && r.Encap.HopLimit == 0 {
+		r.Encap.HopLimit = 64
+	}
+	if !r.Encap.Keyed {
+		r.Encap.Key = 0
+	}
+	return r
+}
+
+// sameTunnel reports whether c can stay as it is for w, the MTU aside.
+func sameTunnel(c, w Tunnel) bool {
+	c.MTU, w.MTU = 0, 0
+	return c == w
+}
+
+type routeKey struct {
+	table  uint32
+	dst    netip.Prefix
+	metric uint32
+}
+
+func (r Route) key() routeKey { return routeKey{r.Table, r.Dst, r.Metric} }
+
+type addrKey struct {
+	dev    string
+	prefix netip.Prefix
+}
+
+func addressKey(a Address) addrKey { return addrKey{a.Dev, a.Prefix} }
+
+type sourceKey struct {
+	mac    [6]byte
+	prefix netip.Prefix
+}
+
+func (s Source) key() sourceKey {
+	var k sourceKey
+	copy(k.mac[:], s.MAC)
+	k.prefix = s.Prefix
+	return k
+}
+
+type flowKey struct {
+	src, dst      netip.Prefix
+	proto         uint8
+	portLo, portH uint16
+}
+
+func (f Flow) key() flowKey { return flowKey{f.Src, f.Dst, f.Proto, f.DstPortFrom, f.DstPortTo} }
+
+// elems are a filter's set or map elements by their key, rendered for a
+// stable order.
+type elem struct {
+	obj Object
+	val uint32 // a map element's value (a flow's mark)
+}
+
+func flowsOf(f *Filter) map[string]elem {
+	m := map[string]elem{}
+	for _, fl := range f.Flows {
+		k := fl
+		k.Mark = 0
+		m[k.String()] = elem{fl, fl.Mark}
+	}
+	return m
+}
+
+func sourcesOf(f *Filter) map[string]elem {
+	m := map[string]elem{}
+	for _, s := range f.Sources {
+		m[s.String()] = elem{obj: s}
+	}
+	return m
+}
+
+func accessOf(f *Filter) map[string]elem {
+	m := map[string]elem{}
+	for _, a := range f.AccessIfaces {
+		m[a] = elem{obj: AccessIface(a)}
+	}
+	return m
+}
+
+// diffElems returns the deletions and additions that turn cur into want;
+// an element whose value changed is deleted and added again.
+func diffElems(cur, want map[string]elem) (dels, adds []Op) {
+	for k := range cur {
+		if w, ok := want[k]; !ok || w.val != cur[k].val {
+			dels = append(dels, Op{Del, cur[k].obj})
+		}
+	}
+	for k := range want {
+		if c, ok := cur[k]; !ok || c.val != want[k].val {
+			adds = append(adds, Op{Add, want[k].obj})
+		}
+	}
+	return dels, adds
+}
+
+func indexBy[T any, K comparable](xs []T, key func(T) K) map[K]T {
+	m := make(map[K]T, len(xs))
+	for _, x := range xs {
+		m[key(x)] = x
+	}
+	return m
+}
+
+// sortOps orders ops by kind of object (the order Plan documents) and then
+// by their rendering, so that a plan is deterministic. Only the changes are
+// sorted, never the whole state.
+func sortOps(ops []Op) {
+	slices.SortStableFunc(ops, func(a, b Op) int {
+		if ra, rb := objRank(a.Obj), objRank(b.Obj); ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a.Obj.String(), b.Obj.String())
+	})
+}
+
+func objRank(o Object) int {
+	switch o.(type) {
+	case FilterTable:
+		return 0
+	case AccessIface:
+		return 1
+	case Source:
+		return 2
+	case Flow:
+		return 3
+	}
+	return 4
+}
+
+func compareRules(a, b Rule) int {
+	if a.Priority != b.Priority {
+		if a.Priority < b.Priority {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.String(), b.String())
+}
