@@ -129,8 +129,8 @@ func TestOfferFromOtherSourcesFirst(t *testing.T) {
 func TestIgnoredAndBadSources(t *testing.T) {
 	s, _, _, rec := newTest(t, nil)
 	s.HandleFrame(l2test.RS(net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x52, 0x13}, llA)) // our own router MAC
-	s.HandleFrame(l2test.RS(net.HardwareAddr{0x03, 0, 0, 0, 0, 1}, llA))               // group bit
-	s.HandleFrame(l2test.RS(net.HardwareAddr{0, 0, 0, 0, 0, 0}, llA))                  // zero
+	s.HandleFrame(l2test.RS(net.HardwareAddr{0x03, 0, 0, 0, 0, 1}, llA))                // group bit
+	s.HandleFrame(l2test.RS(net.HardwareAddr{0, 0, 0, 0, 0, 0}, llA))                   // zero
 	if s.Offer(Trigger{MAC: net.HardwareAddr{1, 2, 3}}) {
 		t.Error("Offer of a 3-byte MAC accepted")
 	}
