@@ -1,0 +1,514 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openpmip/pmip/testing/qemu/internal/ctl"
+)
+
+// EnvEnable must be 1 for tier 3 to run: booting guests under TCG takes
+// seconds each, so plain `go test ./...` skips it.
+const EnvEnable = "PMIP_QEMU"
+
+// EnvKeep set to 1 keeps the logs of passing tests too.
+const EnvKeep = "PMIP_QEMU_KEEP"
+
+// Options describe a guest.
+type Options struct {
+	// Name tells the guest's logs apart when a test boots several;
+	// default the architecture's name.
+	Name string
+	// Arch is the guest architecture: "amd64" (default; the host's).
+	Arch string
+	// Memory in MiB (default 512) and virtual CPUs (default 1).
+	Memory, CPUs int
+	// Binaries, Packages, Modules and Load extend the image (see
+	// ImageOptions); each distinct set is a separate cached image.
+	Binaries []Binary
+	Packages []string
+	Modules  []string
+	Load     []string
+	// Shares are host folders mounted at /mnt/<Tag> in the guest, next to
+	// the harness's own: "share" (the agent and test binaries, writable)
+	// and "src" (the module's source tree, read-only, where test
+	// binaries run so they find their testdata).
+	Shares []Share
+	// NICs are virtio network cards backed by QEMU socket networking, to
+	// link guests with each other (eth0, eth1, ... in the guest).
+	NICs []NIC
+	// Append is added to the kernel command line.
+	Append string
+	// BootTimeout bounds the time from starting QEMU to the agent's hello
+	// (default 2 minutes; a boot takes ~5 s on an idle machine).
+	BootTimeout time.Duration
+}
+
+// Share is a host folder shared into the guest over 9p (virtfs).
+type Share struct {
+	Tag      string
+	Dir      string
+	ReadOnly bool
+}
+
+// NIC is a guest network card on a QEMU socket backend. Netdev is the
+// backend's options after "socket,": "listen=127.0.0.1:10001" on one
+// guest and "connect=127.0.0.1:10001" on the other, or
+// "mcast=230.0.0.1:1234,localaddr=127.0.0.1" for a shared segment.
+type NIC struct {
+	Netdev string
+	MAC    string // optional, e.g. "52:54:00:00:00:01"
+}
+
+// VM is a running guest.
+type VM struct {
+	Image   *Image
+	Release string // the guest's uname -r, as the agent reported it
+
+	tb       testing.TB
+	name     string
+	work     string // temporary: control socket, share
+	share    string
+	logs     string // results/<test>
+	root     string // the Go module's root
+	cmd      *exec.Cmd
+	qemuDone chan struct{}
+	qemuErr  error
+	console  *tailWriter
+	ctl      *control
+	started  time.Time
+
+	transcriptMu sync.Mutex
+	transcript   *os.File
+
+	closeOnce sync.Once
+}
+
+// Boot builds (or takes from the cache) the image for o, boots it under
+// QEMU and waits until the agent in the guest answers. The guest is
+// powered off when the test ends; if the test failed its console,
+// transcript and test outputs stay under results/<test>/ and the path is
+// printed.
+//
+// Without PMIP_QEMU=1 the test is skipped with a note on how to run it;
+// with it, a missing QEMU or running as non-root fails the test.
+func Boot(tb testing.TB, o Options) *VM {
+	tb.Helper()
+	if os.Getenv(EnvEnable) != "1" {
+		tb.Skipf("qemu: tier 3 boots a stock Debian kernel under TCG and runs only with %s=1: "+
+			"as root, scripts/install-test-deps.sh && %s=1 go test -v ./testing/qemu/... (or make test)", EnvEnable, EnvEnable)
+	}
+	if os.Geteuid() != 0 {
+		tb.Fatalf("qemu: %s=1 but not root: the tier fetches Debian packages into %s and needs root; run it as root", EnvEnable, CacheDir())
+	}
+	arch, err := lookupArch(o.Arch)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	qemuBin, err := exec.LookPath(arch.QEMU)
+	if err != nil {
+		tb.Fatalf("qemu: %s not found: install it with scripts/install-test-deps.sh (apt-get install qemu-system-x86 busybox-static kmod cpio xz-utils)", arch.QEMU)
+	}
+	for _, tool := range []string{"apt-get", "apt-cache", "dpkg", "depmod", "modprobe", "xz", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			tb.Fatalf("qemu: %s not found on the host: run scripts/install-test-deps.sh", tool)
+		}
+	}
+	if o.Name == "" {
+		o.Name = arch.Name
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+
+	img, err := BuildImage(ImageOptions{Arch: arch, Binaries: o.Binaries, Packages: o.Packages, Modules: o.Modules, Load: o.Load}, tb.Logf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	state := "cold: built"
+	if img.Warm {
+		state = "warm: from the cache"
+	}
+	tb.Logf("qemu: image %s for kernel %s in %v (%s)", img.Key, img.Release, img.BuildTime.Round(time.Millisecond), state)
+
+	vm := &VM{Image: img, tb: tb, name: o.Name, root: root, qemuDone: make(chan struct{})}
+	if err := vm.boot(qemuBin, o); err != nil {
+		vm.shutdown()
+		vm.keepLogs(true)
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		vm.shutdown()
+		vm.keepLogs(tb.Failed())
+	})
+	return vm
+}
+
+func (vm *VM) boot(qemuBin string, o Options) error {
+	var err error
+	vm.logs = filepath.Join(vm.root, "results", sanitizeName(vm.tb.Name()))
+	if err := os.MkdirAll(vm.logs, 0o755); err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	old, _ := filepath.Glob(filepath.Join(vm.logs, vm.name+".*"))
+	for _, f := range old {
+		os.Remove(f)
+	}
+	if vm.transcript, err = os.Create(vm.logPath("transcript.log")); err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	con, err := os.Create(vm.logPath("console.log"))
+	if err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	vm.console = &tailWriter{f: con, max: 16 << 10}
+
+	if vm.work, err = os.MkdirTemp("", "pmip-qemu-"); err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	vm.share = filepath.Join(vm.work, "share")
+	if err := os.Mkdir(vm.share, 0o755); err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	agent, err := buildAgent(vm.root, vm.Image.Arch)
+	if err != nil {
+		return err
+	}
+	if err := copyFile(agent, filepath.Join(vm.share, "pmip-agent")); err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+
+	sock := filepath.Join(vm.work, "ctl.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("qemu: control socket: %w", err)
+	}
+	defer ln.Close()
+
+	args := vm.qemuArgs(o, sock)
+	if err := os.WriteFile(vm.logPath("qemu-cmdline"), []byte(qemuBin+" "+strings.Join(args, " ")+"\n"), 0o644); err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	vm.cmd = exec.Command(qemuBin, args...)
+	vm.cmd.Stdout, vm.cmd.Stderr = vm.console, vm.console
+	vm.started = time.Now()
+	if err := vm.cmd.Start(); err != nil {
+		return fmt.Errorf("qemu: start %s: %w", qemuBin, err)
+	}
+	go func() {
+		vm.qemuErr = vm.cmd.Wait()
+		close(vm.qemuDone)
+	}()
+
+	timeout := o.BootTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	connc := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			connc <- c
+		}
+	}()
+	select {
+	case c := <-connc:
+		vm.ctl = newControl(c)
+	case <-vm.qemuDone:
+		return fmt.Errorf("qemu: exited before connecting the control port (%v):\n%s", vm.qemuErr, vm.console.Tail())
+	case <-deadline.C:
+		return fmt.Errorf("qemu: no control connection within %v:\n%s", timeout, vm.console.Tail())
+	}
+	select {
+	case h := <-vm.ctl.hello:
+		vm.Release = h.Kernel
+		vm.tb.Logf("qemu: %s booted kernel %s to the agent in %v (guest uptime %.1f s)",
+			vm.name, h.Kernel, time.Since(vm.started).Round(time.Millisecond), float64(h.UptimeMS)/1000)
+		return nil
+	case <-vm.qemuDone:
+		return fmt.Errorf("qemu: guest stopped before its agent came up (%v):\n%s", vm.qemuErr, vm.console.Tail())
+	case <-deadline.C:
+		return fmt.Errorf("qemu: the guest's agent did not come up within %v:\n%s", timeout, vm.console.Tail())
+	}
+}
+
+func (vm *VM) qemuArgs(o Options, sock string) []string {
+	a := vm.Image.Arch
+	mem, cpus := o.Memory, o.CPUs
+	if mem == 0 {
+		mem = 512
+	}
+	if cpus == 0 {
+		cpus = 1
+	}
+	cmdline := strings.TrimSpace("console=" + a.Console + " " + a.BootArgs + " " + o.Append)
+	args := []string{"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"}
+	args = append(args, a.Machine...)
+	args = append(args,
+		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		"-kernel", vm.Image.Kernel, "-initrd", vm.Image.Initrd, "-append", cmdline,
+		"-serial", "stdio",
+		"-device", "virtio-serial-"+a.VirtioBus+",id=vser",
+		"-chardev", "socket,id=ctl,path="+sock,
+		"-device", "virtserialport,bus=vser.0,chardev=ctl,name="+ctl.PortName,
+	)
+	shares := append([]Share{{Tag: "share", Dir: vm.share}, {Tag: "src", Dir: vm.root, ReadOnly: true}}, o.Shares...)
+	for i, s := range shares {
+		fsdev := fmt.Sprintf("local,id=fs%d,path=%s,security_model=none", i, s.Dir)
+		if s.ReadOnly {
+			fsdev += ",readonly=on"
+		}
+		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("virtio-9p-%s,fsdev=fs%d,mount_tag=%s", a.VirtioBus, i, s.Tag))
+	}
+	for i, n := range o.NICs {
+		dev := fmt.Sprintf("virtio-net-%s,netdev=net%d", a.VirtioBus, i)
+		if n.MAC != "" {
+			dev += ",mac=" + n.MAC
+		}
+		args = append(args, "-netdev", fmt.Sprintf("socket,id=net%d,%s", i, n.Netdev), "-device", dev)
+	}
+	return args
+}
+
+// ShareDir is the host folder mounted at /mnt/share in the guest.
+func (vm *VM) ShareDir() string { return vm.share }
+
+// LogDir is where the guest's logs are written (kept if the test fails).
+func (vm *VM) LogDir() string { return vm.logs }
+
+// Console returns the end of the guest's serial console so far.
+func (vm *VM) Console() string { return vm.console.Tail() }
+
+func (vm *VM) logPath(name string) string { return filepath.Join(vm.logs, vm.name+"."+name) }
+
+// shutdown powers the guest off, killing QEMU if it does not stop.
+func (vm *VM) shutdown() {
+	vm.closeOnce.Do(func() {
+		if vm.cmd != nil && vm.cmd.Process != nil {
+			if vm.ctl != nil {
+				_ = vm.ctl.poweroff()
+			}
+			select {
+			case <-vm.qemuDone:
+			case <-time.After(10 * time.Second):
+				_ = vm.cmd.Process.Kill()
+				<-vm.qemuDone
+			}
+		}
+		if vm.ctl != nil {
+			vm.ctl.conn.Close()
+		}
+		if vm.transcript != nil {
+			vm.transcript.Close()
+		}
+		if vm.console != nil {
+			vm.console.f.Close()
+		}
+		if vm.work != "" {
+			os.RemoveAll(vm.work)
+		}
+	})
+}
+
+func (vm *VM) keepLogs(failed bool) {
+	if vm.logs == "" {
+		return
+	}
+	if failed || os.Getenv(EnvKeep) == "1" {
+		vm.tb.Logf("qemu: logs of guest %s kept in %s", vm.name, vm.logs)
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(vm.logs, vm.name+".*"))
+	for _, f := range files {
+		os.Remove(f)
+	}
+	os.Remove(vm.logs) // only if empty
+}
+
+// Cmd is a command for the guest.
+type Cmd struct {
+	Argv  []string
+	Env   []string // added to the guest's environment (KEY=VALUE)
+	Dir   string   // working directory, default /
+	Stdin []byte
+	// Output receives combined stdout and stderr as it arrives.
+	Output io.Writer
+}
+
+// ExitError is returned for a guest command that exited non-zero or died.
+type ExitError struct {
+	Argv []string
+	Code int
+	Err  string // how it ended abnormally, if it did
+}
+
+func (e *ExitError) Error() string {
+	if e.Err != "" {
+		return fmt.Sprintf("qemu: guest: %s: %s", strings.Join(e.Argv, " "), e.Err)
+	}
+	return fmt.Sprintf("qemu: guest: %s: exit status %d", strings.Join(e.Argv, " "), e.Code)
+}
+
+// Exec runs c in the guest and waits for it. Cancelling ctx kills its
+// process group. The error is an *ExitError for a non-zero exit, another
+// error if the guest or the channel failed.
+func (vm *VM) Exec(ctx context.Context, c Cmd) error {
+	t0 := time.Now()
+	vm.logf("$ %s", strings.Join(c.Argv, " "))
+	out := io.Writer(&transcriptWriter{vm: vm})
+	if c.Output != nil {
+		out = io.MultiWriter(out, c.Output)
+	}
+	id, exitc, err := vm.ctl.start(ctl.Request{Argv: c.Argv, Env: c.Env, Dir: c.Dir, Stdin: c.Stdin}, out)
+	if err != nil {
+		return err
+	}
+	var rep ctl.Reply
+	var ok bool
+	select {
+	case rep, ok = <-exitc:
+	case <-ctx.Done():
+		_ = vm.ctl.kill(id)
+		select {
+		case <-exitc:
+		case <-time.After(10 * time.Second):
+			vm.logf("agent did not answer the kill of %s: stopping the guest", c.Argv[0])
+			_ = vm.cmd.Process.Kill()
+		}
+		vm.logf("cancelled after %v: %v", time.Since(t0).Round(time.Millisecond), ctx.Err())
+		return fmt.Errorf("qemu: guest: %s: %w", strings.Join(c.Argv, " "), ctx.Err())
+	}
+	if !ok {
+		return fmt.Errorf("%w while running %s (%v):\n%s", errGuestGone, strings.Join(c.Argv, " "), vm.ctl.err, vm.console.Tail())
+	}
+	vm.logf("exit %d %s(%v)", rep.Code, rep.Err, time.Since(t0).Round(time.Millisecond))
+	if rep.Code != 0 || rep.Err != "" {
+		return &ExitError{Argv: c.Argv, Code: rep.Code, Err: rep.Err}
+	}
+	return nil
+}
+
+// Run runs argv in the guest and returns its combined output.
+func (vm *VM) Run(ctx context.Context, argv ...string) (string, error) {
+	var buf bytes.Buffer
+	err := vm.Exec(ctx, Cmd{Argv: argv, Output: &buf})
+	return buf.String(), err
+}
+
+// MustRun runs argv in the guest and fails the test if it fails.
+func (vm *VM) MustRun(ctx context.Context, argv ...string) string {
+	vm.tb.Helper()
+	out, err := vm.Run(ctx, argv...)
+	if err != nil {
+		vm.tb.Fatalf("%v\n%s", err, out)
+	}
+	return out
+}
+
+func (vm *VM) logf(format string, args ...any) {
+	vm.transcriptMu.Lock()
+	defer vm.transcriptMu.Unlock()
+	fmt.Fprintf(vm.transcript, "[%8.3fs] "+format+"\n", append([]any{time.Since(vm.started).Seconds()}, args...)...)
+}
+
+type transcriptWriter struct{ vm *VM }
+
+func (w *transcriptWriter) Write(p []byte) (int, error) {
+	w.vm.transcriptMu.Lock()
+	defer w.vm.transcriptMu.Unlock()
+	return w.vm.transcript.Write(p)
+}
+
+// tailWriter writes to a file and keeps the last max bytes in memory.
+type tailWriter struct {
+	mu   sync.Mutex
+	f    *os.File
+	max  int
+	tail []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tail = append(w.tail, p...)
+	if len(w.tail) > w.max {
+		w.tail = append([]byte(nil), w.tail[len(w.tail)-w.max:]...)
+	}
+	return w.f.Write(p)
+}
+
+func (w *tailWriter) Tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.tail)
+}
+
+// moduleRoot finds the folder of go.mod above the working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("qemu: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("qemu: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func sanitizeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+var (
+	agentMu    sync.Mutex
+	agentPaths = map[string]string{}
+)
+
+// buildAgent cross-builds the guest agent once per process and arch.
+func buildAgent(root string, a Arch) (string, error) {
+	agentMu.Lock()
+	defer agentMu.Unlock()
+	if p, ok := agentPaths[a.Name]; ok {
+		return p, nil
+	}
+	dir, err := os.MkdirTemp("", "pmip-agent-")
+	if err != nil {
+		return "", fmt.Errorf("qemu: %w", err)
+	}
+	out := filepath.Join(dir, "pmip-agent")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./testing/qemu/agent")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), a.GoEnv...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("qemu: building the guest agent: %v: %s", err, b)
+	}
+	agentPaths[a.Name] = out
+	return out, nil
+}
