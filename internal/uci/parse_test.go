@@ -188,6 +188,7 @@ func TestSuggest(t *testing.T) {
 	for in, want := range map[string]string{
 		"lma_adress":      "lma_address",
 		"tunel":           "tunnel",
+		"tunenl":          "tunnel",
 		"proxycoa":        "proxy_coa",
 		"binding_lifetim": "binding_lifetime",
 		"colour":          "",
