@@ -1,0 +1,195 @@
+// Package hostapd turns hostapd's station events into attach and detach
+// events for the MAG (issue 4, "Attach and detach detection").
+//
+//	hostapd ──► hostapd_cli -a pmip-hostapd-action ──► pmip-mag hook action IF EVENT MAC ─┐
+//	hostapd ──► ubus subscribe hostapd.IF | pmip-mag hook ubus IF ─────────────────────────┤
+//	                                                  one datagram per Event (wire.go)    │
+//	                                                                                      ▼
+//	                                    MAG engine ◄── Listener (unix datagram socket) ◄──┘
+//
+// The hook side runs inside the MAG binary (RunHook), so the scripts in
+// hostapd-hooks/ hold no logic and need no nc(1) with unix socket support,
+// which busybox often lacks. The parsers here are the only code that reads
+// what hostapd prints; everything they return is validated (interface
+// name, unicast MAC, identity) so the engine can trust an Event.
+package hostapd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kind is what happened to a station.
+type Kind uint8
+
+// Kinds of station events.
+const (
+	// Connected: the station associated (ubus "assoc") or completed
+	// association and, where configured, 802.1X/4-way handshake
+	// (hostapd_cli AP-STA-CONNECTED, sent once the port is authorized).
+	Connected Kind = iota + 1
+	// Disconnected: the station left (AP-STA-DISCONNECTED, ubus "disassoc").
+	Disconnected
+	// Authorized: the station's port was authorized (ubus
+	// "sta-authorized"); its 802.1X identity, if any, is now known.
+	Authorized
+)
+
+var kindNames = [...]string{Connected: "connected", Disconnected: "disconnected", Authorized: "authorized"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+func parseKind(s string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n != "" && n == s {
+			return Kind(k), true
+		}
+	}
+	return 0, false
+}
+
+// Source is where an event came from.
+type Source uint8
+
+// Sources of station events.
+const (
+	// SourceAction is a hostapd_cli -a action script invocation.
+	SourceAction Source = iota + 1
+	// SourceUbus is an OpenWrt `ubus subscribe hostapd.IF` notification.
+	SourceUbus
+)
+
+var sourceNames = [...]string{SourceAction: "action", SourceUbus: "ubus"}
+
+func (s Source) String() string {
+	if int(s) < len(sourceNames) && sourceNames[s] != "" {
+		return sourceNames[s]
+	}
+	return fmt.Sprintf("Source(%d)", uint8(s))
+}
+
+func parseSource(s string) (Source, bool) {
+	for k, n := range sourceNames {
+		if n != "" && n == s {
+			return Source(k), true
+		}
+	}
+	return 0, false
+}
+
+// Event is one station event on one access interface.
+type Event struct {
+	Kind      Kind
+	Interface string           // the hostapd BSS interface, e.g. wlan0
+	MAC       net.HardwareAddr // the station, 6 octets, unicast
+	// Identity is the station's 802.1X identity (hostapd's
+	// dot1xAuthSessionUserName), an NAI the MAG uses as the Mobile Node
+	// Identifier (RFC 4283, RFC 5213 6.9.1.1); empty when unknown (open
+	// or PSK networks, or a Disconnected event).
+	Identity string
+	Source   Source
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%s %s on %s via %s", e.Kind, e.MAC, e.Interface, e.Source)
+	if e.Identity != "" {
+		s += fmt.Sprintf(" identity %q", e.Identity)
+	}
+	return s
+}
+
+// Errors of this package, wrapped with context by every parser.
+var (
+	ErrSyntax    = errors.New("hostapd: malformed input")
+	ErrInterface = errors.New("hostapd: bad interface name")
+	ErrMAC       = errors.New("hostapd: bad station MAC address")
+	ErrIdentity  = errors.New("hostapd: bad identity")
+	ErrNoStation = errors.New("hostapd: station not known to hostapd")
+)
+
+// MaxIdentityLen is the longest identity accepted: an NAI is at most 253
+// octets (RFC 7542 2.2), which also fits the Mobile Node Identifier option
+// (RFC 4283 3: 8-bit length including the subtype octet).
+const MaxIdentityLen = 253
+
+// Validate reports whether e is complete and well-formed.
+func (e Event) Validate() error {
+	if e.Kind < Connected || e.Kind > Authorized {
+		return fmt.Errorf("%w: unknown kind %d", ErrSyntax, e.Kind)
+	}
+	if e.Source < SourceAction || e.Source > SourceUbus {
+		return fmt.Errorf("%w: unknown source %d", ErrSyntax, e.Source)
+	}
+	if err := checkInterface(e.Interface); err != nil {
+		return err
+	}
+	if err := checkMAC(e.MAC); err != nil {
+		return err
+	}
+	return checkIdentity(e.Identity)
+}
+
+// checkInterface applies the kernel's rules for interface names
+// (dev_valid_name): 1 to 15 octets, not "." or "..", no '/', ':' or
+// white space.
+func checkInterface(s string) error {
+	if s == "" || len(s) > 15 || s == "." || s == ".." {
+		return fmt.Errorf("%w: %q", ErrInterface, s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '/' || c == ':' || c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("%w: %q", ErrInterface, s)
+		}
+	}
+	return nil
+}
+
+// parseMAC reads a station address: exactly six octets, unicast, not zero.
+func parseMAC(s string) (net.HardwareAddr, error) {
+	mac, err := net.ParseMAC(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q", ErrMAC, s)
+	}
+	if err := checkMAC(mac); err != nil {
+		return nil, err
+	}
+	return mac, nil
+}
+
+func checkMAC(mac net.HardwareAddr) error {
+	if len(mac) != 6 {
+		return fmt.Errorf("%w: %v is not 6 octets", ErrMAC, mac)
+	}
+	if mac[0]&1 != 0 {
+		return fmt.Errorf("%w: %v is a group address", ErrMAC, mac)
+	}
+	if mac[0]|mac[1]|mac[2]|mac[3]|mac[4]|mac[5] == 0 {
+		return fmt.Errorf("%w: %v is zero", ErrMAC, mac)
+	}
+	return nil
+}
+
+// checkIdentity accepts an NAI-like identity: UTF-8 (RFC 7542 2.2), at
+// most MaxIdentityLen octets, no control characters (they would break the
+// line-based wire format and logs). Empty means unknown.
+func checkIdentity(s string) error {
+	if len(s) > MaxIdentityLen {
+		return fmt.Errorf("%w: %d octets, at most %d", ErrIdentity, len(s), MaxIdentityLen)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: not UTF-8", ErrIdentity)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }) {
+		return fmt.Errorf("%w: %q has control characters", ErrIdentity, s)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package hostapd
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+)
+
+// hostapd control-interface event names (hostapd src/common/wpa_ctrl.h
+// AP_STA_CONNECTED, AP_STA_DISCONNECTED).
+const (
+	eventConnected    = "AP-STA-CONNECTED"
+	eventDisconnected = "AP-STA-DISCONNECTED"
+)
+
+// OpenWrt hostapd ubus notification types (ubus.c: hostapd_ubus_notify
+// "assoc"/"disassoc", hostapd_ubus_notify_authorized "sta-authorized").
+const (
+	ubusAssoc      = "assoc"
+	ubusDisassoc   = "disassoc"
+	ubusAuthorized = "sta-authorized"
+)
+
+// ParseAction reads the arguments hostapd_cli -a passes its action
+// script: $1 interface, $2 event, $3 station MAC, then event-specific
+// words (ip_addr=, keyid=, ...) that are ignored. hostapd_cli calls the
+// script for every control event; ok is false, with no error, for events
+// other than AP-STA-CONNECTED and AP-STA-DISCONNECTED.
+func ParseAction(args []string) (ev Event, ok bool, err error) {
+	if len(args) < 2 {
+		return Event{}, false, fmt.Errorf("%w: action needs <ifname> <event> <mac>, got %d arguments", ErrSyntax, len(args))
+	}
+	switch args[1] {
+	case eventConnected:
+		ev.Kind = Connected
+	case eventDisconnected:
+		ev.Kind = Disconnected
+	default:
+		return Event{}, false, nil
+	}
+	if len(args) < 3 {
+		return Event{}, false, fmt.Errorf("%w: %s without a station address", ErrSyntax, args[1])
+	}
+	if err := checkInterface(args[0]); err != nil {
+		return Event{}, false, err
+	}
+	if ev.MAC, err = parseMAC(args[2]); err != nil {
+		return Event{}, false, err
+	}
+	ev.Interface = args[0]
+	ev.Source = SourceAction
+	return ev, true, nil
+}
+
+// ParseStaInfo reads the output of `hostapd_cli -i IF sta MAC` and
+// returns the station's 802.1X identity (field dot1xAuthSessionUserName;
+// empty when the BSS does not use 802.1X). The first line is the station
+// address and must be mac; hostapd prints "FAIL" or nothing for a station
+// it does not know, which gives ErrNoStation.
+func ParseStaInfo(out []byte, mac net.HardwareAddr) (string, error) {
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 4096), 64*1024)
+	first := true
+	identity, found := "", false
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if first {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			first = false
+			got, err := net.ParseMAC(strings.TrimSpace(line))
+			if err != nil {
+				if strings.HasPrefix(line, "FAIL") {
+					return "", fmt.Errorf("%w: %v", ErrNoStation, mac)
+				}
+				return "", fmt.Errorf("%w: sta output starts with %q, not a station address", ErrSyntax, line)
+			}
+			if !bytes.Equal(got, mac) {
+				return "", fmt.Errorf("%w: sta output is for %v, asked for %v", ErrSyntax, got, mac)
+			}
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok || key != "dot1xAuthSessionUserName" || found {
+			continue
+		}
+		found = true
+		identity = value
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("%w: sta output: %v", ErrSyntax, err)
+	}
+	if first {
+		return "", fmt.Errorf("%w: %v (empty sta output)", ErrNoStation, mac)
+	}
+	if err := checkIdentity(identity); err != nil {
+		return "", err
+	}
+	return identity, nil
+}
+
+// ParseUbusLine reads one line printed by `ubus subscribe hostapd.IF`,
+// which has the form
+//
+//	{ "assoc": {"address":"42:48:16:6b:83:ee","target":...,"signal":-36,"freq":5745} }
+//	{ "disassoc": {"address":"42:48:16:6b:83:ee"} }
+//	{ "sta-authorized": {"address":"42:48:16:6b:83:ee","auth-alg":"open","ifname":"wlan0"} }
+//
+// ifname is the interface of the subscribed object; a notification's own
+// "ifname" member, when present, takes precedence. ok is false, with no
+// error, for blank lines and for notification types other than assoc,
+// disassoc and sta-authorized (probe, auth, beacon-report ...).
+func ParseUbusLine(ifname string, line []byte) (ev Event, ok bool, err error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return Event{}, false, nil
+	}
+	var outer map[string]json.RawMessage
+	if err := strictJSON(line, &outer); err != nil {
+		return Event{}, false, fmt.Errorf("%w: ubus line: %v", ErrSyntax, err)
+	}
+	if len(outer) != 1 {
+		return Event{}, false, fmt.Errorf("%w: ubus line has %d notifications, want 1", ErrSyntax, len(outer))
+	}
+	var typ string
+	var body json.RawMessage
+	for typ, body = range outer {
+	}
+	switch typ {
+	case ubusAssoc:
+		ev.Kind = Connected
+	case ubusDisassoc:
+		ev.Kind = Disconnected
+	case ubusAuthorized:
+		ev.Kind = Authorized
+	default:
+		return Event{}, false, nil
+	}
+	var b struct {
+		Address *string `json:"address"`
+		Ifname  *string `json:"ifname"`
+	}
+	if err := strictJSON(body, &b); err != nil {
+		return Event{}, false, fmt.Errorf("%w: ubus %s: %v", ErrSyntax, typ, err)
+	}
+	if b.Address == nil {
+		return Event{}, false, fmt.Errorf("%w: ubus %s without an address", ErrSyntax, typ)
+	}
+	if b.Ifname != nil {
+		ifname = *b.Ifname
+	}
+	if err := checkInterface(ifname); err != nil {
+		return Event{}, false, err
+	}
+	if ev.MAC, err = parseMAC(*b.Address); err != nil {
+		return Event{}, false, err
+	}
+	ev.Interface = ifname
+	ev.Source = SourceUbus
+	return ev, true, nil
+}
+
+// strictJSON decodes exactly one JSON value into v, refusing trailing data.
+func strictJSON(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("trailing data after the JSON value")
+	}
+	return nil
+}
