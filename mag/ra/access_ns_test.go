@@ -1,0 +1,339 @@
+package ra_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/ndp"
+	"github.com/openpmip/pmip/internal/nstest"
+	"github.com/openpmip/pmip/mag/l2"
+	"github.com/openpmip/pmip/mag/l2/l2test"
+	"github.com/openpmip/pmip/mag/ra"
+	"github.com/openpmip/pmip/mag/sniff"
+	"golang.org/x/net/bpf"
+)
+
+// Tier 2: a real Linux client doing SLAAC against our sniffer and
+// advertiser on the host kernel.
+//
+//	 client namespace                      MAG namespace
+//	+-------------------------+           +-----------------------------------+
+//	| c0  accept_ra=1         |   veth    | m0  MAC 00:00:5e:00:52:13          |
+//	|     autoconf=1          |-----------|     fe80::200:5eff:fe00:5213 nodad |
+//	| (kernel RS, DAD, SLAAC) |           | sniff.Sniffer + ra.Advertiser on   |
+//	| + packet socket for     |           | packet sockets; the kernel answers |
+//	|   crafted RS / DAD      |           | NS for the fixed link-local        |
+//	+-------------------------+           +-----------------------------------+
+//
+// m0 carries the fixed router identity (RFC 5213 6.9.3) the way the data
+// plane must set it up on an AP, so the client can resolve and reach its
+// default router, not merely hear RAs from it.
+
+var hnp = netip.MustParsePrefix("2001:db8:1:2::/64")
+
+type access struct {
+	client, mag *nstest.NS
+	clientMAC   net.HardwareAddr
+	sn          *sniff.Sniffer
+	adv         *ra.Advertiser
+	attaches    chan sniff.Trigger
+}
+
+func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
+	t.Helper()
+	for i := 0; i < len(kv); i += 2 {
+		path := "/proc/sys/" + strings.ReplaceAll(kv[i], ".", "/")
+		if err := ns.Do(func() error { return os.WriteFile(path, []byte(kv[i+1]), 0o644) }); err != nil {
+			t.Fatalf("sysctl %s=%s in %s: %v", kv[i], kv[i+1], ns.Name, err)
+		}
+	}
+}
+
+// setup builds the topology with the client link down, so the sniffer is
+// listening before the client's first DAD probe and RS.
+func setup(t *testing.T) *access {
+	nstest.RequireRoot(t)
+	x := &access{
+		client:   nstest.New(t, "client"),
+		mag:      nstest.New(t, "mag"),
+		attaches: make(chan sniff.Trigger, 16),
+	}
+	nstest.Veth(t, x.mag, "m0", x.client, "c0")
+	x.client.Run(t, "ip", "link", "set", "c0", "down")
+	sysctl(t, x.client,
+		"net.ipv6.conf.c0.accept_ra", "1",
+		"net.ipv6.conf.c0.autoconf", "1",
+		"net.ipv6.conf.c0.forwarding", "0",
+		"net.ipv6.conf.c0.router_solicitation_interval", "1",
+		"net.ipv6.conf.c0.router_solicitations", "3")
+	// The data plane's part: the fixed MAC and link-local on the access
+	// interface, no address of the kernel's own making, no DAD for an
+	// address every MAG shares.
+	x.mag.Run(t, "ip", "link", "set", "m0", "down")
+	x.mag.Run(t, "ip", "link", "set", "m0", "addrgenmode", "none")
+	x.mag.Run(t, "ip", "link", "set", "m0", "address", ra.DefaultRouterMAC.String())
+	sysctl(t, x.mag, "net.ipv6.conf.m0.accept_ra", "0", "net.ipv6.conf.m0.forwarding", "1")
+	x.mag.Run(t, "ip", "link", "set", "m0", "up")
+	x.mag.Run(t, "ip", "-6", "addr", "add", ra.DefaultRouterLinkLocal.String()+"/64", "dev", "m0", "nodad")
+
+	var sConn, aConn *l2.Socket
+	if err := x.mag.Do(func() (err error) {
+		if sConn, err = l2.Listen("m0", 0, []bpf.Instruction{bpf.RetConstant{Val: 0}}); err != nil {
+			return err
+		}
+		aConn, err = l2.Listen("m0", l2.EtherTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	x.sn, err = sniff.New(sniff.Config{
+		Interface: "m0",
+		Conn:      sConn,
+		OnAttach:  func(tr sniff.Trigger) { x.attaches <- tr },
+		Ignore:    []net.HardwareAddr{ra.DefaultRouterMAC},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.adv, err = ra.New(ra.Config{
+		Interface:          "m0",
+		Conn:               aConn,
+		MaxRtrAdvInterval:  30 * time.Second,
+		MaxRADelay:         -1,
+		MinDelayBetweenRAs: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { x.sn.Run(ctx); done <- struct{}{} }()
+	go func() { x.adv.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+
+	ifi, err := interfaceIn(x.client, "c0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.clientMAC = ifi.HardwareAddr
+	return x
+}
+
+func interfaceIn(ns *nstest.NS, name string) (ifi *net.Interface, err error) {
+	err = ns.Do(func() error {
+		ifi, err = net.InterfaceByName(name)
+		return err
+	})
+	return ifi, err
+}
+
+func (x *access) nextAttach(t *testing.T, within time.Duration) sniff.Trigger {
+	t.Helper()
+	select {
+	case tr := <-x.attaches:
+		return tr
+	case <-time.After(within):
+		t.Fatalf("no attach trigger within %s (sniffer stats %+v)", within, x.sn.Stats())
+	}
+	return sniff.Trigger{}
+}
+
+// waitFor polls f every 50 ms until it returns "" or the time is up.
+func waitFor(t *testing.T, within time.Duration, f func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		msg := f()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a real kernel, not a timer of ours
+	}
+}
+
+func TestKernelClientSLAAC(t *testing.T) {
+	x := setup(t)
+	x.client.Run(t, "ip", "link", "set", "c0", "up")
+
+	// The kernel's DAD probe for its link-local (or its RS) attaches it:
+	// exactly once.
+	tr := x.nextAttach(t, 10*time.Second)
+	if !bytes.Equal(tr.MAC, x.clientMAC) || tr.Interface != "m0" {
+		t.Fatalf("attach %+v, want MAC %s on m0", tr, x.clientMAC)
+	}
+	if tr.Kind != sniff.KindDAD && tr.Kind != sniff.KindRouterSolicitation {
+		t.Errorf("attach kind %s", tr.Kind)
+	}
+	t.Logf("attach trigger: %s from %s link-local %s", tr.Kind, tr.MAC, tr.LinkLocal)
+
+	// The engine's answer to the PBA: serve the home network prefix.
+	if err := x.sn.Registered(tr.MAC); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.adv.Serve(tr.MAC, tr.LinkLocal, []netip.Prefix{hnp}, 300*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	inPrefix := regexp.MustCompile(`inet6 (2001:db8:1:2:[0-9a-f:]+)/64 scope global`)
+	waitFor(t, 10*time.Second, func() string {
+		out, _ := x.client.Output("ip", "-6", "addr", "show", "dev", "c0")
+		if m := inPrefix.FindStringSubmatch(out); m != nil && !strings.Contains(out, "tentative") {
+			return ""
+		}
+		return "client has no global address in " + hnp.String() + ":\n" + out
+	})
+	waitFor(t, 5*time.Second, func() string {
+		out, _ := x.client.Output("ip", "-6", "route", "show", "default")
+		if strings.Contains(out, "via "+ra.DefaultRouterLinkLocal.String()+" dev c0") {
+			return ""
+		}
+		return "client's default route is not the fixed link-local:\n" + out
+	})
+	// The client reaches its router at the fixed addresses: neighbor
+	// resolution of the fixed link-local gives the fixed MAC.
+	x.client.Run(t, "ping", "-6", "-c", "1", "-W", "3", ra.DefaultRouterLinkLocal.String()+"%c0")
+	neigh := x.client.Run(t, "ip", "-6", "neigh", "show", "dev", "c0")
+	if !strings.Contains(neigh, ra.DefaultRouterLinkLocal.String()+" lladdr "+ra.DefaultRouterMAC.String()+" router") {
+		t.Errorf("client neighbor table lacks the fixed router:\n%s", neigh)
+	}
+	// One client, one registration: its later RSs and DAD probes (for the
+	// global address) were deduplicated.
+	select {
+	case extra := <-x.attaches:
+		t.Errorf("second attach for the same client: %+v", extra)
+	default:
+	}
+	t.Logf("client:\n%s", x.client.Run(t, "ip", "-6", "addr", "show", "dev", "c0"))
+}
+
+// clientSocket opens a packet socket in the client namespace that reads
+// Router Advertisements.
+func clientSocket(t *testing.T, x *access) *l2.Socket {
+	t.Helper()
+	raOnly := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 12, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: l2.EtherTypeIPv6, SkipTrue: 3},
+		bpf.LoadAbsolute{Off: 14 + 40, Size: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 134, SkipTrue: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	}
+	var s *l2.Socket
+	if err := x.client.Do(func() (err error) {
+		s, err = l2.Listen("c0", l2.EtherTypeIPv6, raOnly)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func readRA(t *testing.T, s *l2.Socket) (*l2.ND, error) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	n, err := s.ReadFrame(buf)
+	if err != nil {
+		return nil, err
+	}
+	nd, err := l2.ParseND(buf[:n])
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := nd.Message.(*ndp.RouterAdvertisement); !ok {
+		return nil, fmt.Errorf("read %T", nd.Message)
+	}
+	return nd, nil
+}
+
+func TestCraftedRSAndDAD(t *testing.T) {
+	x := setup(t)
+	// Client link up with SLAAC machinery off, so only our crafted frames
+	// speak for it.
+	sysctl(t, x.client, "net.ipv6.conf.c0.router_solicitations", "0", "net.ipv6.conf.c0.dad_transmits", "0")
+	x.client.Run(t, "ip", "link", "set", "c0", "addrgenmode", "none")
+	x.client.Run(t, "ip", "link", "set", "c0", "up")
+	cs := clientSocket(t, x)
+	ll := netip.MustParseAddr("fe80::1234")
+
+	// An RS from an unknown MAC: an attach trigger, and no RA (no PBA yet).
+	if err := cs.WriteFrame(l2test.RS(x.clientMAC, ll)); err != nil {
+		t.Fatal(err)
+	}
+	tr := x.nextAttach(t, 5*time.Second)
+	if tr.Kind != sniff.KindRouterSolicitation || tr.LinkLocal != ll || !bytes.Equal(tr.MAC, x.clientMAC) {
+		t.Fatalf("attach %+v", tr)
+	}
+	// After Serve, the RA arrives unicast; then an RS is answered unicast.
+	if err := x.adv.Serve(tr.MAC, tr.LinkLocal, []netip.Prefix{hnp}, 300*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i, what := range []string{"Serve", "RS"} {
+		if i == 1 {
+			time.Sleep(60 * time.Millisecond) // past MinDelayBetweenRAs of this test's config
+			if err := cs.WriteFrame(l2test.RS(x.clientMAC, ll)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nd, err := readRA(t, cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(nd.Eth.Dst, x.clientMAC) || !bytes.Equal(nd.Eth.Src, ra.DefaultRouterMAC) ||
+			nd.IP.Src != ra.DefaultRouterLinkLocal || nd.IP.Dst != ll {
+			t.Errorf("RA after %s: %s/%s -> %s/%s", what, nd.Eth.Src, nd.IP.Src, nd.Eth.Dst, nd.IP.Dst)
+		}
+	}
+	if st := x.adv.Stats(); st.Solicited != 1 {
+		t.Errorf("advertiser stats %+v, want 1 solicited", st)
+	}
+	// A DAD probe from a new MAC attaches that MAC.
+	other := net.HardwareAddr{0x02, 0x42, 0, 0, 0, 7}
+	if err := cs.WriteFrame(l2test.DAD(other, netip.MustParseAddr("fe80::42"))); err != nil {
+		t.Fatal(err)
+	}
+	tr = x.nextAttach(t, 5*time.Second)
+	if tr.Kind != sniff.KindDAD || !bytes.Equal(tr.MAC, other) || tr.LinkLocal != netip.MustParseAddr("fe80::42") {
+		t.Errorf("attach %+v", tr)
+	}
+}
+
+// TestServeToWireLatency measures "PBA received to RA on the wire": from
+// the engine's call to Serve until the RA is read by a packet socket on
+// the client's end of the veth.
+func TestServeToWireLatency(t *testing.T) {
+	x := setup(t)
+	sysctl(t, x.client, "net.ipv6.conf.c0.router_solicitations", "0", "net.ipv6.conf.c0.dad_transmits", "0")
+	x.client.Run(t, "ip", "link", "set", "c0", "up")
+	cs := clientSocket(t, x)
+	const n = 200
+	var lat []time.Duration
+	for range n {
+		start := time.Now()
+		if err := x.adv.Serve(x.clientMAC, netip.MustParseAddr("fe80::1"), []netip.Prefix{hnp}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readRA(t, cs); err != nil {
+			t.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	p50, p99 := lat[n/2], lat[n*99/100]
+	t.Logf("Serve to RA read on the client's veth: median %s, p99 %s, max %s (n=%d)", p50, p99, lat[n-1], n)
+	if p50 > 5*time.Millisecond {
+		t.Errorf("median %s over the 5 ms budget", p50)
+	}
+}
