@@ -1,0 +1,118 @@
+package dhcpserver
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+
+	"github.com/mdlayher/packet"
+)
+
+// The access link of a PMIPv6 client is point-to-point in effect: the MAG
+// is its only neighbour (RFC 5213 6.9.3, RFC 5844 3.2). The client
+// believes it sits on its home subnet, so it ARPs for its default router
+// and for any on-link neighbour; the MAG answers all of them with its
+// fixed MAC, so every packet the client sends reaches the MAG and goes
+// through the tunnel to the LMA.
+
+const (
+	arpLen         = 28 // RFC 826 for Ethernet/IPv4
+	arpHTEthernet  = 1
+	arpOpRequest   = 1
+	arpOpReply     = 2
+	arpFrameLength = etherHeaderLen + arpLen
+)
+
+var errNotARPRequest = errors.New("dhcpserver: not an ARP request for IPv4 over Ethernet")
+
+// arpRequest is the part of an RFC 826 request we act on.
+type arpRequest struct {
+	ethSrc   mac
+	sha      mac
+	spa, tpa netip.Addr
+}
+
+func parseARP(b []byte) (arpRequest, error) {
+	var r arpRequest
+	if len(b) < arpFrameLength {
+		return r, fmt.Errorf("dhcpserver: arp: %w", io.ErrUnexpectedEOF)
+	}
+	copy(r.ethSrc[:], b[6:12])
+	if binary.BigEndian.Uint16(b[12:14]) != etherTypeARP {
+		return r, errNotARPRequest
+	}
+	a := b[etherHeaderLen:]
+	if binary.BigEndian.Uint16(a[0:2]) != arpHTEthernet || binary.BigEndian.Uint16(a[2:4]) != etherTypeIPv4 ||
+		a[4] != 6 || a[5] != 4 || binary.BigEndian.Uint16(a[6:8]) != arpOpRequest {
+		return r, errNotARPRequest
+	}
+	copy(r.sha[:], a[8:14])
+	r.spa = netip.AddrFrom4([4]byte(a[14:18]))
+	r.tpa = netip.AddrFrom4([4]byte(a[24:28]))
+	return r, nil
+}
+
+// appendARPReply appends the RFC 826 reply telling requester that tpa is
+// at hw.
+func appendARPReply(dst []byte, hw mac, r arpRequest) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, arpFrameLength)...)
+	f := dst[start:]
+	copy(f[0:6], r.sha[:])
+	copy(f[6:12], hw[:])
+	binary.BigEndian.PutUint16(f[12:14], etherTypeARP)
+	a := f[etherHeaderLen:]
+	binary.BigEndian.PutUint16(a[0:2], arpHTEthernet)
+	binary.BigEndian.PutUint16(a[2:4], etherTypeIPv4)
+	a[4], a[5] = 6, 4
+	binary.BigEndian.PutUint16(a[6:8], arpOpReply)
+	copy(a[8:14], hw[:])
+	tpa, spa := r.tpa.As4(), r.spa.As4()
+	copy(a[14:18], tpa[:])
+	copy(a[18:24], r.sha[:])
+	copy(a[24:28], spa[:])
+	return dst
+}
+
+// handleARPFrame answers an ARP request from a registered client for any
+// address of its home subnet except its own.
+func (s *Server) handleARPFrame(b []byte) {
+	s.stats.arpReceived.Add(1)
+	r, err := parseARP(b)
+	if err != nil {
+		if !errors.Is(err, errNotARPRequest) {
+			s.warn.warn("malformed ARP frame dropped", "err", err)
+		}
+		return
+	}
+	// RFC 826 takes the sender hardware address from the packet; we also
+	// require it to be the frame's source, so one station cannot make us
+	// answer another.
+	if r.sha != r.ethSrc || !r.sha.isUnicast() {
+		return
+	}
+	// RFC 5227 2.1.1: a probe has sender IP 0 and must go unanswered
+	// unless the address is in use; gratuitous ARP (sender IP = target
+	// IP, RFC 5227 3) announces, it asks nothing.
+	if !r.spa.IsValid() || r.spa.IsUnspecified() || r.spa == r.tpa {
+		return
+	}
+	lease, ok := s.lookup(r.sha)
+	if !ok {
+		return // registered clients only
+	}
+	home := lease.Addr.Addr()
+	if r.spa != home || r.tpa == home || !lease.Addr.Masked().Contains(r.tpa) {
+		return
+	}
+	reply := appendARPReply(make([]byte, 0, arpFrameLength), s.routerMAC, r)
+	if _, err := s.arpConn.WriteTo(reply, &packet.Addr{HardwareAddr: net.HardwareAddr(r.sha[:])}); err != nil {
+		s.stats.writeErrors.Add(1)
+		s.warn.warn("sending ARP reply failed", "mac", r.sha, "err", err)
+		return
+	}
+	s.stats.arpReplies.Add(1)
+}
