@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -50,7 +51,8 @@ type Socket struct {
 	c *packet.Conn
 	// mac is the interface's own hardware address, the nominal sll_addr of
 	// writes (SOCK_RAW ignores it: the frame carries its destination).
-	mac net.HardwareAddr
+	mac    net.HardwareAddr
+	closed atomic.Bool
 }
 
 var _ Conn = (*Socket)(nil)
@@ -83,6 +85,11 @@ func Listen(ifname string, etherType uint16, prog []bpf.Instruction) (*Socket, e
 func (s *Socket) ReadFrame(b []byte) (int, error) {
 	n, _, err := s.c.ReadFrom(b)
 	if err != nil {
+		if s.closed.Load() {
+			// Whatever the socket layer says (EBADF after close), the
+			// caller needs to know it closed the socket itself.
+			return n, fmt.Errorf("l2: read: %w", net.ErrClosed)
+		}
 		return n, fmt.Errorf("l2: read: %w", err)
 	}
 	return n, nil
@@ -116,7 +123,12 @@ func (s *Socket) SetFilter(prog []bpf.Instruction) error {
 }
 
 // Close implements Conn.
-func (s *Socket) Close() error { return s.c.Close() }
+func (s *Socket) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.c.Close()
+}
 
 // HardwareAddr returns the interface's own MAC address.
 func (s *Socket) HardwareAddr() net.HardwareAddr { return s.mac }
