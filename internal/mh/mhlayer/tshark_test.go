@@ -68,7 +68,7 @@ func tsharkCases() []tsharkCase {
 		{name: "Heartbeat request", m: &mh.Heartbeat{Sequence: 7, Options: []mh.Option{&mh.RestartCounter{Counter: 3}}}},
 		{name: "Heartbeat response", m: &mh.Heartbeat{Flags: mh.HeartbeatResponse | mh.HeartbeatUnsolicited, Sequence: 7}},
 		{name: "BRI", m: &mh.BindingRevocationIndication{Trigger: mh.TriggerInterMAGSameAccess, Sequence: 9,
-			Flags: mh.RevocationProxy | mh.RevocationIPv4Only,
+			Flags:   mh.RevocationProxy | mh.RevocationIPv4Only,
 			Options: []mh.Option{mh.NewNAI("alice@example.net"), &mh.HomeNetworkPrefix{Prefix: netip.MustParsePrefix("2001:db8:a:1::/64")}}}},
 		{name: "BRA", m: &mh.BindingRevocationAck{Status: mh.RevocationPartialSuccess, Sequence: 9,
 			Flags: mh.RevocationProxy | mh.RevocationGlobal, Options: []mh.Option{mh.NewNAI("alice@example.net")}}},
