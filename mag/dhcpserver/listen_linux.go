@@ -1,8 +1,11 @@
 package dhcpserver
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
+	"syscall"
+	"unsafe"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -15,7 +18,13 @@ import (
 // including our own transmissions and frames for other hosts, so the
 // MAG's forwarding traffic costs the server nothing. Requires
 // CAP_NET_RAW.
-func Listen(ifi *net.Interface) (dhcpConn, arpConn *packet.Conn, err error) {
+//
+// The DHCP conn reads with PACKET_AUXDATA: a frame whose UDP checksum the
+// sending stack left to offload (TP_STATUS_CSUMNOTREADY, seen on veth and
+// for locally generated traffic) is handed up with its checksum field
+// zeroed, "not computed" in RFC 768 terms, instead of failing
+// verification; frames from the air carry real checksums and are checked.
+func Listen(ifi *net.Interface) (dhcpConn net.PacketConn, arpConn *packet.Conn, err error) {
 	df, err := dhcpFilter()
 	if err != nil {
 		return nil, nil, err
@@ -24,16 +33,102 @@ func Listen(ifi *net.Interface) (dhcpConn, arpConn *packet.Conn, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	dhcpConn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_IP, &packet.Config{Filter: df})
+	pc, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_IP, &packet.Config{Filter: df})
 	if err != nil {
+		return nil, nil, fmt.Errorf("dhcpserver: dhcp socket on %s: %w", ifi.Name, err)
+	}
+	ac, err := newAuxConn(pc)
+	if err != nil {
+		pc.Close()
 		return nil, nil, fmt.Errorf("dhcpserver: dhcp socket on %s: %w", ifi.Name, err)
 	}
 	arpConn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: af})
 	if err != nil {
-		dhcpConn.Close()
+		pc.Close()
 		return nil, nil, fmt.Errorf("dhcpserver: arp socket on %s: %w", ifi.Name, err)
 	}
-	return dhcpConn, arpConn, nil
+	return ac, arpConn, nil
+}
+
+// auxConn is a packet conn whose ReadFrom uses recvmsg to see each
+// frame's tpacket_auxdata.
+type auxConn struct {
+	*packet.Conn
+	rc  syscall.RawConn
+	oob []byte // one reader (Serve's loop) at a time
+}
+
+func newAuxConn(c *packet.Conn) (*auxConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("PACKET_AUXDATA: %w", serr)
+	}
+	return &auxConn{Conn: c, rc: rc, oob: make([]byte, unix.CmsgSpace(sizeofTpacketAuxdata))}, nil
+}
+
+// ReadFrom implements net.PacketConn.
+func (c *auxConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	var (
+		n, oobn int
+		from    unix.Sockaddr
+		rerr    error
+	)
+	err := c.rc.Read(func(fd uintptr) bool {
+		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), b, c.oob, 0)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if checksumNotReady(c.oob[:oobn]) {
+		clearUDPChecksum(b[:n])
+	}
+	addr := &packet.Addr{}
+	if sa, ok := from.(*unix.SockaddrLinklayer); ok && int(sa.Halen) <= len(sa.Addr) {
+		addr.HardwareAddr = net.HardwareAddr(append([]byte(nil), sa.Addr[:sa.Halen]...))
+	}
+	return n, addr, nil
+}
+
+func checksumNotReady(oob []byte) bool {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA &&
+			len(m.Data) >= sizeofTpacketAuxdata {
+			status := binary.NativeEndian.Uint32(m.Data[0:4]) // tp_status leads the struct
+			return status&unix.TP_STATUS_CSUMNOTREADY != 0
+		}
+	}
+	return false
+}
+
+// clearUDPChecksum zeroes the UDP checksum of an Ethernet/IPv4/UDP frame
+// in place; anything else is left for the parser to reject.
+func clearUDPChecksum(f []byte) {
+	if len(f) < etherHeaderLen+ipv4HeaderLen || binary.BigEndian.Uint16(f[12:14]) != etherTypeIPv4 {
+		return
+	}
+	ip := f[etherHeaderLen:]
+	ihl := int(ip[0]&0x0f) * 4
+	if ip[9] != protoUDP || ihl < ipv4HeaderLen || len(ip) < ihl+udpHeaderLen {
+		return
+	}
+	ip[ihl+6], ip[ihl+7] = 0, 0
 }
 
 // Snap lengths of the filters: a whole frame for DHCP, the ARP packet.
@@ -88,3 +183,6 @@ func arpMatch() []bpf.Instruction {
 func dhcpFilter() ([]bpf.RawInstruction, error) { return bpf.Assemble(withoutForeign(dhcpMatch())) }
 
 func arpFilter() ([]bpf.RawInstruction, error) { return bpf.Assemble(withoutForeign(arpMatch())) }
+
+// sizeofTpacketAuxdata is sizeof(struct tpacket_auxdata) (linux/if_packet.h).
+const sizeofTpacketAuxdata = int(unsafe.Sizeof(unix.TpacketAuxdata{}))

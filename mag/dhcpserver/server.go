@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -29,6 +30,7 @@ type Server struct {
 	bucket  tokenBucket
 
 	closeOnce sync.Once
+	closed    atomic.Bool
 }
 
 // pendingTxn is a transaction from a client with no lease yet, waiting
@@ -84,7 +86,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		for {
 			n, _, err := c.ReadFrom(buf)
 			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				if ctx.Err() != nil || s.closed.Load() || errors.Is(err, net.ErrClosed) {
 					errc <- nil
 				} else {
 					errc <- fmt.Errorf("dhcpserver: read: %w", err)
@@ -116,6 +118,7 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		err = s.dhcpConn.Close()
 		if s.arpConn != nil {
 			err = errors.Join(err, s.arpConn.Close())
