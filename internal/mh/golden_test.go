@@ -249,3 +249,21 @@ func TestStrings(t *testing.T) {
 		t.Error("Status.Accepted wrong around 128")
 	}
 }
+
+func TestOptionHelpers(t *testing.T) {
+	a := &HomeNetworkPrefix{Prefix: netip.MustParsePrefix("2001:db8:1::/64")}
+	b := &HomeNetworkPrefix{Prefix: netip.MustParsePrefix("2001:db8:2::/64")}
+	opts := []Option{NewNAI("x"), a, &HandoffIndicatorOption{HI: 1}, b}
+	if got := OptionsOf[*HomeNetworkPrefix](opts); len(got) != 2 || got[0] != a || got[1] != b {
+		t.Fatalf("OptionsOf = %v", got)
+	}
+	if got, ok := FirstOption[*MobileNodeIdentifier](opts); !ok || got.String() != "x" {
+		t.Fatalf("FirstOption = %v, %v", got, ok)
+	}
+	if _, ok := FirstOption[*GREKey](opts); ok {
+		t.Fatal("FirstOption found a GRE key that is not there")
+	}
+	if v := TimestampFromTime(time.Unix(1<<48, 0)).Value; v != ^uint64(0) {
+		t.Fatalf("far-future timestamp %#x", v)
+	}
+}

@@ -69,7 +69,7 @@ func (t Type) String() string {
 	return fmt.Sprintf("MH type %d", uint8(t))
 }
 
-// Message is one Mobility Header message. The concrete types are
+// Message is one Mobility Header message (RFC 6275 6.1). The concrete types are
 // *ProxyBindingUpdate, *ProxyBindingAck, *ProxyBindingQuery,
 // *ProxyQueryAck, *Heartbeat, *BindingRevocationIndication,
 // *BindingRevocationAck, *UpdateNotification, *UpdateNotificationAck and
@@ -208,7 +208,8 @@ func Marshal(m Message) ([]byte, error) {
 }
 
 // UnknownMessage keeps a Mobility Header of an MH Type this package does
-// not decode, byte-exact: Data is everything after the Checksum, options
+// not decode (RFC 6275 9.2 has a node answer those with a Binding Error;
+// that is the engine's choice), byte-exact: Data is everything after the Checksum, options
 // and padding included.
 type UnknownMessage struct {
 	MHType Type

@@ -225,3 +225,26 @@ func appendPad(b []byte, n int) []byte {
 	}
 	return b
 }
+
+// OptionsOf returns the options of type T in opts, in order, e.g. all
+// *HomeNetworkPrefix options of a PBU (RFC 5213 5.3.1 allows several).
+func OptionsOf[T Option](opts []Option) []T {
+	var out []T
+	for _, o := range opts {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// FirstOption returns the first option of type T in opts.
+func FirstOption[T Option](opts []Option) (T, bool) {
+	for _, o := range opts {
+		if t, ok := o.(T); ok {
+			return t, true
+		}
+	}
+	var zero T
+	return zero, false
+}

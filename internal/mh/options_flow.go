@@ -180,8 +180,8 @@ func newFlowSubOption(t FlowSubOptionType) FlowSubOption {
 	return &RawFlowSubOption{Type: t}
 }
 
-// RawFlowSubOption keeps an unknown Flow Identification sub-option
-// byte-exact.
+// RawFlowSubOption keeps a Flow Identification sub-option (RFC 6089
+// 4.2.1) of a type this package does not decode, byte-exact.
 type RawFlowSubOption struct {
 	Type FlowSubOptionType
 	Data []byte

@@ -297,12 +297,16 @@ type Timestamp struct {
 var _ Option = (*Timestamp)(nil)
 
 // TimestampFromTime encodes t in the RFC 5213 8.8 format, truncating to
-// 1/65536 s. Times before 1970 encode as 0.
+// 1/65536 s. Times before 1970 encode as 0, times past the 48-bit range
+// as the largest value.
 func TimestampFromTime(t time.Time) *Timestamp {
 	if t.Before(time.Unix(0, 0)) {
 		return &Timestamp{}
 	}
 	sec := uint64(t.Unix())
+	if sec >= 1<<48 {
+		return &Timestamp{Value: ^uint64(0)}
+	}
 	frac := uint64(t.Nanosecond()) << 16 / uint64(time.Second)
 	return &Timestamp{Value: sec<<16 | frac}
 }
