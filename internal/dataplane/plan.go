@@ -173,6 +173,10 @@ func Plan(cur, want *State) []Op {
 
 	// Filter.
 	var filterDels, filterAdds []Op
+	if cur.Filter != nil && cur.Filter.stale {
+		filterDels = append(filterDels, Op{Del, FilterTable{}})
+		cur.Filter = nil
+	}
 	switch {
 	case cur.Filter != nil && want.Filter == nil:
 		filterDels = append(filterDels, Op{Del, FilterTable{}})
@@ -214,7 +218,9 @@ func normalize(s *State) *State {
 }
 
 func normTunnel(t Tunnel) Tunnel {
-	if t.HopLimit == 0 {
+	if t.External {
+		t.HopLimit = 0 // each route's Encap says it
+	} else if t.HopLimit == 0 {
 		t.HopLimit = 64
 	}
 	if !t.Keyed {

@@ -152,6 +152,10 @@ type Filter struct {
 	Sources []Source
 	// Flows map traffic selectors to packet marks.
 	Flows []Flow
+
+	// stale is set by a dump that found a table of ours in another
+	// layout: the planner rebuilds it.
+	stale bool
 }
 
 // Source allows packets from MAC with a source address in Prefix: the
@@ -426,6 +430,7 @@ func (s *State) Clone() *State {
 			AccessIfaces: slices.Clone(s.Filter.AccessIfaces),
 			Sources:      make([]Source, len(s.Filter.Sources)),
 			Flows:        slices.Clone(s.Filter.Flows),
+			stale:        s.Filter.stale,
 		}
 		for i, src := range s.Filter.Sources {
 			f.Sources[i] = Source{MAC: slices.Clone(src.MAC), Prefix: src.Prefix}

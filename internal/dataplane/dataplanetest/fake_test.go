@@ -161,7 +161,7 @@ func TestLMAShape(t *testing.T) {
 	if err := fake.Set(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	const want = `tunnel pmip-gre6 ip6gre external hoplimit 64
+	const want = `tunnel pmip-gre6 ip6gre external
 tunnel pmip-mag1 ip6tnl local 2001:db8:ff::1 remote 2001:db8:ff::2 hoplimit 64
 route 10.1.0.5/32 dev pmip-mag1 table 254
 route 2001:db8:1::/64 dev pmip-mag1 table 254 metric 1024

@@ -1,0 +1,456 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// The nftables table of ours, as `nft list table inet pmip` shows it:
+//
+//	table inet pmip {
+//	  set access { type ifname }
+//	  set src6 { type ether_addr . ipv6_addr; flags interval }
+//	  set src4 { type ether_addr . ipv4_addr }
+//	  map flows6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service : mark; flags interval }
+//	  map flows4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service : mark; flags interval }
+//	  chain antispoof1 {
+//	    type filter hook prerouting priority raw; policy accept;
+//	    iifname != @access return
+//	    ip6 saddr fe80::/10 return
+//	    ip6 saddr :: return
+//	    meta iiftype ether ether saddr . ip6 saddr @src6 return
+//	    ip saddr 0.0.0.0 return
+//	    meta iiftype ether ether saddr . ip saddr @src4 return
+//	    counter drop
+//	  }
+//	  chain flows1 {
+//	    type filter hook prerouting priority mangle; policy accept;
+//	    meta mark set ip6 saddr . ip6 daddr . meta l4proto . th dport map @flows6
+//	    meta mark set ip saddr . ip daddr . meta l4proto . th dport map @flows4
+//	  }
+//	}
+//
+// Adding or removing a client or a flow is one element: the ruleset never
+// changes after the table is made. The digit in the chain names is the
+// layout's version: a table with other chains is rebuilt.
+const (
+	setAccess   = "access"
+	setSrc6     = "src6"
+	setSrc4     = "src4"
+	mapFlows6   = "flows6"
+	mapFlows4   = "flows4"
+	chainSpoof  = "antispoof1"
+	chainFlows  = "flows1"
+	ifNameSize  = 16
+	arphrdEther = 1
+)
+
+var (
+	typeSrc6   = nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIP6Addr)
+	typeSrc4   = nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIPAddr)
+	typeFlows6 = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService)
+	typeFlows4 = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+)
+
+type nftKernel struct {
+	conn  *nftables.Conn
+	table *nftables.Table
+}
+
+func openNFT(name string) (*nftKernel, error) {
+	// A lasting connection is bound to the namespace of the thread that
+	// makes it, like our rtnetlink socket.
+	c, err := nftables.New(nftables.AsLasting())
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: nftables: %w", err)
+	}
+	return &nftKernel{conn: c, table: &nftables.Table{Name: name, Family: nftables.TableFamilyINet}}, nil
+}
+
+func (n *nftKernel) close() error { return n.conn.CloseLasting() }
+
+func (n *nftKernel) sets() map[string]*nftables.Set {
+	t := n.table
+	return map[string]*nftables.Set{
+		setAccess: {Table: t, Name: setAccess, KeyType: nftables.TypeIFName},
+		setSrc6:   {Table: t, Name: setSrc6, KeyType: typeSrc6, Interval: true, Concatenation: true},
+		setSrc4:   {Table: t, Name: setSrc4, KeyType: typeSrc4, Concatenation: true},
+		mapFlows6: {Table: t, Name: mapFlows6, KeyType: typeFlows6, DataType: nftables.TypeMark, IsMap: true, Interval: true, Concatenation: true},
+		mapFlows4: {Table: t, Name: mapFlows4, KeyType: typeFlows4, DataType: nftables.TypeMark, IsMap: true, Interval: true, Concatenation: true},
+	}
+}
+
+// dump returns the filter the table holds, nil without a table, and a
+// stale filter for a table of another layout.
+func (n *nftKernel) dump() (*Filter, error) {
+	tables, err := n.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for _, t := range tables {
+		found = found || t.Name == n.table.Name
+	}
+	if !found {
+		return nil, nil
+	}
+	chains, err := n.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{chainSpoof: false, chainFlows: false}
+	for _, c := range chains {
+		if c.Table.Name != n.table.Name {
+			continue
+		}
+		if _, ok := want[c.Name]; !ok {
+			return &Filter{stale: true}, nil
+		}
+		want[c.Name] = true
+	}
+	sets, err := n.conn.GetSets(n.table)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]*nftables.Set{}
+	for _, s := range sets {
+		have[s.Name] = s
+	}
+	for name, s := range n.sets() {
+		h := have[name]
+		if h == nil || h.KeyType.Bytes != s.KeyType.Bytes || h.Interval != s.Interval || h.IsMap != s.IsMap {
+			return &Filter{stale: true}, nil
+		}
+	}
+	for _, ok := range want {
+		if !ok {
+			return &Filter{stale: true}, nil
+		}
+	}
+
+	f := &Filter{}
+	elems := func(name string) ([]nftables.SetElement, error) {
+		return n.conn.GetSetElements(have[name])
+	}
+	es, err := elems(setAccess)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range es {
+		f.AccessIfaces = append(f.AccessIfaces, string(trimNUL(e.Key)))
+	}
+	for _, name := range []string{setSrc6, setSrc4} {
+		es, err := elems(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			s, ok := decodeSource(e)
+			if !ok {
+				return &Filter{stale: true}, nil
+			}
+			f.Sources = append(f.Sources, s)
+		}
+	}
+	for _, name := range []string{mapFlows6, mapFlows4} {
+		es, err := elems(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			fl, ok := decodeFlow(e, name == mapFlows6)
+			if !ok {
+				return &Filter{stale: true}, nil
+			}
+			f.Flows = append(f.Flows, fl)
+		}
+	}
+	return f, nil
+}
+
+func (n *nftKernel) apply(op Op) error {
+	var err error
+	switch o := op.Obj.(type) {
+	case FilterTable:
+		err = n.table0(op.Action)
+	case AccessIface:
+		key := make([]byte, ifNameSize)
+		copy(key, o)
+		err = n.element(op.Action, setAccess, nftables.SetElement{Key: key})
+	case Source:
+		name, e := encodeSource(o)
+		err = n.element(op.Action, name, e)
+	case Flow:
+		name, e := encodeFlow(o)
+		err = n.element(op.Action, name, e)
+	default:
+		err = fmt.Errorf("not an nftables object: %T", op.Obj)
+	}
+	return err
+}
+
+func (n *nftKernel) element(a Action, set string, e nftables.SetElement) error {
+	s := n.sets()[set]
+	if a == Del {
+		if err := n.conn.SetDeleteElements(s, []nftables.SetElement{e}); err != nil {
+			return err
+		}
+		err := n.conn.Flush()
+		if errors.Is(err, unix.ENOENT) {
+			return nil // gone already
+		}
+		return err
+	}
+	if err := n.conn.SetAddElements(s, []nftables.SetElement{e}); err != nil {
+		return err
+	}
+	return n.conn.Flush()
+}
+
+// table0 creates the table with its sets, chains and rules in one
+// transaction (replacing a table of ours of another layout), or deletes
+// it with everything in it.
+func (n *nftKernel) table0(a Action) error {
+	tables, err := n.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if t.Name == n.table.Name {
+			n.conn.DelTable(n.table)
+		}
+	}
+	if a == Del {
+		return n.conn.Flush()
+	}
+	n.conn.AddTable(n.table)
+	sets := n.sets()
+	for _, name := range []string{setAccess, setSrc6, setSrc4, mapFlows6, mapFlows4} {
+		if err := n.conn.AddSet(sets[name], nil); err != nil {
+			return err
+		}
+	}
+	policy := nftables.ChainPolicyAccept
+	spoof := n.conn.AddChain(&nftables.Chain{
+		Name: chainSpoof, Table: n.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &policy,
+	})
+	for _, r := range antispoofRules(sets) {
+		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: spoof, Exprs: r})
+	}
+	flows := n.conn.AddChain(&nftables.Chain{
+		Name: chainFlows, Table: n.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle, Policy: &policy,
+	})
+	for _, r := range flowRules(sets) {
+		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: flows, Exprs: r})
+	}
+	return n.conn.Flush()
+}
+
+const (
+	reg1   = 1  // NFT_REG_1: 16 bytes, the same memory as NFT_REG32_00..03
+	reg32n = 8  // NFT_REG32_00; concatenation field k starts at reg32n+offset/4
+	ret    = expr.VerdictReturn
+	nfIPv4 = unix.NFPROTO_IPV4
+	nfIPv6 = unix.NFPROTO_IPV6
+)
+
+func isFamily(f byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{f}},
+	}
+}
+
+func verdict(k expr.VerdictKind) *expr.Verdict { return &expr.Verdict{Kind: k} }
+
+// antispoofRules: RFC 5213 6.10.5 and RFC 5844 3.2, a packet from an
+// access link is tunnelled only when its source is the sending client's
+// own prefix or IPv4 home address. Link-local and unspecified sources
+// (RS, DAD NS, DHCPDISCOVER) stay on the link: the kernel never forwards
+// them, and the MAG must hear them to detect attachments.
+func antispoofRules(sets map[string]*nftables.Set) [][]expr.Any {
+	ether := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint16(arphrdEther)},
+		&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6, DestRegister: reg1},
+	}
+	lookup := func(set string) expr.Any {
+		return &expr.Lookup{SourceRegister: reg1, SetName: set, SetID: sets[set].ID}
+	}
+	return [][]expr.Any{
+		{
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1},
+			&expr.Lookup{SourceRegister: reg1, SetName: setAccess, SetID: sets[setAccess].ID, Invert: true},
+			verdict(ret),
+		},
+		append(isFamily(nfIPv6),
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2, DestRegister: reg1},
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+			verdict(ret)),
+		append(isFamily(nfIPv6),
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 16)},
+			verdict(ret)),
+		append(append(isFamily(nfIPv6), ether...),
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg32n + 2},
+			lookup(setSrc6),
+			verdict(ret)),
+		append(isFamily(nfIPv4),
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 4)},
+			verdict(ret)),
+		append(append(isFamily(nfIPv4), ether...),
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg32n + 2},
+			lookup(setSrc4),
+			verdict(ret)),
+		{&expr.Counter{}, verdict(expr.VerdictDrop)},
+	}
+}
+
+// flowRules set the packet mark from the flow maps (RFC 7864 flow
+// mobility: the mark selects the routing table of the flow's tunnel). A
+// packet no selector matches keeps its mark.
+func flowRules(sets map[string]*nftables.Set) [][]expr.Any {
+	rule := func(fam byte, addrOff, addrLen uint32, m string) []expr.Any {
+		words := addrLen / 4
+		return append(isFamily(fam),
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: addrOff, Len: addrLen, DestRegister: reg1},
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: addrOff + addrLen, Len: addrLen, DestRegister: reg32n + words},
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32n + 2*words},
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: reg32n + 2*words + 1},
+			&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m, SetID: sets[m].ID},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg1},
+		)
+	}
+	return [][]expr.Any{
+		rule(nfIPv6, 8, 16, mapFlows6),
+		rule(nfIPv4, 12, 4, mapFlows4),
+	}
+}
+
+// Set element layouts: each field of a concatenation padded to 4 bytes.
+
+func encodeSource(s Source) (string, nftables.SetElement) {
+	key := make([]byte, 8, 24)
+	copy(key, s.MAC)
+	a := s.Prefix.Addr()
+	if a.Is4() {
+		return setSrc4, nftables.SetElement{Key: append(key, a.AsSlice()...)}
+	}
+	end := append(key[:8:8], lastAddr(s.Prefix).AsSlice()...)
+	return setSrc6, nftables.SetElement{Key: append(key, a.AsSlice()...), KeyEnd: end}
+}
+
+func decodeSource(e nftables.SetElement) (Source, bool) {
+	switch len(e.Key) {
+	case 12:
+		a, _ := netip.AddrFromSlice(e.Key[8:12])
+		return Source{MAC: net.HardwareAddr(append([]byte(nil), e.Key[:6]...)), Prefix: netip.PrefixFrom(a, 32)}, true
+	case 24:
+		if len(e.KeyEnd) != 24 {
+			return Source{}, false
+		}
+		lo, _ := netip.AddrFromSlice(e.Key[8:])
+		hi, _ := netip.AddrFromSlice(e.KeyEnd[8:])
+		p, ok := rangePrefix(lo, hi)
+		return Source{MAC: net.HardwareAddr(append([]byte(nil), e.Key[:6]...)), Prefix: p}, ok
+	}
+	return Source{}, false
+}
+
+func encodeFlow(f Flow) (string, nftables.SetElement) {
+	lo := append(f.Src.Addr().AsSlice(), f.Dst.Addr().AsSlice()...)
+	hi := append(lastAddr(f.Src).AsSlice(), lastAddr(f.Dst).AsSlice()...)
+	pLo, pHi := f.Proto, f.Proto
+	if f.Proto == 0 {
+		pHi = 0xff
+	}
+	portLo, portHi := f.DstPortFrom, f.DstPortTo
+	if portLo == 0 && portHi == 0 {
+		portHi = 0xffff
+	}
+	lo = append(lo, pLo, 0, 0, 0)
+	hi = append(hi, pHi, 0, 0, 0)
+	lo = append(binary.BigEndian.AppendUint16(lo, portLo), 0, 0)
+	hi = append(binary.BigEndian.AppendUint16(hi, portHi), 0, 0)
+	name := mapFlows6
+	if f.Src.Addr().Is4() {
+		name = mapFlows4
+	}
+	// The mark is host order, as `meta mark` reads it.
+	return name, nftables.SetElement{Key: lo, KeyEnd: hi, Val: binaryutil.NativeEndian.PutUint32(f.Mark)}
+}
+
+func decodeFlow(e nftables.SetElement, six bool) (Flow, bool) {
+	n := 4
+	if six {
+		n = 16
+	}
+	if len(e.Key) != 2*n+8 || len(e.KeyEnd) != len(e.Key) || len(e.Val) != 4 {
+		return Flow{}, false
+	}
+	var f Flow
+	var ok1, ok2 bool
+	addr := func(b []byte) netip.Addr { a, _ := netip.AddrFromSlice(b); return a }
+	f.Src, ok1 = rangePrefix(addr(e.Key[:n]), addr(e.KeyEnd[:n]))
+	f.Dst, ok2 = rangePrefix(addr(e.Key[n:2*n]), addr(e.KeyEnd[n:2*n]))
+	pLo, pHi := e.Key[2*n], e.KeyEnd[2*n]
+	if !(pLo == pHi || (pLo == 0 && pHi == 0xff)) {
+		return Flow{}, false
+	}
+	if pLo == pHi {
+		f.Proto = pLo
+	}
+	f.DstPortFrom = binary.BigEndian.Uint16(e.Key[2*n+4:])
+	f.DstPortTo = binary.BigEndian.Uint16(e.KeyEnd[2*n+4:])
+	if f.DstPortFrom == 0 && f.DstPortTo == 0xffff {
+		f.DstPortFrom, f.DstPortTo = 0, 0
+	}
+	f.Mark = binaryutil.NativeEndian.Uint32(e.Val)
+	return f, ok1 && ok2
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// rangePrefix is the prefix whose first and last addresses are lo and hi,
+// if there is one.
+func rangePrefix(lo, hi netip.Addr) (netip.Prefix, bool) {
+	if !lo.IsValid() || lo.BitLen() != hi.BitLen() {
+		return netip.Prefix{}, false
+	}
+	for bits := 0; bits <= lo.BitLen(); bits++ {
+		p := netip.PrefixFrom(lo, bits)
+		if p.Masked().Addr() == lo && lastAddr(p) == hi {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+func trimNUL(b []byte) []byte {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i]
+		}
+	}
+	return b
+}
