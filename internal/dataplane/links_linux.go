@@ -30,11 +30,11 @@ const (
 	iflaGREOKey           = 5 // be32
 	iflaGRELocal          = 6
 	iflaGRERemote         = 7
-	iflaGRETTL            = 8  // u8
-	iflaGREPMTUDisc       = 10 // u8
-	iflaGREEncapLimit     = 11 // u8 (ip6gre)
-	iflaGREFlags          = 13 // u32 (ip6gre: ip6_tnl flags)
-	iflaGRECollectMD      = 18 // flag
+	iflaGRETTL            = 8      // u8
+	iflaGREPMTUDisc       = 10     // u8
+	iflaGREEncapLimit     = 11     // u8 (ip6gre)
+	iflaGREFlags          = 13     // u32 (ip6gre: ip6_tnl flags)
+	iflaGRECollectMD      = 18     // flag
 	greKeyFlag            = 0x2000 // GRE_KEY in i/o_flags, network order (RFC 2890 2)
 	ip6TnlIgnEncapLimit   = 0x1    // IP6_TNL_F_IGN_ENCAP_LIMIT
 	ipTunProtoAny         = 0      // "mode any": IPv6 and IPv4 payloads

@@ -257,8 +257,8 @@ func (n *nftKernel) table0(a Action) error {
 }
 
 const (
-	reg1   = 1  // NFT_REG_1: 16 bytes, the same memory as NFT_REG32_00..03
-	reg32n = 8  // NFT_REG32_00; concatenation field k starts at reg32n+offset/4
+	reg1   = 1 // NFT_REG_1: 16 bytes, the same memory as NFT_REG32_00..03
+	reg32n = 8 // NFT_REG32_00; concatenation field k starts at reg32n+offset/4
 	ret    = expr.VerdictReturn
 	nfIPv4 = unix.NFPROTO_IPV4
 	nfIPv6 = unix.NFPROTO_IPV6
