@@ -39,6 +39,13 @@ var otherCases = []goldenCase{
 			16 12 00 40 20010db8000000000000000000000000`),
 	},
 	{
+		name: "Binding Revocation Indication, IPv4 home address only",
+		m: &BindingRevocationIndication{Trigger: TriggerAdministrative, Sequence: 2, Flags: RevocationProxy | RevocationIPv4Only,
+			Options: []Option{&IPv4HomeAddress{Prefix: netip.MustParsePrefix("10.1.2.3/24"), P: true}}},
+		// RFC 5555 3.1.1: 24<<2 | P (0x02) = 0x62.
+		b: h("3b 02 10 00 0000 | 01 01 0002 c000 | 1d 06 62 00 0a010203 | 01 02 0000"),
+	},
+	{
 		name: "Binding Revocation Acknowledgement, global",
 		m: &BindingRevocationAck{Status: RevocationSuccess, Sequence: 0x1234, Flags: RevocationProxy | RevocationGlobal,
 			Options: []Option{NewNAI("a")}},

@@ -20,6 +20,7 @@ const (
 	OptLinkLocalAddress         OptionType = 26 // RFC 5213 8.7
 	OptTimestamp                OptionType = 27 // RFC 5213 8.8
 	OptRestartCounter           OptionType = 28 // RFC 5847 5.2
+	OptIPv4HomeAddress          OptionType = 29 // RFC 5555 3.1.1
 	OptIPv4CareOfAddress        OptionType = 32 // RFC 5555 3.1.5
 	OptGREKey                   OptionType = 33 // RFC 5845 6.1
 	OptIPv4HomeAddressRequest   OptionType = 36 // RFC 5844 3.3.1
@@ -53,6 +54,8 @@ func (t OptionType) String() string {
 		return "Timestamp"
 	case OptRestartCounter:
 		return "Restart Counter"
+	case OptIPv4HomeAddress:
+		return "IPv4 Home Address"
 	case OptIPv4CareOfAddress:
 		return "IPv4 Care-of Address"
 	case OptGREKey:
@@ -109,6 +112,8 @@ func newOption(t OptionType) Option {
 		return &Timestamp{}
 	case OptRestartCounter:
 		return &RestartCounter{}
+	case OptIPv4HomeAddress:
+		return &IPv4HomeAddress{}
 	case OptIPv4CareOfAddress:
 		return &IPv4CareOfAddress{}
 	case OptGREKey:

@@ -263,3 +263,41 @@ func (o *MAGIPv6Address) parseData(b []byte) error {
 	o.Addr = netip.AddrFrom16([16]byte(b[2:18]))
 	return nil
 }
+
+// IPv4HomeAddress is the IPv4 Home Address option of DSMIPv6 (RFC 5555
+// 3.1.1). PMIPv6 meets it in a Binding Revocation Indication with the V
+// flag, which names the IPv4 home address whose binding is revoked (RFC
+// 5846 6.1). Alignment 4n, which puts the address on a 4-octet boundary.
+type IPv4HomeAddress struct {
+	// Prefix is the IPv4 home address and its prefix length.
+	Prefix netip.Prefix
+	// P asks for a mobile network prefix (RFC 5555 3.1.1).
+	P bool
+}
+
+var _ Option = (*IPv4HomeAddress)(nil)
+
+// Code implements Option.
+func (o *IPv4HomeAddress) Code() OptionType      { return OptIPv4HomeAddress }
+func (o *IPv4HomeAddress) alignment() (int, int) { return 4, 0 }
+func (o *IPv4HomeAddress) marshalData() ([]byte, error) {
+	pl, a, err := prefix4Bits(o.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 5555 3.1.1: Prefix-len (6 bits), P (1 bit), Reserved (9 bits),
+	// IPv4 home address.
+	if o.P {
+		pl |= 0x02
+	}
+	return []byte{pl, 0, a[0], a[1], a[2], a[3]}, nil
+}
+func (o *IPv4HomeAddress) parseData(b []byte) (err error) {
+	// RFC 5555 3.1.1: Length is 6.
+	if len(b) != 6 {
+		return errLength("IPv4 home address length %d, RFC 5555 3.1.1 says 6", len(b))
+	}
+	o.P = b[0]&0x02 != 0
+	o.Prefix, err = prefix4(b[0], b[2:6])
+	return err
+}

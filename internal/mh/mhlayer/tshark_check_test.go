@@ -174,6 +174,13 @@ func wantOption(t *testing.T, o mh.Option) []fv {
 	case *mh.IPv4HomeAddressReply:
 		return []fv{l(6), {"mip6.ipv4aa.sts", fmt.Sprint(uint8(o.Status))}, {"mip6.ipv4ha.preflen", fmt.Sprint(o.Prefix.Bits())},
 			{"mip6.ipv4ha.ha", o.Prefix.Addr().String()}}
+	case *mh.IPv4HomeAddress:
+		p := "0"
+		if o.P {
+			p = "1"
+		}
+		return []fv{l(6), {"mip6.ipv4ha.preflen", fmt.Sprint(o.Prefix.Bits())}, {"mip6.ipv4ha.p_flag", p},
+			{"mip6.ipv4ha.ha", o.Prefix.Addr().String()}}
 	case *mh.IPv4DefaultRouterAddress:
 		return []fv{l(6), {"mip6.ipv4dra.reserved", "0"}, {"mip6.ipv4dra.dra", o.Addr.String()}}
 	case *mh.IPv4DHCPSupportMode:
