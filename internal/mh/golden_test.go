@@ -267,3 +267,16 @@ func TestOptionHelpers(t *testing.T) {
 		t.Fatalf("far-future timestamp %#x", v)
 	}
 }
+
+func TestMessageString(t *testing.T) {
+	m := &ProxyBindingUpdate{Sequence: 7, Flags: BUFlagA | BUFlagP, Lifetime: 300 * time.Second,
+		Options: []Option{NewNAI("mn1"), &HomeNetworkPrefix{Prefix: netip.MustParsePrefix("2001:db8::/64")}, &GREKey{}}}
+	want := "PBU seq=7 flags=[A P] lifetime=5m0s options=[Mobile Node Identifier=mn1, Home Network Prefix=2001:db8::/64, GRE Key=keyless]"
+	if got := m.String(); got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	a := &ProxyBindingAck{Sequence: 7, Status: StatusAccepted, Flags: BAFlagP, Options: []Option{&RawOption{Type: 200}}}
+	if got, want := a.String(), "PBA seq=7 status=Binding Update accepted flags=[P] lifetime=0s options=[option 200]"; got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+}
