@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/internal/nstest"
 	"github.com/openpmip/pmip/internal/transport"
 	"golang.org/x/sys/unix"
@@ -110,6 +111,17 @@ func TestNamespaceRaw(t *testing.T) {
 			}
 		})
 	}
+	t.Run("mh PBU", func(t *testing.T) {
+		want, b := mhPBU(t)
+		if err := mag.WriteTo(b, lma.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		got, from := readTimeout(t, lma, 5*time.Second)
+		if !mh.VerifyChecksum(from.Addr(), lmaAddr6, got) {
+			t.Error("mh.VerifyChecksum rejects the kernel's checksum")
+		}
+		checkMHPBU(t, want, got)
+	})
 }
 
 // A Mobility Header with a wrong checksum, sent from a raw socket without
@@ -175,6 +187,12 @@ func TestNamespaceUDP(t *testing.T) {
 	if !bytes.Equal(got, pbu) || from != lma.LocalAddr() {
 		t.Fatalf("MAG got %x from %v, want %x from %v", got, from, pbu, lma.LocalAddr())
 	}
+	want, b := mhPBU(t)
+	if err := mag.WriteTo(b, lma.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = readTimeout(t, lma, 5*time.Second)
+	checkMHPBU(t, want, got)
 }
 
 func TestNamespaceRawBatch(t *testing.T) {
