@@ -69,6 +69,9 @@ type Config struct {
 
 	// HostapdSocket is the unix socket the hostapd hooks write to.
 	HostapdSocket string
+	// HostapdHook is how the init script forwards hostapd's station
+	// events: HookCLI (hostapd_cli -a) or HookUbus (ubus subscribe).
+	HostapdHook string
 	// SilenceTimeout detaches a client not heard from for this long.
 	SilenceTimeout time.Duration
 	// DHCPLeaseTime is the collocated DHCPv4 server's lease (RFC 5844 3.4).
@@ -85,6 +88,12 @@ type Config struct {
 	// Clients are per-MAC overrides of Policy, in file order.
 	Clients []Client
 }
+
+// Values of HostapdHook.
+const (
+	HookCLI  = "cli"  // hostapd-hooks/pmip-hostapd-action under hostapd_cli -a
+	HookUbus = "ubus" // hostapd-hooks/pmip-ubus-subscriber
+)
 
 // Transport is the network carrying signalling and tunnels.
 type Transport string

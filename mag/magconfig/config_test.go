@@ -44,6 +44,7 @@ func TestLoadExample(t *testing.T) {
 		LinkLocalAddress:              netip.MustParseAddr("fe80::1"),
 		LinkLayerAddress:              mac("02:50:4d:49:50:36"),
 		HostapdSocket:                 "/var/run/pmip-mag/hostapd.sock",
+		HostapdHook:                   HookCLI,
 		SilenceTimeout:                300 * time.Second,
 		DHCPLeaseTime:                 time.Hour,
 		MaxPendingClients:             64,
@@ -85,6 +86,7 @@ config policy
 		got, want any
 	}{
 		{"Enabled", c.Enabled, true},
+		{"HostapdHook", c.HostapdHook, HookCLI},
 		{"Transport", c.Transport, TransportIPv6},
 		{"Tunnel", c.Tunnel, TunnelIP6IP6},
 		{"BindingLifetime", c.BindingLifetime, DefaultBindingLifetime},

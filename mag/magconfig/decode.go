@@ -75,6 +75,7 @@ func (c *Config) decodeMain(s *uci.Section) []error {
 	if !filepath.IsAbs(c.HostapdSocket) {
 		d.Errorf("hostapd_socket", "%q is not an absolute path", c.HostapdSocket)
 	}
+	c.HostapdHook = d.Enum("hostapd_hook", HookCLI, HookCLI, HookUbus)
 	c.SilenceTimeout = d.Seconds("silence_timeout", DefaultSilenceTimeout, 10*time.Second, 24*3600*time.Second)
 	c.DHCPLeaseTime = d.Seconds("dhcp_lease_time", DefaultDHCPLeaseTime, 60*time.Second, 7*24*3600*time.Second)
 	c.MaxPendingClients = int(d.Int("max_pending_clients", DefaultMaxPendingClients, 1, 65535))
