@@ -19,6 +19,9 @@ type Netlink struct {
 	rt   *netlink.Conn
 	nft  *nftKernel
 
+	// addrProto reports whether the kernel keeps IFA_PROTO (Linux 6.3+).
+	addrProto bool
+
 	// index caches interface indices by name; cleared on every dump and
 	// on any failure, so a device recreated by someone else is found
 	// again.
@@ -43,7 +46,25 @@ func OpenNetlink(opts Options) (*Netlink, error) {
 		rt.Close()
 		return nil, err
 	}
-	return &Netlink{opts: opts, rt: rt, nft: nft, index: map[string]uint32{}}, nil
+	return &Netlink{opts: opts, rt: rt, nft: nft, index: map[string]uint32{}, addrProto: kernelAtLeast(6, 3)}, nil
+}
+
+// KeepsAddressProtocol reports whether the kernel stores the IFA_PROTO
+// mark of our addresses (Linux 6.3+). Without it, Dump cannot tell our
+// addresses from others': after a restart, an address a new State still
+// wants is simply added again (a no-op), but one it no longer wants stays.
+func (k *Netlink) KeepsAddressProtocol() bool { return k.addrProto }
+
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || (ma == major && mi >= minor)
 }
 
 // Open returns a Reconciler over the netlink kernel of the calling

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,11 +132,20 @@ func TestNetlinkRoundTrip(t *testing.T) {
 	if ops := c.take(); len(ops) != 3+5+3+1+1+3+2 {
 		t.Errorf("first Set applied %d operations:\n%s", len(ops), strings.Join(ops, "\n"))
 	}
+	// Without IFA_PROTO (Linux < 6.3, e.g. Debian 12's 6.1) addresses
+	// are not recognisable as ours in a dump.
+	visible := func(s *dataplane.State) string {
+		if !k.KeepsAddressProtocol() {
+			s = s.Clone()
+			s.Addresses = nil
+		}
+		return s.String()
+	}
 	got, err := k.Dump(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+	if diff := cmp.Diff(visible(want), got.String()); diff != "" {
 		t.Fatalf("kernel dump after Set (-want +got):\n%s", diff)
 	}
 	// Cross-check with iproute2 and nft, which do not share our codecs.
@@ -171,7 +181,12 @@ func TestNetlinkRoundTrip(t *testing.T) {
 	if err := r2.Set(ctx, magLike()); err != nil {
 		t.Fatal(err)
 	}
-	if ops := c2.take(); len(ops) != 0 {
+	ops := c2.take()
+	if !k.KeepsAddressProtocol() {
+		// Only the (idempotent) re-adding of the addresses.
+		ops = slices.DeleteFunc(ops, func(op string) bool { return strings.HasPrefix(op, "add address ") })
+	}
+	if len(ops) != 0 {
 		t.Errorf("Set after restart applied %q", ops)
 	}
 
@@ -195,7 +210,7 @@ func TestNetlinkRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(smaller.String(), got.String()); diff != "" {
+	if diff := cmp.Diff(visible(smaller), got.String()); diff != "" {
 		t.Errorf("kernel after removal (-want +got):\n%s", diff)
 	}
 
