@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -129,6 +130,10 @@ func (s *Socket) Close() error {
 	}
 	return s.c.Close()
 }
+
+// SetReadDeadline bounds a pending and future ReadFrame, like
+// net.Conn.SetReadDeadline.
+func (s *Socket) SetReadDeadline(t time.Time) error { return s.c.SetReadDeadline(t) }
 
 // HardwareAddr returns the interface's own MAC address.
 func (s *Socket) HardwareAddr() net.HardwareAddr { return s.mac }

@@ -129,6 +129,27 @@ func setup(t *testing.T) *access {
 	return x
 }
 
+// clientUp sets c0 up and waits until both ends of the veth are
+// operational: until the kernel's link watcher activates a device's queueing
+// discipline (up to a second, more on a loaded host), frames sent on it are
+// dropped.
+func (x *access) clientUp(t *testing.T) {
+	t.Helper()
+	x.client.Run(t, "ip", "link", "set", "c0", "up")
+	for _, end := range []struct {
+		ns  *nstest.NS
+		dev string
+	}{{x.client, "c0"}, {x.mag, "m0"}} {
+		waitFor(t, 10*time.Second, func() string {
+			out, _ := end.ns.Output("ip", "link", "show", "dev", end.dev)
+			if strings.Contains(out, "state UP") && !strings.Contains(out, "qdisc noop") {
+				return ""
+			}
+			return end.dev + " not operational:\n" + out
+		})
+	}
+}
+
 func interfaceIn(ns *nstest.NS, name string) (ifi *net.Interface, err error) {
 	err = ns.Do(func() error {
 		ifi, err = net.InterfaceByName(name)
@@ -166,7 +187,7 @@ func waitFor(t *testing.T, within time.Duration, f func() string) {
 
 func TestKernelClientSLAAC(t *testing.T) {
 	x := setup(t)
-	x.client.Run(t, "ip", "link", "set", "c0", "up")
+	x.clientUp(t)
 
 	// The kernel's DAD probe for its link-local (or its RS) attaches it:
 	// exactly once.
@@ -244,6 +265,9 @@ func clientSocket(t *testing.T, x *access) *l2.Socket {
 func readRA(t *testing.T, s *l2.Socket) (*l2.ND, error) {
 	t.Helper()
 	buf := make([]byte, 2048)
+	if err := s.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return nil, err
+	}
 	n, err := s.ReadFrame(buf)
 	if err != nil {
 		return nil, err
@@ -264,7 +288,7 @@ func TestCraftedRSAndDAD(t *testing.T) {
 	// speak for it.
 	sysctl(t, x.client, "net.ipv6.conf.c0.router_solicitations", "0", "net.ipv6.conf.c0.dad_transmits", "0")
 	x.client.Run(t, "ip", "link", "set", "c0", "addrgenmode", "none")
-	x.client.Run(t, "ip", "link", "set", "c0", "up")
+	x.clientUp(t)
 	cs := clientSocket(t, x)
 	ll := netip.MustParseAddr("fe80::1234")
 
@@ -316,7 +340,7 @@ func TestCraftedRSAndDAD(t *testing.T) {
 func TestServeToWireLatency(t *testing.T) {
 	x := setup(t)
 	sysctl(t, x.client, "net.ipv6.conf.c0.router_solicitations", "0", "net.ipv6.conf.c0.dad_transmits", "0")
-	x.client.Run(t, "ip", "link", "set", "c0", "up")
+	x.clientUp(t)
 	cs := clientSocket(t, x)
 	const n = 200
 	var lat []time.Duration
