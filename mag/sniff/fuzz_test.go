@@ -90,4 +90,3 @@ func repaired(frame []byte) []byte {
 	}
 	return b
 }
-
