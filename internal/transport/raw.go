@@ -35,7 +35,10 @@ var _ Conn = (*RawConn)(nil)
 // ListenRaw opens a raw Mobility Header socket bound to laddr, which must
 // be an IPv6 address (the unspecified address :: receives on all of them;
 // a link-local one needs its zone). Raw sockets see every Mobility Header
-// the host receives for the bound address, so a daemon opens one.
+// the host receives for the bound address, so a daemon opens one. Bind
+// the daemon's own signalling address (the LMAA, the Proxy-CoA) rather
+// than ::, so that replies leave from the address the peer wrote to: an
+// unbound socket lets the kernel choose the source by route.
 func ListenRaw(laddr netip.Addr, o Options) (*RawConn, error) {
 	size, err := o.batchSize()
 	if err != nil {

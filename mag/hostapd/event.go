@@ -27,9 +27,12 @@ type Kind uint8
 
 // Kinds of station events.
 const (
-	// Connected: the station associated (ubus "assoc") or completed
-	// association and, where configured, 802.1X/4-way handshake
-	// (hostapd_cli AP-STA-CONNECTED, sent once the port is authorized).
+	// Connected: from hostapd_cli (AP-STA-CONNECTED), the station is
+	// associated and its port authorized (802.1X and the 4-way handshake
+	// done), so the identity is known. From ubus ("assoc"), the station
+	// has only associated: on a WPA/802.1X BSS it is not yet authorized
+	// and an Authorized event with the identity follows. An engine that
+	// wants the identity as the MN-ID registers on Authorized there.
 	Connected Kind = iota + 1
 	// Disconnected: the station left (AP-STA-DISCONNECTED, ubus "disassoc").
 	Disconnected
