@@ -36,7 +36,7 @@ type nsLink struct {
 	dir         string
 }
 
-func setupNS(t *testing.T, leaseTime time.Duration) *nsLink {
+func setupNS(t testing.TB, leaseTime time.Duration, mods ...func(*dhcpserver.Config)) *nsLink {
 	nstest.RequireRoot(t)
 	x := &nsLink{client: nstest.New(t, "dhcpc"), mag: nstest.New(t, "dhcpmag"), eng: dhcpservertest.NewEngine(), dir: t.TempDir()}
 	nstest.Veth(t, x.mag, "s0", x.client, "c0")
@@ -53,9 +53,11 @@ func setupNS(t *testing.T, leaseTime time.Duration) *nsLink {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := dhcpserver.New(dhcpserver.Config{
-		Engine: x.eng, RouterMAC: routerMAC, LeaseTime: leaseTime, Logger: testLogger(t),
-	}, dconn, aconn)
+	cfg := dhcpserver.Config{Engine: x.eng, RouterMAC: routerMAC, LeaseTime: leaseTime, Logger: testLogger(t)}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	srv, err := dhcpserver.New(cfg, dconn, aconn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,8 +222,14 @@ esac
 		t.Fatal(err)
 	}
 	x.waitLog(t, "renew ip=10.20.0.17", 10*time.Second)
-	if st := x.srv.Stats(); st.Acks != acks+1 {
-		t.Errorf("acks %d, want %d", st.Acks, acks+1)
+	// udhcpc sends the unicast renewal from a socket bound to ciaddr:68
+	// and connected to the server, closed right after sending; an ACK
+	// that arrives within those microseconds (veth, same host) matches
+	// that socket better than the listening one and is lost, and udhcpc
+	// falls back to a broadcast REBINDING 3 s later. Either way it must
+	// have been ACKed by us, RENEWING first.
+	if st := x.srv.Stats(); st.Acks < acks+1 || st.Acks > acks+2 || st.Naks != 0 {
+		t.Errorf("acks %d naks %d after renewal, want %d or %d acks", st.Acks, st.Naks, acks+1, acks+2)
 	}
 
 	// Release (SIGUSR2).
