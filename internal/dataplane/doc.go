@@ -18,7 +18,7 @@
 //   - routes and policy rules: rtm_protocol / FRA_PROTOCOL equal to
 //     [Options.Protocol] (RTPROT 0x9e by default; add "158 pmip" to
 //     /etc/iproute2/rt_protos.d/pmip.conf to see the name in `ip route`);
-//   - addresses: IFA_PROTO equal to [Options.Protocol] (Linux 6.3+; older
+//   - addresses: IFA_PROTO equal to [Options.Protocol] (Linux 6.1+; older
 //     kernels drop the attribute, so addresses left over from a previous run
 //     are adopted only when the new State asks for them again);
 //   - nftables: the inet table [Options.Table] ("pmip").

@@ -19,7 +19,9 @@ type Netlink struct {
 	rt   *netlink.Conn
 	nft  *nftKernel
 
-	// addrProto reports whether the kernel keeps IFA_PROTO (Linux 6.3+).
+	// addrProto is set once a dump shows an address with IFA_PROTO: the
+	// kernel keeps it (Linux 6.1+ marks its own loopback, SLAAC and
+	// link-local addresses with it).
 	addrProto bool
 
 	// index caches interface indices by name; cleared on every dump and
@@ -46,26 +48,15 @@ func OpenNetlink(opts Options) (*Netlink, error) {
 		rt.Close()
 		return nil, err
 	}
-	return &Netlink{opts: opts, rt: rt, nft: nft, index: map[string]uint32{}, addrProto: kernelAtLeast(6, 3)}, nil
+	return &Netlink{opts: opts, rt: rt, nft: nft, index: map[string]uint32{}}, nil
 }
 
 // KeepsAddressProtocol reports whether the kernel stores the IFA_PROTO
-// mark of our addresses (Linux 6.3+). Without it, Dump cannot tell our
-// addresses from others': after a restart, an address a new State still
-// wants is simply added again (a no-op), but one it no longer wants stays.
+// mark of our addresses (Linux 6.1+), as the last Dump saw. Without it,
+// Dump cannot tell our addresses from others': after a restart an address
+// a new State still wants is added again (a no-op), but one it no longer
+// wants stays.
 func (k *Netlink) KeepsAddressProtocol() bool { return k.addrProto }
-
-func kernelAtLeast(major, minor int) bool {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return false
-	}
-	var ma, mi int
-	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
-		return false
-	}
-	return ma > major || (ma == major && mi >= minor)
-}
 
 // Open returns a Reconciler over the netlink kernel of the calling
 // thread's namespace, and the kernel, to Close when done.
@@ -132,6 +123,7 @@ func (k *Netlink) Dump(ctx context.Context) (*State, error) {
 			if err != nil {
 				return nil, fmt.Errorf("addresses: %w", err)
 			}
+			k.addrProto = k.addrProto || a.hasProto
 			if a.protocol != k.opts.Protocol || names[a.index] == "" {
 				continue
 			}

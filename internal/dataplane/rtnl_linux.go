@@ -16,7 +16,7 @@ import (
 // (nlenc), addresses and tunnel ids network order.
 
 const (
-	ifaProto        = 11     // IFA_PROTO, Linux 6.3+
+	ifaProto        = 11     // IFA_PROTO, Linux 6.1+
 	lwtIPID         = 1      // LWTUNNEL_IP_ID and LWTUNNEL_IP6_ID: be64
 	lwtIPDst        = 2      // in_addr / in6_addr
 	lwtIPSrc        = 3      // in_addr / in6_addr
@@ -276,7 +276,7 @@ func encodeAddress(a Address, index uint32, proto uint8) ([]byte, error) {
 	ae.Bytes(unix.IFA_LOCAL, ip.AsSlice())
 	ae.Bytes(unix.IFA_ADDRESS, ip.AsSlice())
 	ae.Uint32(unix.IFA_FLAGS, flags)
-	// Linux 6.3+ keeps it and reports it in dumps: how we recognise our
+	// Linux 6.1+ keeps it and reports it in dumps: how we recognise our
 	// addresses after a restart. Older kernels ignore it.
 	ae.Uint8(ifaProto, proto)
 	a2, err := ae.Encode()
@@ -290,6 +290,7 @@ type decodedAddress struct {
 	Address
 	index    uint32
 	protocol uint8
+	hasProto bool // the kernel reported IFA_PROTO
 }
 
 func decodeAddress(b []byte) (decodedAddress, error) {
@@ -314,7 +315,7 @@ func decodeAddress(b []byte) (decodedAddress, error) {
 		case unix.IFA_FLAGS:
 			flags = ad.Uint32()
 		case ifaProto:
-			d.protocol = ad.Uint8()
+			d.protocol, d.hasProto = ad.Uint8(), true
 		}
 	}
 	if err := ad.Err(); err != nil {

@@ -374,9 +374,6 @@ func (f *Filter) validate() []error {
 		}
 		srcs[k] = true
 	}
-	if len(f.Sources) > 0 && len(f.AccessIfaces) == 0 {
-		bad("sources without an access interface check nothing")
-	}
 	flows := map[flowKey]bool{}
 	for _, fl := range f.Flows {
 		if !fl.Src.IsValid() || !fl.Dst.IsValid() || fl.Src.Addr().Is4() != fl.Dst.Addr().Is4() ||
