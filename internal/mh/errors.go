@@ -22,14 +22,18 @@ var (
 	ErrTooLong = errors.New("message too long")
 )
 
+// The helpers below build unprefixed errors; the exported entry points
+// (Parse, Marshal, NewTrafficSelector, TrafficSelector.Binary) add the
+// "mh: " prefix and the message context once.
+
 func errShort(what string, need, have int) error {
-	return fmt.Errorf("mh: %s needs %d octets, have %d: %w", what, need, have, io.ErrUnexpectedEOF)
+	return fmt.Errorf("%s needs %d octets, have %d: %w", what, need, have, io.ErrUnexpectedEOF)
 }
 
 func errLength(format string, a ...any) error {
-	return fmt.Errorf("mh: "+format+": %w", append(a, ErrLength)...)
+	return fmt.Errorf(format+": %w", append(a, ErrLength)...)
 }
 
 func errInvalid(format string, a ...any) error {
-	return fmt.Errorf("mh: "+format+": %w", append(a, ErrInvalid)...)
+	return fmt.Errorf(format+": %w", append(a, ErrInvalid)...)
 }

@@ -96,7 +96,7 @@ type Message interface {
 // raw socket; see VerifyChecksum for other carriers).
 func Parse(b []byte) (Message, error) {
 	if len(b) < headerLen {
-		return nil, errShort("mobility header", headerLen, len(b))
+		return nil, fmt.Errorf("mh: %w", errShort("mobility header", headerLen, len(b)))
 	}
 	// RFC 6275 6.1.1: Payload Proto MUST be IPPROTO_NONE; RFC 6275 9.2
 	// has the receiver drop the packet otherwise (it answers with an
@@ -111,7 +111,7 @@ func Parse(b []byte) (Message, error) {
 		return nil, fmt.Errorf("mh: header len %d says %d octets, have %d: %w", b[1], total, len(b), io.ErrUnexpectedEOF)
 	}
 	if len(b) > total {
-		return nil, errLength("header len %d says %d octets, have %d (payload proto 59 allows nothing after it)", b[1], total, len(b))
+		return nil, fmt.Errorf("mh: %w", errLength("header len %d says %d octets, have %d (payload proto 59 allows nothing after it)", b[1], total, len(b)))
 	}
 	t := Type(b[2])
 	m := newMessage(t, b)
@@ -124,10 +124,10 @@ func Parse(b []byte) (Message, error) {
 	// RFC 6275 9.2: a message whose Header Len is smaller than its type
 	// requires is silently discarded; we report why.
 	if len(body) < n {
-		return nil, errLength("%s needs %d octets of message data, header len allows %d", t, n, len(body))
+		return nil, fmt.Errorf("mh: %w", errLength("%s needs %d octets of message data, header len allows %d", t, n, len(body)))
 	}
 	if err := m.parseFixed(body[:n]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mh: %s: %w", t, err)
 	}
 	opts, err := parseOptions(body[n:])
 	if err != nil {
@@ -179,18 +179,18 @@ func newMessage(t Type, b []byte) Message {
 // octets (RFC 6275 6.1.1, 6.2), and the Checksum field left 0.
 func Marshal(m Message) ([]byte, error) {
 	if m == nil {
-		return nil, errInvalid("nil message")
+		return nil, fmt.Errorf("mh: %w", errInvalid("nil message"))
 	}
 	b := make([]byte, headerLen, 64)
 	b[0] = IPProtoNone
 	b[2] = byte(m.Type())
 	b, err := m.appendFixed(b)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mh: %s: %w", m.Type(), err)
 	}
 	if _, ok := m.(*UnknownMessage); ok {
 		if len(b)%8 != 0 {
-			return nil, errLength("unknown message data makes %d octets, not a multiple of 8", len(b))
+			return nil, fmt.Errorf("mh: %w", errLength("unknown message data makes %d octets, not a multiple of 8", len(b)))
 		}
 	} else {
 		b, err = appendOptions(b, m.mobilityOptions())

@@ -181,6 +181,14 @@ func tsFieldsFor(f TSFormat) ([]tsField, error) {
 // NewTrafficSelector encodes ts in format f (RFC 6088 3.1 or 3.2) as a
 // Traffic Selector sub-option.
 func NewTrafficSelector(f TSFormat, ts *BinaryTS) (*TrafficSelector, error) {
+	s, err := newTrafficSelector(f, ts)
+	if err != nil {
+		return nil, fmt.Errorf("mh: traffic selector: %w", err)
+	}
+	return s, nil
+}
+
+func newTrafficSelector(f TSFormat, ts *BinaryTS) (*TrafficSelector, error) {
 	fields, err := tsFieldsFor(f)
 	if err != nil {
 		return nil, err
@@ -244,6 +252,14 @@ func NewTrafficSelector(f TSFormat, ts *BinaryTS) (*TrafficSelector, error) {
 // Binary decodes the selector in the binary format its Format names (RFC
 // 6088 3.1, 3.2).
 func (s *TrafficSelector) Binary() (*BinaryTS, error) {
+	ts, err := s.binary()
+	if err != nil {
+		return nil, fmt.Errorf("mh: traffic selector: %w", err)
+	}
+	return ts, nil
+}
+
+func (s *TrafficSelector) binary() (*BinaryTS, error) {
 	fields, err := tsFieldsFor(s.Format)
 	if err != nil {
 		return nil, err
