@@ -1,8 +1,11 @@
 package dhcpserver_test
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -427,5 +430,32 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := dhcpserver.New(dhcpserver.Config{Engine: eng, RouterMAC: routerMAC}, nil, nil); err == nil {
 		t.Error("New accepted a nil conn")
+	}
+}
+
+type failConn struct{ *dhcpservertest.Conn }
+
+func (failConn) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, errors.New("link gone") }
+
+// TestServeErrors: a read error ends Serve with that error; Close ends it
+// with nil.
+func TestServeErrors(t *testing.T) {
+	cfg := dhcpserver.Config{Engine: dhcpservertest.NewEngine(), RouterMAC: routerMAC}
+	srv, err := dhcpserver.New(cfg, failConn{dhcpservertest.NewConn(1)}, dhcpservertest.NewConn(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(context.Background()); err == nil || !strings.Contains(err.Error(), "link gone") {
+		t.Errorf("Serve = %v, want the read error", err)
+	}
+	srv, err = dhcpserver.New(cfg, dhcpservertest.NewConn(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background()) }()
+	srv.Close()
+	if err := <-done; err != nil {
+		t.Errorf("Serve after Close = %v", err)
 	}
 }
