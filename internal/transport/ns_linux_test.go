@@ -263,7 +263,11 @@ func TestNamespaceRawSockopt(t *testing.T) {
 	if err := rc.Control(func(fd uintptr) { off, gerr = unix.GetsockoptInt(int(fd), unix.SOL_RAW, unix.IPV6_CHECKSUM) }); err != nil {
 		t.Fatal(err)
 	}
-	if gerr != nil || off != transport.ChecksumOffset {
+	if errors.Is(gerr, unix.EOPNOTSUPP) {
+		// qemu-user does not translate this getsockopt (setsockopt it
+		// does); TestNamespaceRawDropsBadChecksum checks the effect.
+		t.Log("getsockopt IPV6_CHECKSUM not supported here (qemu-user?)")
+	} else if gerr != nil || off != transport.ChecksumOffset {
 		t.Fatalf("IPV6_CHECKSUM = %d, %v; want %d", off, gerr, transport.ChecksumOffset)
 	}
 	// Truncation is reported on the raw carrier too.
