@@ -159,6 +159,10 @@ config pool 'both'
 	option prefix '2001:db8:300::/48'
 	option subnet '10.30.0.0/16'
 config pool 'neither'
+config pool 'own'
+	option prefix '2001:db8::/48'
+config pool 'magnet'
+	option prefix '2001:db8:1::/48'
 `,
 			want: []string{
 				"lma.conf:6: option address: 2001:db8:1::2 is already the address of mag 'a'",
@@ -173,6 +177,8 @@ config pool 'neither'
 				"lma.conf:18: option default_router: 10.21.0.1 is outside the subnet 10.20.0.0/16",
 				"lma.conf:19: config pool 'both' has both prefix (IPv6 pool) and subnet (IPv4 pool): one pool, one family",
 				"lma.conf:22: config pool 'neither' needs option prefix (IPv6 pool) or option subnet (IPv4 pool)",
+				"lma.conf:24: option prefix: 2001:db8::/48 contains the LMA's own address 2001:db8::1",
+				"lma.conf:26: option prefix: 2001:db8:1::/48 contains 2001:db8:1::2, the address of mag 'a'",
 			},
 		},
 		{

@@ -186,10 +186,26 @@ func (c *Config) decodePool(s *uci.Section) []error {
 		d.SectionErrorf("%s needs option prefix (IPv6 pool) or option subnet (IPv4 pool)", s)
 	}
 	if p.Prefix.IsValid() {
+		// The LMA's and MAGs' own addresses must never be handed out as a
+		// home address or lie inside a home network prefix.
+		option := map[PoolFamily]string{PoolIPv6: "prefix", PoolIPv4: "subnet"}[p.Family]
+		for _, a := range []netip.Addr{c.Address, c.IPv4Address} {
+			if a.IsValid() && p.Prefix.Contains(a) {
+				d.Errorf(option, "%s contains the LMA's own address %s", p.Prefix, a)
+			}
+		}
+		reported := map[netip.Addr]bool{}
+		for _, m := range c.MAGs {
+			for _, a := range m.Addresses {
+				if p.Prefix.Contains(a) && !reported[a] {
+					reported[a] = true
+					d.Errorf(option, "%s contains %s, the address of mag '%s'", p.Prefix, a, m.Name)
+				}
+			}
+		}
 		for _, other := range c.Pools {
 			if other.Prefix.Overlaps(p.Prefix) {
-				d.Errorf(map[PoolFamily]string{PoolIPv6: "prefix", PoolIPv4: "subnet"}[p.Family],
-					"%s overlaps pool '%s' (%s): an address would be handed out twice", p.Prefix, other.Name, other.Prefix)
+				d.Errorf(option, "%s overlaps pool '%s' (%s): an address would be handed out twice", p.Prefix, other.Name, other.Prefix)
 			}
 		}
 	}
