@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// compactLoop runs compactions in the background when the committer seals
+// a segment, until ctx ends.
+func (w *WAL) compactLoop(ctx context.Context) {
+	defer close(w.compactDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.compactKick:
+		}
+		if err := w.maybeCompact(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// Puts are unaffected: the log keeps growing and the next
+			// sealed segment tries again.
+			w.stats.compactionErrors.Add(1)
+			w.log.Error("store: compaction failed", "dir", w.dir, "err", err)
+		}
+	}
+}
+
+// maybeCompact folds the sealed segments into a new snapshot when they
+// hold enough to be worth rewriting the snapshot for.
+func (w *WAL) maybeCompact(ctx context.Context) error {
+	w.compactMu.Lock()
+	defer w.compactMu.Unlock()
+	w.filesMu.Lock()
+	oldSeq, oldSize := w.snapSeq, w.snapSize
+	sealed := slices.Clone(w.segs[:len(w.segs)-1])
+	w.filesMu.Unlock()
+	var sealedBytes int64
+	for _, s := range sealed {
+		sealedBytes += s.size
+	}
+	if len(sealed) == 0 || sealedBytes < w.opts.CompactMinBytes || float64(sealedBytes) < w.opts.CompactRatio*float64(oldSize) {
+		return nil
+	}
+	start := time.Now()
+	newSeq := sealed[len(sealed)-1].seq + 1
+
+	x := newIndex()
+	x.end = segInfo{seq: sealed[0].seq, size: fileHeader}
+	if err := x.extend(w.dir, sealed); err != nil {
+		return err
+	}
+	sw, err := newSnapshotWriter(w.dir, newSeq)
+	if err != nil {
+		return err
+	}
+	n := 0
+	checkCtx := func() error {
+		if n++; n%4096 == 0 {
+			return ctx.Err()
+		}
+		return nil
+	}
+	if oldSeq != 0 {
+		err := scanSnapshot(w.dir, oldSeq, func(sc *scanner) error {
+			if err := checkCtx(); err != nil {
+				return err
+			}
+			if _, newer := x.m[string(sc.rec.key)]; newer {
+				return nil
+			}
+			return sw.putRaw(sc.raw())
+		})
+		if err != nil {
+			sw.abort()
+			return err
+		}
+	}
+	for _, s := range sealed {
+		err := scanSegment(w.dir, s.seq, fileHeader, s.size, func(sc *scanner, off int64) error {
+			if err := checkCtx(); err != nil {
+				return err
+			}
+			if sc.rec.kind != kindPut || x.m[string(sc.rec.key)] != pos(s.seq, off) {
+				return nil
+			}
+			return sw.putRaw(sc.raw())
+		})
+		if err != nil {
+			sw.abort()
+			return err
+		}
+	}
+	count := sw.count
+	size, err := sw.finish(w.dirf)
+	if err != nil {
+		return err
+	}
+
+	// The new snapshot is durable under its name: from here recovery uses
+	// it whatever happens. Swap it in and remove what it replaces, with no
+	// ForEach reading those files.
+	w.installMu.Lock()
+	w.filesMu.Lock()
+	w.snapSeq, w.snapSize = newSeq, size
+	w.segs = w.segs[len(sealed):]
+	w.filesMu.Unlock()
+	var rmErr error
+	if oldSeq != 0 {
+		rmErr = os.Remove(filepath.Join(w.dir, snapshotName(oldSeq)))
+	}
+	for _, s := range sealed {
+		if err := os.Remove(filepath.Join(w.dir, segmentName(s.seq))); err != nil && rmErr == nil {
+			rmErr = err
+		}
+	}
+	w.installMu.Unlock()
+	if rmErr != nil {
+		// Harmless for correctness: recovery removes files older than
+		// the newest snapshot.
+		w.log.Warn("store: removing compacted files", "err", rmErr)
+	}
+	w.stats.compactions.Add(1)
+	w.log.Info("store: compacted", "snapshot", snapshotName(newSeq), "keys", count, "bytes", size,
+		"log_bytes_folded", sealedBytes, "segments", len(sealed), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,180 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// index maps each key written in a run of log segments to the position of
+// its latest record. Only keys are held (about 80 bytes each with the map's
+// overhead), never values: those are read back from the segments.
+type index struct {
+	m       map[string]uint64
+	snapSeq uint64  // the snapshot the segments follow
+	end     segInfo // indexed up to this segment and size
+}
+
+// A position is seq<<32 | offset, with tombBit set for a delete.
+// Segments are at most 1 GiB, so offsets fit in 30 bits.
+const tombBit = 1 << 31
+
+func newIndex() *index { return &index{m: make(map[string]uint64)} }
+
+func pos(seq uint64, off int64) uint64 { return seq<<32 | uint64(off) }
+
+func (x *index) add(rec record, seq uint64, off int64) {
+	switch rec.kind {
+	case kindPut:
+		x.m[string(rec.key)] = pos(seq, off)
+	case kindDelete:
+		x.m[string(rec.key)] = pos(seq, off) | tombBit
+	}
+}
+
+// scanSegment calls fn for each record of segment seq in [start, limit).
+// Everything below limit was synced, so a bad record is ErrCorrupt.
+func scanSegment(dir string, seq uint64, start, limit int64, fn func(sc *scanner, off int64) error) error {
+	if start >= limit {
+		return nil
+	}
+	path := filepath.Join(dir, segmentName(seq))
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	sc, err := newScanner(f, start, limit)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for sc.next() {
+		if err := fn(sc, sc.pos-int64(sc.rec.size)); err != nil {
+			return err
+		}
+	}
+	if errors.Is(sc.err, errTorn) {
+		return fmt.Errorf("%w: segment %s: %v", ErrCorrupt, path, sc.err)
+	}
+	if sc.err != nil {
+		return fmt.Errorf("store: read %s: %w", path, sc.err)
+	}
+	return nil
+}
+
+// extend indexes segs from where x ends.
+func (x *index) extend(dir string, segs []segInfo) error {
+	for _, s := range segs {
+		if s.seq < x.end.seq {
+			continue
+		}
+		start := int64(fileHeader)
+		if s.seq == x.end.seq {
+			start = x.end.size
+		}
+		err := scanSegment(dir, s.seq, start, s.size, func(sc *scanner, off int64) error {
+			x.add(sc.rec, s.seq, off)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		x.end = s
+	}
+	return nil
+}
+
+// scanSnapshot calls fn for each put record of snapshot seq and checks the
+// count against the trailer.
+func scanSnapshot(dir string, seq uint64, fn func(sc *scanner) error) error {
+	path := filepath.Join(dir, snapshotName(seq))
+	want, size, err := checkSnapshot(path, seq)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	sc, err := newScanner(f, fileHeader, size-snapshotTrailer)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	var n uint64
+	for sc.next() {
+		if sc.rec.kind != kindPut {
+			return fmt.Errorf("%w: snapshot %s: record of kind %q at offset %d", ErrCorrupt, path, sc.rec.kind, sc.pos-int64(sc.rec.size))
+		}
+		n++
+		if err := fn(sc); err != nil {
+			return err
+		}
+	}
+	if errors.Is(sc.err, errTorn) {
+		return fmt.Errorf("%w: snapshot %s: %v", ErrCorrupt, path, sc.err)
+	}
+	if sc.err != nil {
+		return fmt.Errorf("store: read %s: %w", path, sc.err)
+	}
+	if n != want {
+		return fmt.Errorf("%w: snapshot %s holds %d records, its trailer says %d", ErrCorrupt, path, n, want)
+	}
+	return nil
+}
+
+// ForEach implements Store. It reads the snapshot, skipping keys written
+// since, then the log, keeping only each key's latest record.
+func (w *WAL) ForEach(fn func(key, value []byte) error) error {
+	w.foreachMu.Lock()
+	defer w.foreachMu.Unlock()
+	w.mu.Lock()
+	closing := w.closing
+	w.mu.Unlock()
+	if closing {
+		return ErrClosed
+	}
+	// Compaction cannot remove files while this is held.
+	w.installMu.RLock()
+	defer w.installMu.RUnlock()
+	w.filesMu.Lock()
+	snapSeq := w.snapSeq
+	segs := slices.Clone(w.segs)
+	w.filesMu.Unlock()
+
+	x := w.recovered
+	w.recovered = nil // used once: its memory is not kept
+	if x == nil || x.snapSeq != snapSeq {
+		x = newIndex()
+		x.snapSeq = snapSeq
+		x.end = segInfo{seq: segs[0].seq, size: fileHeader}
+	}
+	if err := x.extend(w.dir, segs); err != nil {
+		return err
+	}
+	if snapSeq != 0 {
+		err := scanSnapshot(w.dir, snapSeq, func(sc *scanner) error {
+			if _, newer := x.m[string(sc.rec.key)]; newer {
+				return nil
+			}
+			return fn(sc.rec.key, sc.rec.value)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range segs {
+		err := scanSegment(w.dir, s.seq, fileHeader, s.size, func(sc *scanner, off int64) error {
+			if sc.rec.kind != kindPut || x.m[string(sc.rec.key)] != pos(s.seq, off) {
+				return nil
+			}
+			return fn(sc.rec.key, sc.rec.value)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

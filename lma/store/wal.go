@@ -1,0 +1,318 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// WAL is the embedded Store: a write-ahead log with group commit, folded
+// into a snapshot in the background. Open one with Open.
+//
+// Every Put and Delete is appended to a shared pending batch; one committer
+// goroutine writes the batch with a single write and makes it durable with
+// a single fdatasync, then releases every caller in it together. Puts that
+// arrive meanwhile form the next batch, so the wait of a Put is at most the
+// commit under way plus its own, and the number of syncs per second does
+// not depend on the number of Puts.
+//
+// If writing or syncing the log fails, the WAL stops accepting writes and
+// every later Put returns the error: after a failed fsync the kernel may
+// have dropped the dirty pages, so nothing written since can be trusted
+// until the process restarts and recovery reads what is really on disk.
+type WAL struct {
+	dir  string
+	dirf *os.File // the directory, for fsync after creating and renaming
+	lock *os.File
+	log  *slog.Logger
+	opts Options
+
+	mu      sync.Mutex
+	space   *sync.Cond // signalled when a batch is taken by the committer
+	pending *batch     // guarded by mu: the batch Puts append to
+	spare   []byte     // guarded by mu: a drained buffer to reuse
+	closing bool       // guarded by mu
+	failed  error      // guarded by mu: sticky write failure
+
+	wake          chan struct{} // tells the committer there is work; never closed
+	committerDone chan struct{}
+
+	// Owned by the committer goroutine.
+	active     *os.File
+	activeSeq  uint64
+	activeSize int64
+	broken     error
+
+	filesMu  sync.Mutex
+	snapSeq  uint64  // guarded by filesMu: current snapshot, 0 for none
+	snapSize int64   // guarded by filesMu
+	segs     []segInfo // guarded by filesMu: segments from snapSeq on, the last one active
+
+	// installMu keeps files alive under readers: ForEach holds it for
+	// reading, compaction for writing while it swaps in a snapshot and
+	// removes what it replaces.
+	installMu sync.RWMutex
+
+	foreachMu sync.Mutex
+	recovered *index // guarded by foreachMu: built by Open, used once by ForEach
+
+	compactMu   sync.Mutex // one compaction at a time
+	compactKick chan struct{}
+	compactStop context.CancelFunc
+	compactDone chan struct{}
+
+	stats statCounters
+}
+
+var _ Store = (*WAL)(nil)
+
+type segInfo struct {
+	seq  uint64
+	size int64 // bytes durable (for the active segment, as of the last commit)
+}
+
+type batch struct {
+	buf  []byte
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// Stats are counters for metrics and pmipctl.
+type Stats struct {
+	Puts, Deletes     uint64 // acknowledged
+	Commits           uint64 // group commits, each one fdatasync
+	LogBytes          uint64 // bytes appended to the log
+	Compactions       uint64
+	CompactionErrors  uint64
+	SnapshotBytes     int64
+	SegmentsOnDisk    int
+	RecoveredTornTail int64 // bytes cut from the last segment at Open
+}
+
+type statCounters struct {
+	puts, deletes, commits, logBytes, compactions, compactionErrors atomic.Uint64
+	tornTail                                                      atomic.Int64
+}
+
+// Stats returns the WAL's counters.
+func (w *WAL) Stats() Stats {
+	w.filesMu.Lock()
+	snap, nseg := w.snapSize, len(w.segs)
+	w.filesMu.Unlock()
+	return Stats{
+		Puts:              w.stats.puts.Load(),
+		Deletes:           w.stats.deletes.Load(),
+		Commits:           w.stats.commits.Load(),
+		LogBytes:          w.stats.logBytes.Load(),
+		Compactions:       w.stats.compactions.Load(),
+		CompactionErrors:  w.stats.compactionErrors.Load(),
+		SnapshotBytes:     snap,
+		SegmentsOnDisk:    nseg,
+		RecoveredTornTail: w.stats.tornTail.Load(),
+	}
+}
+
+// Put implements Store.
+func (w *WAL) Put(ctx context.Context, key, value []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if len(value) > MaxValueSize {
+		return fmt.Errorf("%w: value of %d bytes, at most %d", ErrInvalid, len(value), MaxValueSize)
+	}
+	if err := w.append(ctx, kindPut, key, value); err != nil {
+		return err
+	}
+	w.stats.puts.Add(1)
+	return nil
+}
+
+// Delete implements Store.
+func (w *WAL) Delete(ctx context.Context, key []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := w.append(ctx, kindDelete, key, nil); err != nil {
+		return err
+	}
+	w.stats.deletes.Add(1)
+	return nil
+}
+
+func checkKey(key []byte) error {
+	if len(key) == 0 {
+		return fmt.Errorf("%w: empty key", ErrInvalid)
+	}
+	if len(key) > MaxKeySize {
+		return fmt.Errorf("%w: key of %d bytes, at most %d", ErrInvalid, len(key), MaxKeySize)
+	}
+	return nil
+}
+
+// append adds one record to the pending batch and waits until the batch
+// is durable.
+func (w *WAL) append(ctx context.Context, kind byte, key, value []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	for len(w.pending.buf) >= w.opts.MaxBatchBytes && !w.closing && w.failed == nil {
+		w.space.Wait()
+	}
+	switch {
+	case w.closing:
+		w.mu.Unlock()
+		return ErrClosed
+	case w.failed != nil:
+		w.mu.Unlock()
+		return fmt.Errorf("store: log unusable since an earlier failure, restart to recover: %w", w.failed)
+	}
+	b := w.pending
+	b.buf = appendRecord(b.buf, kind, key, value)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commitLoop is the committer goroutine: it takes the pending batch,
+// makes it durable, releases its callers, and again, until Close.
+func (w *WAL) commitLoop() {
+	defer close(w.committerDone)
+	for {
+		<-w.wake
+		for {
+			w.mu.Lock()
+			b := w.pending
+			if len(b.buf) == 0 {
+				closing := w.closing
+				w.mu.Unlock()
+				if closing {
+					return
+				}
+				break
+			}
+			w.pending = &batch{buf: w.spare, done: make(chan struct{})}
+			w.spare = nil
+			w.space.Broadcast()
+			w.mu.Unlock()
+
+			b.err = w.commit(b.buf)
+			close(b.done)
+
+			w.mu.Lock()
+			if b.err != nil && w.failed == nil {
+				w.failed = b.err
+				w.space.Broadcast()
+			}
+			w.spare = b.buf[:0]
+			w.mu.Unlock()
+		}
+	}
+}
+
+// commit appends buf to the active segment and syncs it, moving to a new
+// segment first when the active one is full.
+func (w *WAL) commit(buf []byte) error {
+	if w.broken != nil {
+		return w.broken
+	}
+	if w.activeSize+int64(len(buf)) > w.opts.SegmentBytes && w.activeSize > fileHeader {
+		if err := w.rotate(); err != nil {
+			w.broken = err
+			w.log.Error("store: cannot start a new log segment; refusing writes", "err", err)
+			return err
+		}
+	}
+	if _, err := w.active.Write(buf); err != nil {
+		w.broken = fmt.Errorf("store: write %s: %w", w.active.Name(), err)
+		w.log.Error("store: log write failed; refusing writes until restart", "err", err)
+		return w.broken
+	}
+	if err := fdatasync(w.active); err != nil {
+		w.broken = fmt.Errorf("store: fdatasync %s: %w", w.active.Name(), err)
+		w.log.Error("store: log sync failed; refusing writes until restart", "err", err)
+		return w.broken
+	}
+	w.activeSize += int64(len(buf))
+	w.stats.commits.Add(1)
+	w.stats.logBytes.Add(uint64(len(buf)))
+	w.filesMu.Lock()
+	w.segs[len(w.segs)-1].size = w.activeSize
+	w.filesMu.Unlock()
+	return nil
+}
+
+// rotate seals the active segment (already synced) and starts the next.
+func (w *WAL) rotate() error {
+	next := w.activeSeq + 1
+	f, err := createSegment(w.dir, w.dirf, next)
+	if err != nil {
+		return err
+	}
+	old := w.active
+	w.active, w.activeSeq, w.activeSize = f, next, fileHeader
+	w.filesMu.Lock()
+	w.segs = append(w.segs, segInfo{seq: next, size: fileHeader})
+	w.filesMu.Unlock()
+	if err := old.Close(); err != nil {
+		w.log.Warn("store: closing sealed segment", "file", old.Name(), "err", err)
+	}
+	select {
+	case w.compactKick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Close implements Store: it commits the pending batch, stops compaction
+// and releases the directory.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.closing = true
+	w.space.Broadcast()
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	<-w.committerDone
+	w.compactStop()
+	<-w.compactDone
+
+	var errs []error
+	if err := w.active.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := w.dirf.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := w.lock.Close(); err != nil { // releases the flock
+		errs = append(errs, err)
+	}
+	w.mu.Lock()
+	failed := w.failed
+	w.mu.Unlock()
+	if failed != nil {
+		errs = append(errs, failed)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("store: close %s: %w", w.dir, errors.Join(errs...))
+	}
+	return nil
+}
