@@ -48,8 +48,8 @@ type WAL struct {
 	broken     error
 
 	filesMu  sync.Mutex
-	snapSeq  uint64  // guarded by filesMu: current snapshot, 0 for none
-	snapSize int64   // guarded by filesMu
+	snapSeq  uint64    // guarded by filesMu: current snapshot, 0 for none
+	snapSize int64     // guarded by filesMu
 	segs     []segInfo // guarded by filesMu: segments from snapSeq on, the last one active
 
 	// installMu keeps files alive under readers: ForEach holds it for
@@ -95,7 +95,7 @@ type Stats struct {
 
 type statCounters struct {
 	puts, deletes, commits, logBytes, compactions, compactionErrors atomic.Uint64
-	tornTail                                                      atomic.Int64
+	tornTail                                                        atomic.Int64
 }
 
 // Stats returns the WAL's counters.
