@@ -46,6 +46,7 @@ type access struct {
 	sn          *sniff.Sniffer
 	adv         *ra.Advertiser
 	attaches    chan sniff.Trigger
+	acc         string // the MAG's access interface
 }
 
 func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
@@ -60,12 +61,19 @@ func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
 
 // setup builds the topology with the client link down, so the sniffer is
 // listening before the client's first DAD probe and RS.
-func setup(t *testing.T) *access {
+func setup(t *testing.T) *access { return setupAccess(t, false) }
+
+// setupAccess builds the topology. With bridged, the MAG's access
+// interface is a bridge acc0 with m0 as its port, the shape of an OpenWrt
+// AP whose radios are bridge ports: the bridge, not the port, carries the
+// fixed router identity and the sockets.
+func setupAccess(t *testing.T, bridged bool) *access {
 	nstest.RequireRoot(t)
 	x := &access{
 		client:   nstest.New(t, "client"),
 		mag:      nstest.New(t, "mag"),
 		attaches: make(chan sniff.Trigger, 16),
+		acc:      "m0",
 	}
 	nstest.Veth(t, x.mag, "m0", x.client, "c0")
 	x.client.Run(t, "ip", "link", "set", "c0", "down")
@@ -75,29 +83,36 @@ func setup(t *testing.T) *access {
 		"net.ipv6.conf.c0.forwarding", "0",
 		"net.ipv6.conf.c0.router_solicitation_interval", "1",
 		"net.ipv6.conf.c0.router_solicitations", "3")
+	if bridged {
+		x.acc = "acc0"
+		x.mag.Run(t, "ip", "link", "add", "acc0", "type", "bridge")
+		x.mag.Run(t, "ip", "link", "set", "m0", "addrgenmode", "none")
+		x.mag.Run(t, "ip", "link", "set", "m0", "master", "acc0")
+	}
 	// The data plane's part: the fixed MAC and link-local on the access
 	// interface, no address of the kernel's own making, no DAD for an
 	// address every MAG shares.
-	x.mag.Run(t, "ip", "link", "set", "m0", "down")
-	x.mag.Run(t, "ip", "link", "set", "m0", "addrgenmode", "none")
-	x.mag.Run(t, "ip", "link", "set", "m0", "address", ra.DefaultRouterMAC.String())
-	sysctl(t, x.mag, "net.ipv6.conf.m0.accept_ra", "0", "net.ipv6.conf.m0.forwarding", "1")
-	x.mag.Run(t, "ip", "link", "set", "m0", "up")
-	x.mag.Run(t, "ip", "-6", "addr", "add", ra.DefaultRouterLinkLocal.String()+"/64", "dev", "m0", "nodad")
+	acc := x.acc
+	x.mag.Run(t, "ip", "link", "set", acc, "down")
+	x.mag.Run(t, "ip", "link", "set", acc, "addrgenmode", "none")
+	x.mag.Run(t, "ip", "link", "set", acc, "address", ra.DefaultRouterMAC.String())
+	sysctl(t, x.mag, "net.ipv6.conf."+acc+".accept_ra", "0", "net.ipv6.conf."+acc+".forwarding", "1")
+	x.mag.Run(t, "ip", "link", "set", acc, "up")
+	x.mag.Run(t, "ip", "-6", "addr", "add", ra.DefaultRouterLinkLocal.String()+"/64", "dev", acc, "nodad")
 
 	var sConn, aConn *l2.Socket
 	if err := x.mag.Do(func() (err error) {
-		if sConn, err = l2.Listen("m0", 0, []bpf.Instruction{bpf.RetConstant{Val: 0}}); err != nil {
+		if sConn, err = l2.Listen(acc, 0, []bpf.Instruction{bpf.RetConstant{Val: 0}}); err != nil {
 			return err
 		}
-		aConn, err = l2.Listen("m0", l2.EtherTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}})
+		aConn, err = l2.Listen(acc, l2.EtherTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}})
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	var err error
 	x.sn, err = sniff.New(sniff.Config{
-		Interface: "m0",
+		Interface: acc,
 		Conn:      sConn,
 		OnAttach:  func(tr sniff.Trigger) { x.attaches <- tr },
 		Ignore:    []net.HardwareAddr{ra.DefaultRouterMAC},
@@ -106,7 +121,7 @@ func setup(t *testing.T) *access {
 		t.Fatal(err)
 	}
 	x.adv, err = ra.New(ra.Config{
-		Interface:          "m0",
+		Interface:          acc,
 		Conn:               aConn,
 		MaxRtrAdvInterval:  30 * time.Second,
 		MaxRADelay:         -1,
@@ -139,7 +154,7 @@ func (x *access) clientUp(t *testing.T) {
 	for _, end := range []struct {
 		ns  *nstest.NS
 		dev string
-	}{{x.client, "c0"}, {x.mag, "m0"}} {
+	}{{x.client, "c0"}, {x.mag, "m0"}, {x.mag, x.acc}} {
 		waitFor(t, 10*time.Second, func() string {
 			out, _ := end.ns.Output("ip", "link", "show", "dev", end.dev)
 			if strings.Contains(out, "state UP") && !strings.Contains(out, "qdisc noop") {
@@ -186,14 +201,19 @@ func waitFor(t *testing.T, within time.Duration, f func() string) {
 }
 
 func TestKernelClientSLAAC(t *testing.T) {
-	x := setup(t)
+	t.Run("veth", func(t *testing.T) { testKernelClientSLAAC(t, false) })
+	t.Run("bridge", func(t *testing.T) { testKernelClientSLAAC(t, true) })
+}
+
+func testKernelClientSLAAC(t *testing.T, bridged bool) {
+	x := setupAccess(t, bridged)
 	x.clientUp(t)
 
 	// The kernel's DAD probe for its link-local (or its RS) attaches it:
 	// exactly once.
 	tr := x.nextAttach(t, 10*time.Second)
-	if !bytes.Equal(tr.MAC, x.clientMAC) || tr.Interface != "m0" {
-		t.Fatalf("attach %+v, want MAC %s on m0", tr, x.clientMAC)
+	if !bytes.Equal(tr.MAC, x.clientMAC) || tr.Interface != x.acc {
+		t.Fatalf("attach %+v, want MAC %s on %s", tr, x.clientMAC, x.acc)
 	}
 	if tr.Kind != sniff.KindDAD && tr.Kind != sniff.KindRouterSolicitation {
 		t.Errorf("attach kind %s", tr.Kind)
