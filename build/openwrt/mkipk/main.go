@@ -83,21 +83,16 @@ func main() {
 	if arches != "" {
 		o.Arches = strings.Split(arches, ",")
 	}
-	o.Epoch = time.Now()
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "mkipk: SOURCE_DATE_EPOCH=%q is not a number of seconds\n", s)
-			os.Exit(2)
-		}
-		o.Epoch = time.Unix(n, 0)
-	}
 	repo, err := findRepo()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	o.Repo = repo
+	if o.Epoch, err = sourceDateEpoch(repo); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	paths, err := Run(context.Background(), o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -114,6 +109,28 @@ func archNames() string {
 		n = append(n, a.Name)
 	}
 	return strings.Join(n, ", ")
+}
+
+// sourceDateEpoch stamps the packages' files: SOURCE_DATE_EPOCH when set
+// (reproducible-builds.org), else the time of the checkout's HEAD commit,
+// so building the same commit twice gives the same bytes; the current time
+// only outside git.
+func sourceDateEpoch(repo string) (time.Time, error) {
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("mkipk: SOURCE_DATE_EPOCH=%q is not a number of seconds", s)
+		}
+		return time.Unix(n, 0), nil
+	}
+	cmd := exec.Command("git", "log", "-1", "--format=%ct")
+	cmd.Dir = repo
+	if out, err := cmd.Output(); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil {
+			return time.Unix(n, 0), nil
+		}
+	}
+	return time.Now(), nil
 }
 
 // findRepo walks up from the working directory to the go.mod.

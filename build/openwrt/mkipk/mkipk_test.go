@@ -415,6 +415,17 @@ func TestReadFeedMakefile(t *testing.T) {
 	}
 }
 
+func TestSourceDateEpoch(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	if e, err := sourceDateEpoch("."); err != nil || e.Unix() != 1700000000 {
+		t.Errorf("sourceDateEpoch = %v, %v", e, err)
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
+	if _, err := sourceDateEpoch("."); err == nil {
+		t.Error("SOURCE_DATE_EPOCH=yesterday accepted")
+	}
+}
+
 func TestUnknownArch(t *testing.T) {
 	_, err := selectArches([]string{"x86_64", "mipsel_74kc"})
 	if err == nil || !strings.Contains(err.Error(), `unknown architecture "mipsel_74kc"`) {
