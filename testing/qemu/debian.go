@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // A debPackage is one binary package as apt-cache describes its candidate.
@@ -67,7 +68,43 @@ func (d *debian) Show(names ...string) (map[string]debPackage, error) {
 	return got, nil
 }
 
+// showCache remembers apt-cache's answers for the life of the process (the
+// package lists do not change under a test run, except through Update,
+// which clears it), so a second guest finds its image without asking again.
+var showCache = struct {
+	sync.Mutex
+	m map[string]debPackage
+}{m: map[string]debPackage{}}
+
 func (d *debian) show(names []string) (map[string]debPackage, error) {
+	m := make(map[string]debPackage, len(names))
+	var ask []string
+	showCache.Lock()
+	for _, n := range names {
+		if p, ok := showCache.m[d.arch+"/"+n]; ok {
+			m[n] = p
+		} else {
+			ask = append(ask, n)
+		}
+	}
+	showCache.Unlock()
+	if len(ask) == 0 {
+		return m, nil
+	}
+	got, err := d.aptShow(ask)
+	if err != nil {
+		return nil, err
+	}
+	showCache.Lock()
+	for n, p := range got {
+		showCache.m[d.arch+"/"+n] = p
+		m[n] = p
+	}
+	showCache.Unlock()
+	return m, nil
+}
+
+func (d *debian) aptShow(names []string) (map[string]debPackage, error) {
 	args := []string{"show", "--no-all-versions"}
 	// Names go unqualified: the guest's architecture is the host's (see
 	// lookupArch), and "all" packages then resolve too.
@@ -159,6 +196,9 @@ func (d *debian) Update() error {
 		return nil
 	}
 	d.updated = true
+	showCache.Lock()
+	clear(showCache.m)
+	showCache.Unlock()
 	d.logf("qemu: apt-get update (package lists missing or stale)")
 	out, err := exec.Command("apt-get", "update", "-qq").CombinedOutput()
 	if err != nil {

@@ -50,7 +50,8 @@ var BaseBinaries = []Binary{
 }
 
 // WiFiBinaries are what the scenarios of issue 5 add for real 802.11 on
-// mac80211_hwsim radios.
+// mac80211_hwsim radios. (cfg80211 finds no regulatory.db and keeps the
+// world regulatory domain, which hwsim's channels fit.)
 var WiFiBinaries = []Binary{
 	{"hostapd", "/usr/sbin/hostapd"},
 	{"hostapd", "/usr/sbin/hostapd_cli"},
@@ -59,9 +60,18 @@ var WiFiBinaries = []Binary{
 	{"iw", "/sbin/iw"},
 }
 
-// CaptureBinaries add packet capture (pcaps of failed scenarios).
+// ClientBinaries are the DHCP clients a mobile node runs besides busybox's
+// udhcpc (an applet in every image).
+var ClientBinaries = []Binary{
+	{"isc-dhcp-client", "/sbin/dhclient"},
+	{"isc-dhcp-client", "/sbin/dhclient-script"},
+}
+
+// CaptureBinaries add packet capture (pcaps of failed scenarios) and the
+// nftables command line, to show the kernel's state in logs.
 var CaptureBinaries = []Binary{
 	{"tcpdump", "/usr/bin/tcpdump"},
+	{"nftables", "/usr/sbin/nft"},
 }
 
 // Image is a bootable guest: an ELF kernel and an uncompressed cpio.
@@ -117,6 +127,17 @@ func BuildImage(o ImageOptions, logf func(string, ...any)) (*Image, error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, fmt.Errorf("qemu: cache: %w", err)
 	}
+	// Fast path: the same options under the same package lists give the
+	// same versions, so the image found last time is still the one.
+	index := ""
+	if stamp, err := aptStamp(); err == nil {
+		index = filepath.Join(cache, "index", hashOf(optionsKey(o), stamp))
+		if img, ok := loadIndexed(cache, index, o.Arch); ok {
+			img.BuildTime = time.Since(start)
+			return img, nil
+		}
+	}
+
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	unlock, err := lockFile(filepath.Join(cache, ".lock"))
@@ -137,8 +158,75 @@ func BuildImage(o ImageOptions, logf func(string, ...any)) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if index != "" && !d.updated {
+		if err := os.MkdirAll(filepath.Dir(index), 0o755); err == nil {
+			_ = os.WriteFile(index, []byte(img.Key+"\n"), 0o644)
+		}
+	}
 	img.BuildTime = time.Since(start)
 	return img, nil
+}
+
+// optionsKey renders every input of an image except package versions.
+func optionsKey(o ImageOptions) string {
+	var b strings.Builder
+	fmt.Fprintln(&b, imageFormat, o.Arch.Name)
+	for _, x := range append(append([]Binary(nil), BaseBinaries...), o.Binaries...) {
+		fmt.Fprintln(&b, "bin", x.Package, x.Path)
+	}
+	fmt.Fprintln(&b, "whole", strings.Join(o.Packages, " "))
+	fmt.Fprintln(&b, "modules", strings.Join(DefaultModules, " "), strings.Join(o.Modules, " "))
+	fmt.Fprintln(&b, "load", strings.Join(bootModules, " "), strings.Join(o.Load, " "))
+	b.Write(initScript)
+	return b.String()
+}
+
+func hashOf(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:20]
+}
+
+// aptStamp fingerprints the state that decides which versions apt picks:
+// the downloaded package lists and the sources and preferences.
+func aptStamp() (string, error) {
+	var b strings.Builder
+	for _, pat := range []string{"/var/lib/apt/lists/*", "/etc/apt/sources.list", "/etc/apt/sources.list.d/*", "/etc/apt/preferences", "/etc/apt/preferences.d/*"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			return "", err
+		}
+		for _, f := range m {
+			st, err := os.Stat(f)
+			if err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			fmt.Fprintln(&b, f, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	if b.Len() == 0 {
+		return "", errors.New("qemu: no apt package lists")
+	}
+	return b.String(), nil
+}
+
+// loadIndexed returns the image an index file names, if it is complete.
+func loadIndexed(cache, index string, a Arch) (*Image, bool) {
+	k, err := os.ReadFile(index)
+	if err != nil {
+		return nil, false
+	}
+	key := strings.TrimSpace(string(k))
+	dir := filepath.Join(cache, "images", key)
+	m, err := os.ReadFile(filepath.Join(dir, "manifest"))
+	if err != nil {
+		return nil, false
+	}
+	img := &Image{Arch: a, Kernel: filepath.Join(dir, "vmlinux"), Initrd: filepath.Join(dir, "initramfs.cpio"), Key: key, Warm: true}
+	img.Release, img.Packages = parseManifest(m)
+	return img, true
 }
 
 var errFetch = errors.New("qemu: fetching packages failed")
@@ -198,6 +286,7 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 	}
 
 	logf("qemu: building image %s (kernel %s, packages %s)", key, kpkg.ID(), strings.Join(sortedIDs(top), " "))
+	tStart := time.Now()
 	pkgs := []debPackage{kpkg}
 	for _, p := range top {
 		pkgs = append(pkgs, p)
@@ -211,6 +300,7 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 	}
 	defer os.RemoveAll(tmp)
 
+	tFetched := time.Now()
 	k, err := openKernel(d, kpkg)
 	if err != nil {
 		return nil, err
@@ -232,6 +322,7 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 
+	tKernel := time.Now()
 	files, err := k.moduleClosure(modules)
 	if err != nil {
 		return nil, err
@@ -241,6 +332,7 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 		return nil, err
 	}
 
+	tModules := time.Now()
 	g := newGuestFS(o.Arch.Triplet)
 	used := map[string]debPackage{}
 	for _, p := range top {
@@ -266,6 +358,7 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 	}
 	addSkeleton(g.tree, load, g.ldPath())
 
+	tFiles := time.Now()
 	f, err := os.Create(filepath.Join(tmp, "initramfs.cpio"))
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
@@ -277,6 +370,10 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
+	logf("qemu: image %s: fetch %v, vmlinux %v, %d modules %v, %d files with their libraries %v, cpio %v", key,
+		tFetched.Sub(tStart).Round(time.Millisecond), tKernel.Sub(tFetched).Round(time.Millisecond),
+		len(files), tModules.Sub(tKernel).Round(time.Millisecond), len(g.tree), tFiles.Sub(tModules).Round(time.Millisecond),
+		time.Since(tFiles).Round(time.Millisecond))
 	img.Packages = append([]string{kpkg.ID()}, sortedIDs(used)...)
 	manifest := fmt.Sprintf("release %s\n", k.release)
 	for _, p := range img.Packages {

@@ -34,10 +34,17 @@ var DefaultModules = []string{
 	"nft_hash", "nft_numgen", "nft_quota", "nft_socket", "nft_tproxy", "nf_conntrack",
 	// IPsec for signalling security (ESP transport over XFRM)
 	"esp4", "esp6", "xfrm_user", "xfrm_interface",
+	// crypto the kernel asks for by algorithm name (request_module
+	// "crypto-ccm(aes)" ...): CCMP/GCMP/BIP keys of WPA2 in mac80211,
+	// and ESP's AEADs and HMACs
+	"ccm", "gcm", "cmac", "ctr", "gf128mul", "ghash_generic", "aesni_intel",
+	"libarc4", "michael_mic", "authenc", "echainiv", "seqiv", "sha512_generic",
+	"xcbc", "des_generic", "crypto_user",
 }
 
-// bootModules are loaded by /init before the agent starts.
-var bootModules = []string{"virtio_pci", "virtio_console", "9pnet_virtio", "9p"}
+// bootModules are loaded by /init before the agent starts (there is no
+// udev to load drivers for the devices QEMU gives the guest).
+var bootModules = []string{"virtio_pci", "virtio_console", "virtio_net", "9pnet_virtio", "9p"}
 
 // kernel is an unpacked Debian kernel package.
 type kernel struct {
@@ -95,27 +102,26 @@ func openKernel(d *debian, p debPackage) (*kernel, error) {
 // dependencies included. Built-in modules need no file. A name the kernel
 // does not have is an error.
 func (k *kernel) moduleClosure(names []string) ([]string, error) {
-	seen := make(map[string]bool)
 	modDir := filepath.Join(k.root, "lib", "modules", k.release) + "/"
-	for _, n := range names {
-		var out, stderr bytes.Buffer
-		cmd := exec.Command("modprobe", "-d", k.root, "-S", k.release, "--show-depends", n)
-		cmd.Stdout, cmd.Stderr = &out, &stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("qemu: kernel %s has no module %q: %s", k.release, n, strings.TrimSpace(stderr.String()))
+	var out, stderr bytes.Buffer
+	args := append([]string{"-d", k.root, "-S", k.release, "--show-depends", "-a"}, names...)
+	cmd := exec.Command("modprobe", args...)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("qemu: modules of kernel %s: %v: %s", k.release, err, strings.TrimSpace(stderr.String()))
+	}
+	seen := make(map[string]bool)
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || f[0] != "insmod" {
+			continue // "builtin NAME"
 		}
-		sc := bufio.NewScanner(&out)
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) < 2 || f[0] != "insmod" {
-				continue // "builtin NAME"
-			}
-			rel, ok := strings.CutPrefix(f[1], modDir)
-			if !ok {
-				return nil, fmt.Errorf("qemu: modprobe named %s outside %s", f[1], modDir)
-			}
-			seen[rel] = true
+		rel, ok := strings.CutPrefix(f[1], modDir)
+		if !ok {
+			return nil, fmt.Errorf("qemu: modprobe named %s outside %s", f[1], modDir)
 		}
+		seen[rel] = true
 	}
 	files := make([]string, 0, len(seen))
 	for f := range seen {

@@ -285,6 +285,18 @@ func (vm *VM) qemuArgs(o Options, sock string) []string {
 	return args
 }
 
+// LocalPort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// for the listen= and connect= of a NIC pair.
+func LocalPort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("qemu: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // ShareDir is the host folder mounted at /mnt/share in the guest.
 func (vm *VM) ShareDir() string { return vm.share }
 
@@ -359,9 +371,22 @@ type ExitError struct {
 
 func (e *ExitError) Error() string {
 	if e.Err != "" {
-		return fmt.Sprintf("qemu: guest: %s: %s", strings.Join(e.Argv, " "), e.Err)
+		return fmt.Sprintf("qemu: guest: %s: %s", shortArgv(e.Argv), e.Err)
 	}
-	return fmt.Sprintf("qemu: guest: %s: exit status %d", strings.Join(e.Argv, " "), e.Code)
+	return fmt.Sprintf("qemu: guest: %s: exit status %d", shortArgv(e.Argv), e.Code)
+}
+
+// shortArgv renders a command for a one-line message: a script passed to
+// sh -c is cut to its first line.
+func shortArgv(argv []string) string {
+	s := strings.Join(argv, " ")
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " ..."
+	}
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
 }
 
 // Exec runs c in the guest and waits for it. Cancelling ctx kills its
@@ -391,10 +416,10 @@ func (vm *VM) Exec(ctx context.Context, c Cmd) error {
 			_ = vm.cmd.Process.Kill()
 		}
 		vm.logf("cancelled after %v: %v", time.Since(t0).Round(time.Millisecond), ctx.Err())
-		return fmt.Errorf("qemu: guest: %s: %w", strings.Join(c.Argv, " "), ctx.Err())
+		return fmt.Errorf("qemu: guest: %s: %w", shortArgv(c.Argv), ctx.Err())
 	}
 	if !ok {
-		return fmt.Errorf("%w while running %s (%v):\n%s", errGuestGone, strings.Join(c.Argv, " "), vm.ctl.err, vm.console.Tail())
+		return fmt.Errorf("%w while running %s (%v):\n%s", errGuestGone, shortArgv(c.Argv), vm.ctl.err, vm.console.Tail())
 	}
 	vm.logf("exit %d %s(%v)", rep.Code, rep.Err, time.Since(t0).Round(time.Millisecond))
 	if rep.Code != 0 || rep.Err != "" {
