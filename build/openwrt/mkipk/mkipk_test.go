@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,18 +136,13 @@ func TestBuildIPKs(t *testing.T) {
 	}
 }
 
-// goCmd is the go command running this test, so the ipks are built by
-// the same toolchain.
+// goCmd is the go command: the one in PATH (go test runs under it), else
+// the toolchain's default location.
 func goCmd() string {
-	if g := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(g) {
+	if g, err := exec.LookPath("go"); err == nil {
 		return g
 	}
-	return "go"
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+	return "/usr/local/go/bin/go"
 }
 
 func checkIPK(t *testing.T, repo string, a Arch, meta Meta, raw []byte, epoch time.Time) {
