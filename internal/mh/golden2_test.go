@@ -53,7 +53,7 @@ var otherCases = []goldenCase{
 	},
 	{
 		name: "Update Notification FLOW-MOBILITY",
-		m: &UpdateNotification{Sequence: 5, Reason: ReasonFlowMobility, Flags: UPNAckRequested,
+		m: &UpdateNotification{Sequence: 5, Reason: ReasonFlowMobility, Flags: UPNFlagA,
 			Options: []Option{
 				NewNAI("a"),
 				&FlowIdentification{FID: 1, Priority: 10, Status: FlowBindingSuccessful,

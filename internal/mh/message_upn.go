@@ -49,19 +49,20 @@ type UPNFlags uint8
 
 // Update Notification flags (RFC 7077 4.1).
 const (
-	// UPNAckRequested (A): the MAG must answer with an Update
-	// Notification Acknowledgement.
-	UPNAckRequested UPNFlags = 0x80
-	// UPNRetransmission (D): this UPN repeats an earlier one.
-	UPNRetransmission UPNFlags = 0x40
+	// UPNFlagA (A), Acknowledgement Requested: the MAG must answer
+	// with an Update Notification Acknowledgement.
+	UPNFlagA UPNFlags = 0x80
+	// UPNFlagD (D), the second flag of RFC 7077 4.1, kept as received;
+	// its meaning is the engine's business.
+	UPNFlagD UPNFlags = 0x40
 )
 
 func (f UPNFlags) String() string {
 	var s []string
-	if f&UPNAckRequested != 0 {
+	if f&UPNFlagA != 0 {
 		s = append(s, "A")
 	}
-	if f&UPNRetransmission != 0 {
+	if f&UPNFlagD != 0 {
 		s = append(s, "D")
 	}
 	return "[" + strings.Join(s, " ") + "]"
@@ -122,7 +123,7 @@ func (m *UpdateNotification) mobilityOptions() []Option     { return m.Options }
 func (m *UpdateNotification) setMobilityOptions(o []Option) { m.Options = o }
 
 func (m *UpdateNotification) appendFixed(b []byte) ([]byte, error) {
-	if m.Flags&^(UPNAckRequested|UPNRetransmission) != 0 {
+	if m.Flags&^(UPNFlagA|UPNFlagD) != 0 {
 		return nil, errInvalid("update notification flags %#02x set reserved bits (RFC 7077 4.1)", uint8(m.Flags))
 	}
 	b = binary.BigEndian.AppendUint16(b, m.Sequence)
@@ -133,7 +134,7 @@ func (m *UpdateNotification) parseFixed(b []byte) error {
 	m.Sequence = binary.BigEndian.Uint16(b[0:2])
 	m.Reason = NotificationReason(b[2])
 	// RFC 7077 4.1: Reserved bits are ignored by the receiver.
-	m.Flags = UPNFlags(b[3]) & (UPNAckRequested | UPNRetransmission)
+	m.Flags = UPNFlags(b[3]) & (UPNFlagA | UPNFlagD)
 	return nil
 }
 

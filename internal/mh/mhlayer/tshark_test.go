@@ -77,7 +77,7 @@ func tsharkCases() []tsharkCase {
 			Options: []mh.Option{mh.NewNAI("alice@example.net")}}},
 		{name: "PQA", m: &mh.ProxyQueryAck{Status: mh.StatusAccepted, Flags: mh.BAFlagP, Sequence: 50,
 			Options: []mh.Option{mh.NewNAI("alice@example.net"), &mh.MAGIPv6Address{Addr: mag6}}}},
-		{name: "UPN (not decoded by tshark 4.0)", m: &mh.UpdateNotification{Sequence: 1, Reason: mh.ReasonFlowMobility, Flags: mh.UPNAckRequested,
+		{name: "UPN (not decoded by tshark 4.0)", m: &mh.UpdateNotification{Sequence: 1, Reason: mh.ReasonFlowMobility, Flags: mh.UPNFlagA,
 			Options: []mh.Option{mh.NewNAI("alice@example.net")}}},
 	}
 }
