@@ -54,5 +54,9 @@ cross:
 demo:
 	scripts/demo.sh
 
+# Installable .ipk packages of the MAG for the OpenWrt targets, without the SDK.
+openwrt:
+	$(GO) run ./build/openwrt/mkipk -out $(BIN)/openwrt
+
 clean:
 	rm -rf $(BIN)
