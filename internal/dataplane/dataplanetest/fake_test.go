@@ -299,3 +299,42 @@ func index(ops []string, prefix string) int {
 	}
 	return -1
 }
+
+// Change: one binding at a time at LMA scale, then a Set resynchronises.
+func TestChangeThenSet(t *testing.T) {
+	ctx := context.Background()
+	fake := dataplanetest.New()
+	base := &dataplane.State{Tunnels: []dataplane.Tunnel{{Name: "pmip-gre6", Kind: dataplane.IP6GRE, External: true}}}
+	if err := fake.Set(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	fake.Kernel.Ops()
+	r := dataplane.Route{Dst: pfx("2001:db8:7::/64"), Dev: "pmip-gre6", Encap: dataplane.Encap{Dst: addr("2001:db8:ff::3"), Keyed: true, Key: 7}}
+	if err := fake.Change(ctx, dataplane.Op{Action: dataplane.Add, Obj: r}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"replace route 2001:db8:7::/64 encap ip6 id 7 key dst 2001:db8:ff::3 hoplimit 64 dev pmip-gre6 table 254 metric 1024"}
+	if diff := cmp.Diff(want, fake.Kernel.Ops()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// An invalid object changes nothing.
+	bad := dataplane.Route{Dst: pfx("10.0.0.1/8"), Dev: "pmip-gre6"}
+	if err := fake.Change(ctx, dataplane.Op{Action: dataplane.Add, Obj: bad}); !errors.Is(err, dataplane.ErrInvalid) {
+		t.Errorf("err = %v, want ErrInvalid", err)
+	}
+	if ops := fake.Kernel.Ops(); len(ops) != 0 {
+		t.Errorf("invalid change applied %q", ops)
+	}
+	// The next Set reads the kernel again and removes what it does not
+	// want.
+	dumps := fake.Kernel.Dumps()
+	if err := fake.Set(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	if fake.Kernel.Dumps() != dumps+1 {
+		t.Errorf("Set after Change did not reread the kernel")
+	}
+	if diff := cmp.Diff([]string{"del " + strings.TrimPrefix(want[0], "replace ")}, fake.Kernel.Ops()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
