@@ -40,6 +40,7 @@ type Conn interface {
 // EtherType values the MAG reads.
 const (
 	EtherTypeIPv4 = 0x0800
+	EtherTypeARP  = 0x0806
 	EtherTypeIPv6 = 0x86dd
 	EtherTypeVLAN = 0x8100
 

@@ -46,6 +46,7 @@ type access struct {
 	sn          *sniff.Sniffer
 	adv         *ra.Advertiser
 	attaches    chan sniff.Trigger
+	detaches    chan sniff.Detach
 	acc         string // the MAG's access interface
 }
 
@@ -61,18 +62,19 @@ func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
 
 // setup builds the topology with the client link down, so the sniffer is
 // listening before the client's first DAD probe and RS.
-func setup(t *testing.T) *access { return setupAccess(t, false) }
+func setup(t *testing.T) *access { return setupAccess(t, false, nil) }
 
 // setupAccess builds the topology. With bridged, the MAG's access
 // interface is a bridge acc0 with m0 as its port, the shape of an OpenWrt
 // AP whose radios are bridge ports: the bridge, not the port, carries the
 // fixed router identity and the sockets.
-func setupAccess(t *testing.T, bridged bool) *access {
+func setupAccess(t *testing.T, bridged bool, mod func(*sniff.Config)) *access {
 	nstest.RequireRoot(t)
 	x := &access{
 		client:   nstest.New(t, "client"),
 		mag:      nstest.New(t, "mag"),
 		attaches: make(chan sniff.Trigger, 16),
+		detaches: make(chan sniff.Detach, 16),
 		acc:      "m0",
 	}
 	nstest.Veth(t, x.mag, "m0", x.client, "c0")
@@ -110,13 +112,17 @@ func setupAccess(t *testing.T, bridged bool) *access {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	x.sn, err = sniff.New(sniff.Config{
+	scfg := sniff.Config{
 		Interface: acc,
 		Conn:      sConn,
 		OnAttach:  func(tr sniff.Trigger) { x.attaches <- tr },
-		Ignore:    []net.HardwareAddr{ra.DefaultRouterMAC},
-	})
+		OnDetach:  func(d sniff.Detach) { x.detaches <- d },
+	}
+	if mod != nil {
+		mod(&scfg)
+	}
+	var err error
+	x.sn, err = sniff.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +212,7 @@ func TestKernelClientSLAAC(t *testing.T) {
 }
 
 func testKernelClientSLAAC(t *testing.T, bridged bool) {
-	x := setupAccess(t, bridged)
+	x := setupAccess(t, bridged, nil)
 	x.clientUp(t)
 
 	// The kernel's DAD probe for its link-local (or its RS) attaches it:
@@ -379,5 +385,44 @@ func TestServeToWireLatency(t *testing.T) {
 	t.Logf("Serve to RA read on the client's veth: median %s, p99 %s, max %s (n=%d)", p50, p99, lat[n-1], n)
 	if p50 > 5*time.Millisecond {
 		t.Errorf("median %s over the 5 ms budget", p50)
+	}
+}
+
+// TestSilentKernelClient: a registered client that sends nothing is asked
+// (unicast NS to its link-local) before being reported detached; the
+// kernel answers, so it stays. Once its link is down, the probes go
+// unanswered and it is reported.
+func TestSilentKernelClient(t *testing.T) {
+	x := setupAccess(t, false, func(c *sniff.Config) {
+		c.DetachTimeout = 2 * time.Second
+		c.SeenInterval = time.Second
+		c.ProbeInterval = 200 * time.Millisecond
+	})
+	sysctl(t, x.client, "net.ipv6.conf.c0.router_solicitations", "0", "net.ipv6.conf.c0.dad_transmits", "0")
+	x.client.Run(t, "ip", "link", "set", "c0", "addrgenmode", "none")
+	x.clientUp(t)
+	ll := netip.MustParseAddr("fe80::1234")
+	x.client.Run(t, "ip", "-6", "addr", "add", ll.String()+"/64", "dev", "c0", "nodad")
+	if err := x.sn.Registered(x.clientMAC, ll); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-x.detaches:
+		t.Fatalf("silent but present client detached: %+v (stats %+v)", d, x.sn.Stats())
+	case <-time.After(5 * time.Second):
+	}
+	if st := x.sn.Stats(); st.ProbeAnswered == 0 {
+		t.Fatalf("no probe answered in 5 s of silence: %+v", st)
+	}
+	x.client.Run(t, "ip", "link", "set", "c0", "down")
+	start := time.Now()
+	select {
+	case d := <-x.detaches:
+		if !bytes.Equal(d.MAC, x.clientMAC) {
+			t.Errorf("detach %+v", d)
+		}
+		t.Logf("detached %s after link down (stats %+v)", time.Since(start).Round(time.Millisecond), x.sn.Stats())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("departed client not detached (stats %+v)", x.sn.Stats())
 	}
 }

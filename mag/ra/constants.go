@@ -1,21 +1,16 @@
 package ra
 
 import (
-	"net"
-	"net/netip"
 	"time"
+
+	"github.com/openpmip/pmip/mag/l2"
 )
 
-// The fixed router identity every MAG of a domain presents on its access
-// links (RFC 5213 6.9.3: all MAGs use the same link-local address and the
-// same link-layer address, so a mobile node that moves between them sees
-// no change of default router). RFC 6543 reserves these for that purpose:
-// the IANA Ethernet address 00-00-5E-00-52-13 and the interface identifier
-// 0200:5EFF:FE00:5213 derived from it, which no host derives for itself
-// (RFC 6543 2, 3), so the MAG's link-local can never collide with a client's.
+// The default router identity: the RFC 6543 addresses every MAG of a
+// domain presents (RFC 5213 6.9.3; see l2.FixedRouterMAC).
 var (
-	DefaultRouterMAC       = net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x52, 0x13}
-	DefaultRouterLinkLocal = netip.MustParseAddr("fe80::200:5eff:fe00:5213")
+	DefaultRouterMAC       = l2.FixedRouterMAC
+	DefaultRouterLinkLocal = l2.FixedRouterLinkLocal
 )
 
 // Protocol constants of RFC 4861 10 (router constants), named as there.

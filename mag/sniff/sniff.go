@@ -11,8 +11,10 @@
 // or hostapd, through Offer) came first. The same filter also lets through
 // the Ethernet header of one frame per registered client per last-seen
 // interval, which is how a client that falls silent past DetachTimeout is
-// reported detached (RFC 5213 6.13 leaves detection to the access
-// technology; silence is the fallback when hostapd says nothing).
+// noticed; it is then probed as Neighbor Unreachability Detection would
+// (probe.go) and reported detached only if it does not answer (RFC 5213
+// 6.13 leaves detection to the access technology; silence is the fallback
+// when hostapd says nothing).
 //
 // State is bounded against floods: at most MaxPending unregistered MACs
 // wait for the engine, attach triggers are rate limited by a token bucket,
@@ -96,6 +98,8 @@ const (
 	DefaultAttachRate     = 20 // triggers per second
 	DefaultAttachBurst    = 32
 	DefaultMaxTracked     = 512
+	DefaultProbeCount     = 3           // RFC 4861 10: MAX_UNICAST_SOLICIT
+	DefaultProbeInterval  = time.Second // RFC 4861 10: RETRANS_TIMER
 	// MinSeenInterval bounds how often the filter is reloaded.
 	MinSeenInterval = time.Second
 )
@@ -133,6 +137,21 @@ type Config struct {
 	SeenInterval time.Duration
 	// MaxTracked caps registered clients (the filter lists each).
 	MaxTracked int
+	// ProbeCount and ProbeInterval: before reporting a silent client that
+	// Registered gave probe addresses, ask it up to ProbeCount times,
+	// ProbeInterval apart (unicast NS to its link-local, ARP request for
+	// its IPv4 address), as Neighbor Unreachability Detection does (RFC
+	// 4861 7.3.3: MAX_UNICAST_SOLICIT 3, RETRANS_TIMER 1 s, the defaults).
+	// A sleeping phone answers; a departed one does not. Negative
+	// ProbeCount: never probe.
+	ProbeCount    int
+	ProbeInterval time.Duration
+	// RouterMAC and RouterLinkLocal are the source of probes, the fixed
+	// router identity (default l2.FixedRouterMAC, l2.FixedRouterLinkLocal),
+	// so that answers come back to the address the clients already use.
+	// RouterMAC is also ignored as a trigger source.
+	RouterMAC       net.HardwareAddr
+	RouterLinkLocal netip.Addr
 }
 
 // Stats counts what the sniffer saw and what it dropped.
@@ -148,6 +167,8 @@ type Stats struct {
 	Ignored            uint64 // frames from Ignore MACs or bad source MACs
 	Seen               uint64 // frames that refreshed a registered client
 	PendingExpired     uint64 // pending MACs forgotten after PendingTimeout
+	Probes             uint64 // probes sent to silent clients
+	ProbeAnswered      uint64 // silent clients that answered a probe
 	Detached           uint64 // silent clients reported
 	FilterUpdates      uint64
 	FilterErrors       uint64
@@ -161,6 +182,13 @@ type mac = [6]byte
 type tracked struct {
 	lastSeen time.Time
 	seen     bool // heard from in the current interval
+	// probe addresses (an IPv6 link-local, an IPv4 address) and the state
+	// of a probe round (probe.go).
+	probes     []netip.Addr
+	probing    bool
+	probesSent int
+	probeTimer clock.Timer
+	probeGen   uint64
 }
 
 // Sniffer turns access-link frames into attach and detach events.
@@ -219,6 +247,27 @@ func New(cfg Config) (*Sniffer, error) {
 	if cfg.DetachTimeout < 0 {
 		return nil, fmt.Errorf("sniff: negative DetachTimeout %s", cfg.DetachTimeout)
 	}
+	switch {
+	case cfg.ProbeCount == 0:
+		cfg.ProbeCount = DefaultProbeCount
+	case cfg.ProbeCount < 0:
+		cfg.ProbeCount = 0
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	if cfg.RouterMAC == nil {
+		cfg.RouterMAC = l2.FixedRouterMAC
+	}
+	if !l2.IsUnicastMAC(cfg.RouterMAC) {
+		return nil, fmt.Errorf("sniff: router MAC %s is not a unicast address", cfg.RouterMAC)
+	}
+	if !cfg.RouterLinkLocal.IsValid() {
+		cfg.RouterLinkLocal = l2.FixedRouterLinkLocal
+	}
+	if !cfg.RouterLinkLocal.Is6() || !cfg.RouterLinkLocal.IsLinkLocalUnicast() {
+		return nil, fmt.Errorf("sniff: router address %s is not an IPv6 link-local address", cfg.RouterLinkLocal)
+	}
 	if cfg.SeenInterval <= 0 {
 		cfg.SeenInterval = cfg.DetachTimeout / 4
 	}
@@ -232,7 +281,7 @@ func New(cfg Config) (*Sniffer, error) {
 		tracked: make(map[mac]*tracked),
 	}
 	s.bucket = newTokenBucket(cfg.AttachRate, cfg.AttachBurst, s.clk.Now())
-	for _, m := range cfg.Ignore {
+	for _, m := range append(cfg.Ignore, cfg.RouterMAC) {
 		if k, ok := key(m); ok {
 			s.ignore[k] = true
 		}
@@ -290,6 +339,9 @@ func (s *Sniffer) Close() error {
 	}
 	s.closed = true
 	s.timer.Stop()
+	for _, c := range s.tracked {
+		s.stopProbing(c)
+	}
 	s.mu.Unlock()
 	return s.cfg.Conn.Close()
 }
@@ -317,6 +369,10 @@ func (s *Sniffer) HandleFrame(frame []byte) {
 		// (an RS, a DHCP renewal) are not new attachments.
 		c.lastSeen = now
 		s.stats.Seen++
+		if c.probing {
+			s.stopProbing(c)
+			s.stats.ProbeAnswered++
+		}
 		if !c.seen && s.cfg.DetachTimeout > 0 {
 			c.seen = true
 			s.dirty = true
@@ -409,14 +465,25 @@ func (s *Sniffer) Offer(t Trigger) bool {
 
 // Registered moves mac from pending to registered: its triggers are
 // deduplicated from now on and its silence is watched. The engine calls it
-// once the LMA accepted the binding.
-func (s *Sniffer) Registered(m net.HardwareAddr) error {
+// once the LMA accepted the binding. probes are addresses at which a silent
+// client is asked whether it is still there before it is reported
+// detached: its IPv6 link-local address (Neighbor Solicitation) and/or its
+// IPv4 home address (ARP); other addresses are ignored. Calling it again
+// for a registered MAC updates the probe addresses.
+func (s *Sniffer) Registered(m net.HardwareAddr, probes ...netip.Addr) error {
 	k, ok := key(m)
 	if !ok {
 		return fmt.Errorf("sniff: registered: bad MAC %q", m)
 	}
+	var ps []netip.Addr
+	for _, a := range probes {
+		if (a.Is6() && a.IsLinkLocalUnicast()) || (a.Is4() && !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
+			ps = append(ps, a)
+		}
+	}
 	s.mu.Lock()
-	if _, ok := s.tracked[k]; ok {
+	if c, ok := s.tracked[k]; ok {
+		c.probes = ps
 		s.mu.Unlock()
 		return nil
 	}
@@ -426,7 +493,7 @@ func (s *Sniffer) Registered(m net.HardwareAddr) error {
 	}
 	delete(s.pending, k)
 	// Seen now: registration followed a trigger from it.
-	s.tracked[k] = &tracked{lastSeen: s.clk.Now(), seen: true}
+	s.tracked[k] = &tracked{lastSeen: s.clk.Now(), seen: true, probes: ps}
 	s.mu.Unlock()
 	return nil
 }
@@ -441,6 +508,7 @@ func (s *Sniffer) Forget(m net.HardwareAddr) {
 	s.mu.Lock()
 	delete(s.pending, k)
 	if c, ok := s.tracked[k]; ok {
+		s.stopProbing(c)
 		delete(s.tracked, k)
 		if !c.seen && s.cfg.DetachTimeout > 0 {
 			s.dirty = true
@@ -481,15 +549,18 @@ func (s *Sniffer) tick() {
 			s.stats.PendingExpired++
 		}
 	}
+	var probes [][]byte
 	if s.cfg.DetachTimeout > 0 {
 		for k, c := range s.tracked {
+			if c.probing {
+				continue // the probe timer decides
+			}
 			if now.Sub(c.lastSeen) >= s.cfg.DetachTimeout {
-				delete(s.tracked, k)
-				s.stats.Detached++
-				detached = append(detached, Detach{
-					MAC: net.HardwareAddr(append([]byte(nil), k[:]...)), Interface: s.cfg.Interface,
-					LastSeen: c.lastSeen, At: now,
-				})
+				if s.cfg.ProbeCount > 0 && len(c.probes) > 0 {
+					probes = append(probes, s.startProbing(k, c)...)
+					continue
+				}
+				detached = append(detached, s.detach(k, c, now))
 				continue
 			}
 			if c.seen {
@@ -501,6 +572,23 @@ func (s *Sniffer) tick() {
 	s.timer = s.clk.AfterFunc(s.tickInterval(), s.tick)
 	s.mu.Unlock()
 	s.refreshFilter()
+	s.sendProbes(probes)
+	s.report(detached)
+}
+
+// detach removes a silent client; the caller reports the result after
+// unlocking.
+func (s *Sniffer) detach(k mac, c *tracked, now time.Time) Detach {
+	s.stopProbing(c)
+	delete(s.tracked, k)
+	s.stats.Detached++
+	return Detach{
+		MAC: net.HardwareAddr(append([]byte(nil), k[:]...)), Interface: s.cfg.Interface,
+		LastSeen: c.lastSeen, At: now,
+	}
+}
+
+func (s *Sniffer) report(detached []Detach) {
 	for _, d := range detached {
 		s.log.Info("client silent: detach", "mac", d.MAC, "last_seen", d.LastSeen)
 		if s.cfg.OnDetach != nil {
