@@ -156,7 +156,7 @@ func TestCorruptionIsReported(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := build(t, tt.compact)
 			tt.damage(t, dir)
-			w, err := Open(dir, Options{})
+			w, err := Open(dir, testOpts)
 			if tt.atOpen {
 				if !errors.Is(err, ErrCorrupt) {
 					if w != nil {

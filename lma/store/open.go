@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,9 @@ func Open(dir string, opts Options) (*WAL, error) {
 		committerDone: make(chan struct{}),
 		compactKick:   make(chan struct{}, 1),
 		compactDone:   make(chan struct{}),
+		prepReq:       make(chan uint64, 1),
+		prepDone:      make(chan prepared, 1),
+		prepExit:      make(chan struct{}),
 	}
 	w.space = sync.NewCond(&w.mu)
 	if err := w.recover(); err != nil {
@@ -60,16 +64,18 @@ func Open(dir string, opts Options) (*WAL, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w.compactStop = cancel
+	w.stop = cancel
 	go w.commitLoop()
 	go w.compactLoop(ctx)
+	go w.prepareLoop(ctx)
+	w.prepReq <- w.activeSeq + 1
 	// Segments sealed before a crash may already be worth compacting.
 	w.compactKick <- struct{}{}
 	return w, nil
 }
 
 // recover finds the files, checks them, repairs a torn tail and opens the
-// last segment for appending.
+// active segment.
 func (w *WAL) recover() error {
 	ents, err := os.ReadDir(w.dir)
 	if err != nil {
@@ -78,18 +84,15 @@ func (w *WAL) recover() error {
 	var snaps, segs []uint64
 	for _, e := range ents {
 		name := e.Name()
-		switch {
-		case strings.HasSuffix(name, ".tmp"):
+		if strings.HasSuffix(name, ".tmp") {
 			// A compaction that did not finish.
 			if err := os.Remove(filepath.Join(w.dir, name)); err != nil {
 				return fmt.Errorf("store: %w", err)
 			}
-		default:
-			if seq, ok := parseName(name, "snap-", ".snap"); ok {
-				snaps = append(snaps, seq)
-			} else if seq, ok := parseName(name, "wal-", ".log"); ok {
-				segs = append(segs, seq)
-			}
+		} else if seq, ok := parseName(name, "snap-", ".snap"); ok {
+			snaps = append(snaps, seq)
+		} else if seq, ok := parseName(name, "wal-", ".log"); ok {
+			segs = append(segs, seq)
 		}
 	}
 	slices.Sort(snaps)
@@ -101,8 +104,7 @@ func (w *WAL) recover() error {
 	first := uint64(1)
 	if len(snaps) > 0 {
 		first = snaps[len(snaps)-1]
-		path := filepath.Join(w.dir, snapshotName(first))
-		_, size, err := checkSnapshot(path, first)
+		_, size, err := checkSnapshot(filepath.Join(w.dir, snapshotName(first)), first)
 		if err != nil {
 			return err
 		}
@@ -125,44 +127,72 @@ func (w *WAL) recover() error {
 		}
 	}
 
+	// Sealed segments, then at most one that is not (the active one when
+	// the process stopped), then only empty ones (prepared, never used).
 	idx := newIndex()
+	var activeEnd int64
+	activeSeq := uint64(0)
 	for i, seq := range segs {
-		last := i == len(segs)-1
-		size, err := w.recoverSegment(seq, last, idx)
+		res, err := w.scanForRecovery(seq, idx)
 		if err != nil {
 			return err
 		}
-		if size < 0 { // the last segment's header was torn: start it again
+		if res.sealed {
+			w.segs = append(w.segs, segInfo{seq: seq, size: res.end})
+			continue
+		}
+		for _, later := range segs[i+1:] {
+			lr, err := w.scanForRecovery(later, newIndex())
+			if err != nil {
+				return err
+			}
+			if lr.records > 0 {
+				return fmt.Errorf("%w: segment %s is not sealed (%v) but %s after it holds data", ErrCorrupt, segmentName(seq), res.tornErr, segmentName(later))
+			}
+			if err := w.removeSegment(later); err != nil {
+				return err
+			}
+		}
+		if !res.headerOK {
+			// Died while creating it: nothing in it was acknowledged.
+			w.log.Warn("store: removing log segment with a torn header", "file", segmentName(seq), "err", res.tornErr)
+			if err := w.removeSegment(seq); err != nil {
+				return err
+			}
 			break
 		}
-		w.segs = append(w.segs, segInfo{seq: seq, size: size})
+		cleared, err := w.clearTail(seq, res.end)
+		if err != nil {
+			return err
+		}
+		if cleared > 0 {
+			w.log.Warn("store: log ended in a torn record (a batch not acknowledged before the crash); cleared it",
+				"file", segmentName(seq), "offset", res.end, "reason", res.tornErr)
+		}
+		activeSeq, activeEnd = seq, res.end
+		w.segs = append(w.segs, segInfo{seq: seq, size: res.end})
+		break
 	}
-	if len(w.segs) == 0 || len(w.segs) < len(segs) {
+	if activeSeq == 0 {
 		seq := first
 		if len(w.segs) > 0 {
 			seq = w.segs[len(w.segs)-1].seq + 1
 		}
-		f, err := createSegment(w.dir, w.dirf, seq)
+		f, err := createSegment(context.Background(), w.dir, w.dirf, seq, w.opts.SegmentBytes)
 		if err != nil {
 			return err
 		}
+		w.active, activeSeq, activeEnd = f, seq, fileHeader
 		w.segs = append(w.segs, segInfo{seq: seq, size: fileHeader})
-		w.active = f
 	} else {
-		lastSeg := w.segs[len(w.segs)-1]
-		f, err := os.OpenFile(filepath.Join(w.dir, segmentName(lastSeg.seq)), os.O_WRONLY, 0)
+		f, err := os.OpenFile(filepath.Join(w.dir, segmentName(activeSeq)), os.O_WRONLY, 0)
 		if err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-		if _, err := f.Seek(lastSeg.size, io.SeekStart); err != nil {
-			f.Close()
 			return fmt.Errorf("store: %w", err)
 		}
 		w.active = f
 	}
-	last := w.segs[len(w.segs)-1]
-	w.activeSeq, w.activeSize = last.seq, last.size
-	idx.end = segInfo{seq: last.seq, size: last.size}
+	w.activeSeq, w.activeSize = activeSeq, activeEnd
+	idx.end = segInfo{seq: activeSeq, size: activeEnd}
 	idx.snapSeq = w.snapSeq
 	w.recovered = idx
 	w.log.Info("store: recovered", "dir", w.dir, "snapshot", w.snapSeq, "snapshot_bytes", w.snapSize,
@@ -170,88 +200,115 @@ func (w *WAL) recover() error {
 	return nil
 }
 
-// recoverSegment scans one segment into idx and returns its valid size. In
-// the last segment a torn record ends the log: the file is cut there and
-// synced. It returns -1 when the last segment's header itself is torn
-// (the process died while creating it): the file is removed.
-func (w *WAL) recoverSegment(seq uint64, last bool, idx *index) (int64, error) {
+type scanResult struct {
+	headerOK bool
+	sealed   bool
+	records  int
+	end      int64 // offset after the last valid record
+	tornErr  error // why the scan stopped, if not at a seal
+}
+
+// scanForRecovery reads segment seq into idx up to its seal or its first
+// bad record.
+func (w *WAL) scanForRecovery(seq uint64, idx *index) (scanResult, error) {
+	path := filepath.Join(w.dir, segmentName(seq))
+	f, err := os.Open(path)
+	if err != nil {
+		return scanResult{}, fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return scanResult{}, fmt.Errorf("store: %w", err)
+	}
+	hdr := make([]byte, fileHeader)
+	n, _ := f.ReadAt(hdr, 0)
+	if err := checkFileHeader(hdr[:n], segmentMagic, seq); err != nil {
+		return scanResult{tornErr: err}, nil
+	}
+	sc, err := newScanner(f, fileHeader, st.Size())
+	if err != nil {
+		return scanResult{}, fmt.Errorf("store: %w", err)
+	}
+	res := scanResult{headerOK: true}
+	for sc.next() {
+		if sc.rec.kind == kindSeal {
+			if binary.LittleEndian.Uint64(sc.rec.value) != seq {
+				return res, fmt.Errorf("%w: segment %s sealed as %d", ErrCorrupt, path, binary.LittleEndian.Uint64(sc.rec.value))
+			}
+			res.sealed, res.end = true, sc.pos
+			return res, nil
+		}
+		if sc.rec.kind != kindPut && sc.rec.kind != kindDelete {
+			return res, fmt.Errorf("%w: segment %s: record of kind %q at offset %d", ErrCorrupt, path, sc.rec.kind, sc.pos-int64(sc.rec.size))
+		}
+		idx.add(sc.rec, seq, sc.pos-int64(sc.rec.size))
+		res.records++
+	}
+	res.end = sc.pos
+	if sc.err != nil && !errors.Is(sc.err, errTorn) {
+		return res, fmt.Errorf("store: read %s: %w", path, sc.err)
+	}
+	res.tornErr = sc.err
+	return res, nil
+}
+
+// clearTail zeroes whatever follows the valid records of the active
+// segment (a torn batch), so that the next records are written over zeros
+// and nothing stale can ever be read after them. It returns how many bytes
+// it had to clear, counted in the 1 MiB blocks that held anything.
+func (w *WAL) clearTail(seq uint64, end int64) (int64, error) {
 	path := filepath.Join(w.dir, segmentName(seq))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	hdr := make([]byte, fileHeader)
-	n, _ := f.ReadAt(hdr, 0)
-	if err := checkFileHeader(hdr[:n], segmentMagic, seq); err != nil {
-		if !last {
-			return 0, fmt.Errorf("%w: segment %s: %v", ErrCorrupt, path, err)
+	buf := make([]byte, 1<<20)
+	zeros := make([]byte, len(buf))
+	var cleared int64
+	for off := end; ; {
+		n, err := f.ReadAt(buf, off)
+		if n > 0 && !allZero(buf[:n]) {
+			if _, err := f.WriteAt(zeros[:n], off); err != nil {
+				return 0, fmt.Errorf("store: clear torn tail of %s: %w", path, err)
+			}
+			cleared += int64(n)
 		}
-		w.log.Warn("store: last log segment has a torn header, removing it", "file", path, "bytes", st.Size(), "err", err)
-		w.stats.tornTail.Add(st.Size())
-		if err := os.Remove(path); err != nil {
+		off += int64(n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
 			return 0, fmt.Errorf("store: %w", err)
 		}
-		if err := w.dirf.Sync(); err != nil {
-			return 0, fmt.Errorf("store: %w", err)
-		}
-		return -1, nil
 	}
-	sc, err := newScanner(f, fileHeader, st.Size())
-	if err != nil {
-		return 0, fmt.Errorf("store: %w", err)
-	}
-	for sc.next() {
-		idx.add(sc.rec, seq, sc.pos-int64(sc.rec.size))
-	}
-	switch {
-	case sc.err == nil:
-	case !errors.Is(sc.err, errTorn):
-		return 0, fmt.Errorf("store: read %s: %w", path, sc.err)
-	case !last:
-		// Segments are sealed only after their last batch was synced, so
-		// a bad record here is damage to acknowledged data.
-		return 0, fmt.Errorf("%w: segment %s: %v", ErrCorrupt, path, sc.err)
-	default:
-		cut := st.Size() - sc.pos
-		w.log.Warn("store: cutting torn tail of the log (a batch not acknowledged before the crash)",
-			"file", path, "offset", sc.pos, "bytes", cut, "reason", sc.err)
-		w.stats.tornTail.Add(cut)
-		if err := f.Truncate(sc.pos); err != nil {
-			return 0, fmt.Errorf("store: truncate %s: %w", path, err)
-		}
+	if cleared > 0 {
+		w.stats.tornTail.Add(cleared)
 		if err := f.Sync(); err != nil {
 			return 0, fmt.Errorf("store: sync %s: %w", path, err)
 		}
 	}
-	return sc.pos, nil
+	return cleared, nil
 }
 
-// createSegment creates segment seq with its header, durably: the file's
-// contents and its directory entry are synced before it is used.
-func createSegment(dir string, dirf *os.File, seq uint64) (*os.File, error) {
-	path := filepath.Join(dir, segmentName(seq))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
 	}
-	if _, err := f.Write(appendFileHeader(nil, segmentMagic, seq)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("store: %w", err)
+	return true
+}
+
+func (w *WAL) removeSegment(seq uint64) error {
+	if err := os.Remove(filepath.Join(w.dir, segmentName(seq))); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("store: sync %s: %w", path, err)
+	if err := w.dirf.Sync(); err != nil {
+		return fmt.Errorf("store: sync %s: %w", w.dir, err)
 	}
-	if err := dirf.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("store: sync %s: %w", dir, err)
-	}
-	return f, nil
+	return nil
 }
 
 func fdatasync(f *os.File) error {

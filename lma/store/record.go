@@ -25,6 +25,7 @@ const (
 	kindPut      = 'P'
 	kindDelete   = 'D'
 	kindEnd      = 'E' // snapshot trailer: value is the record count, uint64
+	kindSeal     = 'S' // last record of a full segment: value is its sequence number, uint64
 
 	// MaxKeySize and MaxValueSize bound what Put accepts. Bindings are a
 	// few hundred bytes; the bounds catch a caller's bug before it turns
@@ -100,9 +101,9 @@ func decodeRecord(b []byte) (record, error) {
 		if len(key) == 0 || len(value) != 0 {
 			return record{}, fmt.Errorf("%w: malformed delete", errBadRecord)
 		}
-	case kindEnd:
+	case kindEnd, kindSeal:
 		if len(key) != 0 || len(value) != 8 {
-			return record{}, fmt.Errorf("%w: malformed trailer", errBadRecord)
+			return record{}, fmt.Errorf("%w: malformed %c record", errBadRecord, kind)
 		}
 	default:
 		return record{}, fmt.Errorf("%w: kind %#x", errBadRecord, kind)

@@ -12,6 +12,10 @@ import (
 	"testing"
 )
 
+// testOpts keeps preallocated segments small: the default 64 MiB would
+// make every test write 128 MiB of zeros.
+var testOpts = Options{SegmentBytes: 1 << 20}
+
 func open(t testing.TB, dir string, opts Options) *WAL {
 	t.Helper()
 	w, err := Open(dir, opts)
@@ -56,7 +60,7 @@ func trim(m map[string]string) string {
 func TestPutDeleteReopen(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	w := open(t, dir, Options{})
+	w := open(t, dir, testOpts)
 	want := map[string]string{}
 	for i := range 100 {
 		k, v := fmt.Sprintf("mn-%03d", i), fmt.Sprintf("binding %d", i)
@@ -90,7 +94,7 @@ func TestPutDeleteReopen(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w = open(t, dir, Options{})
+	w = open(t, dir, testOpts)
 	defer w.Close()
 	wantContents(t, w, want)
 	// A second ForEach (no recovery index cached any more) agrees.
@@ -98,7 +102,7 @@ func TestPutDeleteReopen(t *testing.T) {
 }
 
 func TestInvalidInput(t *testing.T) {
-	w := open(t, t.TempDir(), Options{})
+	w := open(t, t.TempDir(), testOpts)
 	defer w.Close()
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -146,8 +150,8 @@ func TestOptionsRejected(t *testing.T) {
 
 func TestCloseAndLock(t *testing.T) {
 	dir := t.TempDir()
-	w := open(t, dir, Options{})
-	if w2, err := Open(dir, Options{}); err == nil {
+	w := open(t, dir, testOpts)
+	if w2, err := Open(dir, testOpts); err == nil {
 		w2.Close()
 		t.Fatal("a second Open of the same directory succeeded")
 	}
@@ -165,11 +169,11 @@ func TestCloseAndLock(t *testing.T) {
 		t.Fatalf("second Close = %v", err)
 	}
 	// The lock went with Close.
-	open(t, dir, Options{}).Close()
+	open(t, dir, testOpts).Close()
 }
 
 func TestForEachStopsAtError(t *testing.T) {
-	w := open(t, t.TempDir(), Options{})
+	w := open(t, t.TempDir(), testOpts)
 	defer w.Close()
 	for i := range 10 {
 		if err := w.Put(context.Background(), fmt.Appendf(nil, "k%d", i), nil); err != nil {
@@ -192,7 +196,7 @@ func TestForEachStopsAtError(t *testing.T) {
 
 // TestGroupCommit checks that concurrent Puts share syncs.
 func TestGroupCommit(t *testing.T) {
-	w := open(t, t.TempDir(), Options{})
+	w := open(t, t.TempDir(), testOpts)
 	defer w.Close()
 	const writers, each = 64, 50
 	var wg sync.WaitGroup
@@ -222,51 +226,55 @@ func TestGroupCommit(t *testing.T) {
 	wantContents(t, w, want)
 }
 
-// TestTornTail cuts the last segment inside its last record, and also
-// appends garbage after it, as a crash during a write leaves it: the
-// store opens without that record, keeps the rest, and takes new writes
-// after it.
+// TestTornTail damages the end of the log as a crash during a write
+// leaves it (a record cut short, garbage or zeros over it, a flipped bit,
+// garbage after it): the store opens without the damaged record, keeps
+// the rest, clears the damage and takes new writes after it.
 func TestTornTail(t *testing.T) {
-	for _, damage := range []string{"cut", "garbage", "zeros", "flipped"} {
+	for _, damage := range []string{"cut", "zeros", "flipped", "garbage-after", "truncated-file"} {
 		t.Run(damage, func(t *testing.T) {
 			dir := t.TempDir()
 			ctx := context.Background()
-			w := open(t, dir, Options{})
+			w := open(t, dir, testOpts)
 			for i := range 10 {
 				if err := w.Put(ctx, fmt.Appendf(nil, "k%d", i), []byte("value")); err != nil {
 					t.Fatal(err)
 				}
 			}
+			end := w.activeSize
 			w.Close()
 			seg := filepath.Join(dir, segmentName(1))
 			b, err := os.ReadFile(seg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			recLen := len(appendRecord(nil, kindPut, []byte("k9"), []byte("value")))
+			recLen := int64(len(appendRecord(nil, kindPut, []byte("k9"), []byte("value"))))
+			last := b[end-recLen : end]
 			switch damage {
-			case "cut":
-				b = b[:len(b)-3]
-			case "garbage":
-				b = append(b, "\x55\x01\x00\x00garbage that is not a record"...)
-			case "zeros":
-				b = append(b[:len(b)-recLen+4], make([]byte, 4096)...)
+			case "cut": // the record's last bytes never reached the disk
+				clear(last[recLen-3:])
+			case "zeros": // a page of zeros over its body
+				clear(last[recordHeader:])
 			case "flipped":
-				b[len(b)-1] ^= 1
+				last[recLen-1] ^= 1
+			case "garbage-after": // the next batch, half written
+				copy(b[end:], "\x55\x01\x00\x00garbage that is not a record")
+			case "truncated-file":
+				b = b[:end-3]
 			}
 			if err := os.WriteFile(seg, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			w = open(t, dir, Options{})
+			w = open(t, dir, testOpts)
 			want := map[string]string{}
 			for i := range 10 {
 				want[fmt.Sprintf("k%d", i)] = "value"
 			}
-			if damage != "garbage" {
+			if damage != "garbage-after" {
 				delete(want, "k9")
 			}
 			wantContents(t, w, want)
-			if w.Stats().RecoveredTornTail == 0 {
+			if damage != "truncated-file" && w.Stats().RecoveredTornTail == 0 {
 				t.Error("RecoveredTornTail = 0")
 			}
 			if err := w.Put(ctx, []byte("after"), []byte("crash")); err != nil {
@@ -274,9 +282,12 @@ func TestTornTail(t *testing.T) {
 			}
 			want["after"] = "crash"
 			w.Close()
-			w = open(t, dir, Options{})
+			w = open(t, dir, testOpts)
 			defer w.Close()
 			wantContents(t, w, want)
+			if got := w.Stats().RecoveredTornTail; got != 0 {
+				t.Errorf("second recovery cleared %d bytes: the first left damage behind", got)
+			}
 		})
 	}
 }
@@ -284,7 +295,7 @@ func TestTornTail(t *testing.T) {
 // TestTornSegmentHeader: the process died while creating a segment.
 func TestTornSegmentHeader(t *testing.T) {
 	dir := t.TempDir()
-	w := open(t, dir, Options{})
+	w := open(t, dir, testOpts)
 	if err := w.Put(context.Background(), []byte("k"), []byte("v")); err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +303,7 @@ func TestTornSegmentHeader(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, segmentName(2)), []byte("PMIPW"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w = open(t, dir, Options{})
+	w = open(t, dir, testOpts)
 	defer w.Close()
 	wantContents(t, w, map[string]string{"k": "v"})
 	if err := w.Put(context.Background(), []byte("k2"), []byte("v2")); err != nil {

@@ -62,8 +62,13 @@ type WAL struct {
 
 	compactMu   sync.Mutex // one compaction at a time
 	compactKick chan struct{}
-	compactStop context.CancelFunc
 	compactDone chan struct{}
+
+	prepReq  chan uint64   // asks the preparer for a segment; cap 1
+	prepDone chan prepared // the preparer's answer; cap 1
+	prepExit chan struct{}
+
+	stop context.CancelFunc // ends compaction and preparation
 
 	stats statCounters
 }
@@ -222,42 +227,53 @@ func (w *WAL) commitLoop() {
 	}
 }
 
-// commit appends buf to the active segment and syncs it, moving to a new
-// segment first when the active one is full.
+// commit writes buf after the active segment's data and syncs it, moving
+// to the next segment first when buf and a seal would not fit.
 func (w *WAL) commit(buf []byte) error {
 	if w.broken != nil {
 		return w.broken
 	}
-	if w.activeSize+int64(len(buf)) > w.opts.SegmentBytes && w.activeSize > fileHeader {
+	if w.activeSize+int64(len(buf))+sealSize > w.opts.SegmentBytes && w.activeSize > fileHeader {
 		if err := w.rotate(); err != nil {
 			w.broken = err
-			w.log.Error("store: cannot start a new log segment; refusing writes", "err", err)
+			w.log.Error("store: cannot move to a new log segment; refusing writes until restart", "err", err)
 			return err
 		}
 	}
-	if _, err := w.active.Write(buf); err != nil {
-		w.broken = fmt.Errorf("store: write %s: %w", w.active.Name(), err)
+	if err := w.writeSync(buf); err != nil {
+		w.broken = err
 		w.log.Error("store: log write failed; refusing writes until restart", "err", err)
-		return w.broken
+		return err
 	}
-	if err := fdatasync(w.active); err != nil {
-		w.broken = fmt.Errorf("store: fdatasync %s: %w", w.active.Name(), err)
-		w.log.Error("store: log sync failed; refusing writes until restart", "err", err)
-		return w.broken
-	}
-	w.activeSize += int64(len(buf))
 	w.stats.commits.Add(1)
 	w.stats.logBytes.Add(uint64(len(buf)))
+	return nil
+}
+
+// writeSync writes buf at the end of the active segment's data and
+// fdatasyncs it.
+func (w *WAL) writeSync(buf []byte) error {
+	if _, err := w.active.WriteAt(buf, w.activeSize); err != nil {
+		return fmt.Errorf("store: write %s: %w", w.active.Name(), err)
+	}
+	if err := fdatasync(w.active); err != nil {
+		return fmt.Errorf("store: fdatasync %s: %w", w.active.Name(), err)
+	}
+	w.activeSize += int64(len(buf))
 	w.filesMu.Lock()
 	w.segs[len(w.segs)-1].size = w.activeSize
 	w.filesMu.Unlock()
 	return nil
 }
 
-// rotate seals the active segment (already synced) and starts the next.
+// rotate seals the active segment and moves to the next, which the
+// preparer has made ready.
 func (w *WAL) rotate() error {
+	if err := w.writeSync(appendSeal(nil, w.activeSeq)); err != nil {
+		return err
+	}
 	next := w.activeSeq + 1
-	f, err := createSegment(w.dir, w.dirf, next)
+	f, err := w.nextSegment(next)
 	if err != nil {
 		return err
 	}
@@ -266,6 +282,7 @@ func (w *WAL) rotate() error {
 	w.filesMu.Lock()
 	w.segs = append(w.segs, segInfo{seq: next, size: fileHeader})
 	w.filesMu.Unlock()
+	w.prepReq <- next + 1
 	if err := old.Close(); err != nil {
 		w.log.Warn("store: closing sealed segment", "file", old.Name(), "err", err)
 	}
@@ -292,8 +309,16 @@ func (w *WAL) Close() error {
 	default:
 	}
 	<-w.committerDone
-	w.compactStop()
+	w.stop()
 	<-w.compactDone
+	<-w.prepExit
+	select {
+	case p := <-w.prepDone:
+		if p.f != nil {
+			p.f.Close() // stays on disk, empty; recovery removes it
+		}
+	default:
+	}
 
 	var errs []error
 	if err := w.active.Close(); err != nil {

@@ -1,0 +1,240 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The benchmarks print the figures issue 3 asks for; they are not tests
+// and assert no timing. Run them with a fixed count so percentiles mean
+// something:
+//
+//	go test -run '^$' -bench . -benchtime 200000x ./lma/store/
+//
+// Keys are 24 bytes and values 200, about the size of an encoded binding.
+
+const (
+	benchKeys  = 1_000_000
+	benchValue = 200
+)
+
+func benchKey(i uint64) []byte {
+	k := make([]byte, 24)
+	copy(k, "binding/")
+	binary.BigEndian.PutUint64(k[8:], i*0x9E3779B97F4A7C15) // scatter
+	binary.BigEndian.PutUint64(k[16:], i)
+	return k
+}
+
+func benchVal(i uint64) []byte {
+	v := make([]byte, benchValue)
+	for j := range v {
+		v[j] = byte(i + uint64(j))
+	}
+	return v
+}
+
+// writeFixture writes a store holding keys 0..n-1 as one snapshot, as
+// compaction would have left it, without a million Puts.
+func writeFixture(tb testing.TB, dir string, n uint64) {
+	tb.Helper()
+	dirf, err := os.Open(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer dirf.Close()
+	sw, err := newSnapshotWriter(dir, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
+		if err := sw.put(benchKey(i), benchVal(i)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if _, err := sw.finish(dirf); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkPut measures durable Puts from 64 and 256 concurrent writers
+// into a store already holding a million keys: half the Puts overwrite a
+// binding, half add one. "compacting" shrinks the thresholds so that
+// snapshots of the whole million are rewritten during the run, the worst
+// case for latency.
+func BenchmarkPut(b *testing.B) {
+	dir := b.TempDir()
+	writeFixture(b, dir, benchKeys)
+	for _, bc := range []struct {
+		name    string
+		writers int
+		opts    Options
+	}{
+		{"writers=64", 64, Options{}},
+		{"writers=256", 256, Options{}},
+		{"writers=256/compacting", 256, Options{SegmentBytes: 16 << 20, CompactMinBytes: 16 << 20, CompactRatio: 0.05}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := open(b, dir, bc.opts)
+			defer w.Close()
+			before := w.Stats()
+			lat := make([][]time.Duration, bc.writers)
+			var next atomic.Uint64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for g := range bc.writers {
+				wg.Go(func() {
+					l := make([]time.Duration, 0, b.N/bc.writers+1)
+					for {
+						n := next.Add(1)
+						if n > uint64(b.N) {
+							break
+						}
+						i := (n * 0x9E3779B97F4A7C15) % (2 * benchKeys)
+						k, v := benchKey(i), benchVal(n)
+						t0 := time.Now()
+						if err := w.Put(context.Background(), k, v); err != nil {
+							b.Error(err)
+							return
+						}
+						l = append(l, time.Since(t0))
+					}
+					lat[g] = l
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			all := slices.Concat(lat...)
+			slices.Sort(all)
+			after := w.Stats()
+			commits := after.Commits - before.Commits
+			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "puts/s")
+			b.ReportMetric(ms(percentile(all, 0.50)), "p50-ms")
+			b.ReportMetric(ms(percentile(all, 0.99)), "p99-ms")
+			b.ReportMetric(ms(percentile(all, 0.999)), "p99.9-ms")
+			b.ReportMetric(ms(percentile(all, 1)), "max-ms")
+			if commits > 0 {
+				b.ReportMetric(float64(len(all))/float64(commits), "puts/commit")
+			}
+			b.ReportMetric(float64(after.Compactions-before.Compactions), "compactions")
+		})
+	}
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return sorted[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkRecovery measures Open plus a ForEach over every key, in a
+// fresh process so its peak resident memory is the store's own: a
+// snapshot of a million keys and a log of 250,000 overwrites and 50,000
+// deletes after it, the state a crash just before a compaction leaves.
+//
+//	go test -run '^$' -bench Recovery -benchtime 1x ./lma/store/
+func BenchmarkRecovery(b *testing.B) {
+	dir := b.TempDir()
+	writeFixture(b, dir, benchKeys)
+	var seg []byte
+	seg = appendFileHeader(seg, segmentMagic, 1)
+	for n := range uint64(300_000) {
+		i := (n * 0x9E3779B97F4A7C15) % benchKeys
+		if n%6 == 5 {
+			seg = appendRecord(seg, kindDelete, benchKey(i), nil)
+		} else {
+			seg = appendRecord(seg, kindPut, benchKey(i), benchVal(n))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, segmentName(1)), seg, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var total time.Duration
+	var rssKB, keys int
+	for range b.N {
+		// A copy per run: recovery and the compaction Open starts change
+		// the directory.
+		run := filepath.Join(b.TempDir(), "s")
+		if out, err := exec.Command("cp", "-r", dir, run).CombinedOutput(); err != nil {
+			b.Fatalf("cp: %v: %s", err, out)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRecoveryChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), recoveryEnv+"="+run)
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("child: %v: %s", err, out)
+		}
+		var ns int64
+		if _, err := fmt.Sscanf(lastLine(string(out), "RECOVERY "), "RECOVERY %d %d %d", &ns, &keys, &rssKB); err != nil {
+			b.Fatalf("child said %q: %v", out, err)
+		}
+		total += time.Duration(ns)
+	}
+	b.ReportMetric(ms(total/time.Duration(b.N)), "recovery-ms")
+	b.ReportMetric(float64(keys), "keys")
+	b.ReportMetric(float64(rssKB)/1024, "peak-RSS-MiB")
+}
+
+const recoveryEnv = "PMIP_STORE_RECOVERY_CHILD"
+
+func lastLine(out, prefix string) string {
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, prefix) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+// TestRecoveryChild is BenchmarkRecovery's fresh process.
+func TestRecoveryChild(t *testing.T) {
+	dir := os.Getenv(recoveryEnv)
+	if dir == "" {
+		t.Skip("helper process for BenchmarkRecovery")
+	}
+	start := time.Now()
+	w, err := Open(dir, Options{CompactMinBytes: 1 << 40}) // measure recovery, not a compaction
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := 0
+	if err := w.ForEach(func(_, _ []byte) error { keys++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	w.Close()
+	fmt.Printf("RECOVERY %d %d %d\n", elapsed.Nanoseconds(), keys, peakRSSKB())
+}
+
+// peakRSSKB reads VmHWM, the process's peak resident set, from procfs.
+func peakRSSKB() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for l := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return n
+		}
+	}
+	return -1
+}
