@@ -6,9 +6,10 @@
 // The MAG engine calls Serve when a PBA accepts (or refreshes) a binding,
 // Withdraw when a binding ends while the client may still listen, and
 // Forget when the client has left. Run answers Router Solicitations of
-// served clients; solicitations from anyone else get nothing, because the
-// MAG emulates a client's home link only once the LMA has accepted its
-// binding (RFC 5213 6.9.1.1, 6.7).
+// served clients; solicitations from anyone else get nothing: the prefixes
+// a MAG advertises are the ones the LMA assigned (RFC 5213 6.7), which it
+// learns from the PBA (RFC 5213 6.9.1.1), so before the PBA there is no
+// home link to emulate.
 //
 // Each RA is a whole Ethernet frame written on a packet socket: layer-2
 // destination the client's MAC, IPv6 destination its link-local address

@@ -29,8 +29,9 @@ func (a *Advertiser) HandleFrame(frame []byte) {
 	k, _ := key(nd.Eth.Src)
 	c, ok := a.clients[k]
 	if !ok || c.withdrawing || a.closed {
-		// RFC 5213 6.9.1.1, 6.7: no home link to emulate before the LMA
-		// accepted the binding; the attach sniffer reports the RS.
+		// RFC 5213 6.7: the MAG advertises the prefixes the LMA assigned,
+		// known only from the PBA (6.9.1.1): before it, nothing to say.
+		// The attach sniffer reports the RS.
 		a.stats.RSUnknown++
 		return
 	}
