@@ -11,68 +11,15 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
 // imageFormat changes whenever the way an image is assembled changes, so
 // cached images of an older harness are not reused.
-const imageFormat = "openpmip-qemu-image-1"
+const imageFormat = "openpmip-qemu-image-2"
 
 //go:embed init.sh
 var initScript []byte
-
-// Binary is one file (usually an executable) taken from a Debian package
-// into the guest, at the path the package ships it. An ELF file brings
-// the shared libraries it needs, found in the package's dependencies.
-type Binary struct {
-	Package string // Debian package: "iproute2"
-	Path    string // path in the package: "/bin/ip"
-}
-
-// BaseBinaries are in every image: busybox for /init and the applets,
-// kmod as modprobe (the kernel's request_module calls it), dash as
-// /bin/sh, iproute2 and ping.
-var BaseBinaries = []Binary{
-	{"busybox-static", "/bin/busybox"},
-	{"kmod", "/bin/kmod"},
-	{"kmod", "/sbin/modprobe"},
-	{"kmod", "/sbin/insmod"},
-	{"kmod", "/sbin/rmmod"},
-	{"kmod", "/sbin/lsmod"},
-	{"kmod", "/sbin/modinfo"},
-	{"dash", "/bin/dash"},
-	{"iproute2", "/bin/ip"},
-	{"iproute2", "/sbin/ip"},
-	{"iproute2", "/sbin/tc"},
-	{"iproute2", "/sbin/bridge"},
-	{"iputils-ping", "/bin/ping"},
-}
-
-// WiFiBinaries are what the scenarios of issue 5 add for real 802.11 on
-// mac80211_hwsim radios. (cfg80211 finds no regulatory.db and keeps the
-// world regulatory domain, which hwsim's channels fit.)
-var WiFiBinaries = []Binary{
-	{"hostapd", "/usr/sbin/hostapd"},
-	{"hostapd", "/usr/sbin/hostapd_cli"},
-	{"wpasupplicant", "/sbin/wpa_supplicant"},
-	{"wpasupplicant", "/sbin/wpa_cli"},
-	{"iw", "/sbin/iw"},
-}
-
-// ClientBinaries are the DHCP clients a mobile node runs besides busybox's
-// udhcpc (an applet in every image).
-var ClientBinaries = []Binary{
-	{"isc-dhcp-client", "/sbin/dhclient"},
-	{"isc-dhcp-client", "/sbin/dhclient-script"},
-}
-
-// CaptureBinaries add packet capture (pcaps of failed scenarios) and the
-// nftables command line, to show the kernel's state in logs.
-var CaptureBinaries = []Binary{
-	{"tcpdump", "/usr/bin/tcpdump"},
-	{"nftables", "/usr/sbin/nft"},
-}
 
 // Image is a bootable guest: an ELF kernel and an uncompressed cpio.
 type Image struct {
@@ -101,15 +48,6 @@ type ImageOptions struct {
 	Modules []string
 	// Load are loaded at boot, after the harness's own.
 	Load []string
-}
-
-// CacheDir is where packages and images are cached: $PMIP_QEMU_CACHE, or
-// /var/cache/openpmip/qemu.
-func CacheDir() string {
-	if d := os.Getenv("PMIP_QEMU_CACHE"); d != "" {
-		return d
-	}
-	return "/var/cache/openpmip/qemu"
 }
 
 // buildMu serialises builds within the process; the flock on the cache
@@ -167,66 +105,36 @@ func BuildImage(o ImageOptions, logf func(string, ...any)) (*Image, error) {
 	return img, nil
 }
 
-// optionsKey renders every input of an image except package versions.
-func optionsKey(o ImageOptions) string {
-	var b strings.Builder
-	fmt.Fprintln(&b, imageFormat, o.Arch.Name)
-	for _, x := range append(append([]Binary(nil), BaseBinaries...), o.Binaries...) {
-		fmt.Fprintln(&b, "bin", x.Package, x.Path)
+// kernelImage extracts the ELF vmlinux of k once per kernel package, shared
+// by every image of that kernel.
+func kernelImage(d *debian, k *kernel) (string, error) {
+	dir := filepath.Join(d.cache, "kernels", k.pkg.ID())
+	out := filepath.Join(dir, "vmlinux")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
 	}
-	fmt.Fprintln(&b, "whole", strings.Join(o.Packages, " "))
-	fmt.Fprintln(&b, "modules", strings.Join(DefaultModules, " "), strings.Join(o.Modules, " "))
-	fmt.Fprintln(&b, "load", strings.Join(bootModules, " "), strings.Join(o.Load, " "))
-	b.Write(initScript)
-	return b.String()
-}
-
-func hashOf(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s", len(p), p)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:20]
-}
-
-// aptStamp fingerprints the state that decides which versions apt picks:
-// the downloaded package lists and the sources and preferences.
-func aptStamp() (string, error) {
-	var b strings.Builder
-	for _, pat := range []string{"/var/lib/apt/lists/*", "/etc/apt/sources.list", "/etc/apt/sources.list.d/*", "/etc/apt/preferences", "/etc/apt/preferences.d/*"} {
-		m, err := filepath.Glob(pat)
-		if err != nil {
-			return "", err
-		}
-		for _, f := range m {
-			st, err := os.Stat(f)
-			if err != nil || !st.Mode().IsRegular() {
-				continue
-			}
-			fmt.Fprintln(&b, f, st.Size(), st.ModTime().UnixNano())
-		}
-	}
-	if b.Len() == 0 {
-		return "", errors.New("qemu: no apt package lists")
-	}
-	return b.String(), nil
-}
-
-// loadIndexed returns the image an index file names, if it is complete.
-func loadIndexed(cache, index string, a Arch) (*Image, bool) {
-	k, err := os.ReadFile(index)
+	vmlinuz, err := k.vmlinuz()
 	if err != nil {
-		return nil, false
+		return "", err
 	}
-	key := strings.TrimSpace(string(k))
-	dir := filepath.Join(cache, "images", key)
-	m, err := os.ReadFile(filepath.Join(dir, "manifest"))
+	bz, err := os.ReadFile(vmlinuz)
 	if err != nil {
-		return nil, false
+		return "", fmt.Errorf("qemu: %w", err)
 	}
-	img := &Image{Arch: a, Kernel: filepath.Join(dir, "vmlinux"), Initrd: filepath.Join(dir, "initramfs.cpio"), Key: key, Warm: true}
-	img.Release, img.Packages = parseManifest(m)
-	return img, true
+	vmlinux, err := extractVmlinux(bz)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("qemu: %w", err)
+	}
+	if err := os.WriteFile(out+".tmp", vmlinux, 0o644); err != nil {
+		return "", fmt.Errorf("qemu: %w", err)
+	}
+	if err := os.Rename(out+".tmp", out); err != nil {
+		return "", fmt.Errorf("qemu: %w", err)
+	}
+	return out, nil
 }
 
 var errFetch = errors.New("qemu: fetching packages failed")
@@ -273,17 +181,10 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 	h.Write(initScript)
 	key := hex.EncodeToString(h.Sum(nil))[:20]
 	dir := filepath.Join(d.cache, "images", key)
-	img := &Image{
-		Arch:   o.Arch,
-		Kernel: filepath.Join(dir, "vmlinux"),
-		Initrd: filepath.Join(dir, "initramfs.cpio"),
-		Key:    key,
-	}
-	if m, err := os.ReadFile(filepath.Join(dir, "manifest")); err == nil {
-		img.Warm = true
-		img.Release, img.Packages = parseManifest(m)
+	if img, ok := loadImage(d.cache, key, o.Arch); ok {
 		return img, nil
 	}
+	img := &Image{Arch: o.Arch, Initrd: filepath.Join(dir, "initramfs.cpio"), Key: key}
 
 	logf("qemu: building image %s (kernel %s, packages %s)", key, kpkg.ID(), strings.Join(sortedIDs(top), " "))
 	tStart := time.Now()
@@ -306,20 +207,8 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 		return nil, err
 	}
 	img.Release = k.release
-	vmlinuz, err := k.vmlinuz()
-	if err != nil {
+	if img.Kernel, err = kernelImage(d, k); err != nil {
 		return nil, err
-	}
-	bz, err := os.ReadFile(vmlinuz)
-	if err != nil {
-		return nil, fmt.Errorf("qemu: %w", err)
-	}
-	vmlinux, err := extractVmlinux(bz)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "vmlinux"), vmlinux, 0o644); err != nil {
-		return nil, fmt.Errorf("qemu: %w", err)
 	}
 
 	tKernel := time.Now()
@@ -375,7 +264,7 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 		len(files), tModules.Sub(tKernel).Round(time.Millisecond), len(g.tree), tFiles.Sub(tModules).Round(time.Millisecond),
 		time.Since(tFiles).Round(time.Millisecond))
 	img.Packages = append([]string{kpkg.ID()}, sortedIDs(used)...)
-	manifest := fmt.Sprintf("release %s\n", k.release)
+	manifest := fmt.Sprintf("release %s\nkernel %s\n", k.release, img.Kernel)
 	for _, p := range img.Packages {
 		manifest += "package " + p + "\n"
 	}
@@ -393,51 +282,71 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 	return img, nil
 }
 
-// resolveLibraries adds the shared libraries of every ELF file, fetching
-// the library packages the unpacked packages depend on, round by round,
-// until nothing is missing.
+// resolveLibraries adds the shared libraries of every ELF file. When some
+// are missing it fetches, in one download, the library packages that the
+// unpacked packages depend on, transitively (apt-cache answers are cheap,
+// each apt-get round trip is not), and resolves again.
 func resolveLibraries(d *debian, g *guestFS, used map[string]debPackage) error {
-	tried := map[string]bool{}
-	for round := 0; ; round++ {
-		if err := g.resolve(); err != nil {
-			return err
-		}
-		if len(g.missing) == 0 {
-			return nil
-		}
-		// Candidates: dependencies of the packages unpacked so far
-		// that are libraries.
-		want := map[string]bool{}
-		for _, p := range used {
-			for _, dep := range p.Depends {
-				if _, ok := used[dep]; !ok && !tried[dep] {
-					want[dep] = true
-					tried[dep] = true
-				}
+	if err := g.resolve(); err != nil {
+		return err
+	}
+	if len(g.missing) == 0 {
+		return nil
+	}
+	fetch, err := libraryClosure(d, used)
+	if err != nil {
+		return err
+	}
+	if err := d.Fetch(fetch); err != nil {
+		return fmt.Errorf("%w: %w", errFetch, err)
+	}
+	for _, p := range fetch {
+		used[p.Name] = p
+		g.roots = append(g.roots, d.Root(p))
+	}
+	g.retry()
+	if err := g.resolve(); err != nil {
+		return err
+	}
+	if len(g.missing) > 0 {
+		return fmt.Errorf("qemu: no package ships %s: add the package that does to Options.Packages", g.missingList())
+	}
+	return nil
+}
+
+// libraryClosure lists the library packages (Section libs, or named lib*)
+// that the packages in used depend on, directly or through each other,
+// and that are not in used yet.
+func libraryClosure(d *debian, used map[string]debPackage) ([]debPackage, error) {
+	seen := map[string]bool{}
+	want := map[string]bool{}
+	queue := func(p debPackage) {
+		for _, dep := range p.Depends {
+			if _, ok := used[dep]; !ok && !seen[dep] {
+				seen[dep] = true
+				want[dep] = true
 			}
 		}
+	}
+	for _, p := range used {
+		queue(p)
+	}
+	var out []debPackage
+	for len(want) > 0 {
 		more, err := showAll(d, want)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		var fetch []debPackage
+		want = map[string]bool{}
 		for _, p := range more {
 			if p.Section == "libs" || strings.HasPrefix(p.Name, "lib") || p.Name == "zlib1g" {
-				fetch = append(fetch, p)
+				out = append(out, p)
+				queue(p)
 			}
 		}
-		if len(fetch) == 0 {
-			return fmt.Errorf("qemu: no package ships %s: add the package that does to Options.Packages", g.missingList())
-		}
-		if err := d.Fetch(fetch); err != nil {
-			return fmt.Errorf("%w: %w", errFetch, err)
-		}
-		for _, p := range fetch {
-			used[p.Name] = p
-			g.roots = append(g.roots, d.Root(p))
-		}
-		g.retry()
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 // addSkeleton adds what no package ships: /init, mount points, the
@@ -481,30 +390,4 @@ func sortedIDs(m map[string]debPackage) []string {
 	}
 	sort.Strings(ids)
 	return ids
-}
-
-func parseManifest(b []byte) (release string, pkgs []string) {
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, _ := strings.Cut(line, " ")
-		switch k {
-		case "release":
-			release = v
-		case "package":
-			pkgs = append(pkgs, v)
-		}
-	}
-	return release, pkgs
-}
-
-// lockFile takes an exclusive flock, waiting for another build to finish.
-func lockFile(p string) (func(), error) {
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("qemu: lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("qemu: lock %s: %w", p, err)
-	}
-	return func() { f.Close() }, nil
 }
