@@ -50,7 +50,7 @@ type access struct {
 	acc         string // the MAG's access interface
 }
 
-func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
+func sysctl(t testing.TB, ns *nstest.NS, kv ...string) {
 	t.Helper()
 	for i := 0; i < len(kv); i += 2 {
 		path := "/proc/sys/" + strings.ReplaceAll(kv[i], ".", "/")
@@ -62,13 +62,13 @@ func sysctl(t *testing.T, ns *nstest.NS, kv ...string) {
 
 // setup builds the topology with the client link down, so the sniffer is
 // listening before the client's first DAD probe and RS.
-func setup(t *testing.T) *access { return setupAccess(t, false, nil) }
+func setup(t testing.TB) *access { return setupAccess(t, false, nil) }
 
 // setupAccess builds the topology. With bridged, the MAG's access
 // interface is a bridge acc0 with m0 as its port, the shape of an OpenWrt
 // AP whose radios are bridge ports: the bridge, not the port, carries the
 // fixed router identity and the sockets.
-func setupAccess(t *testing.T, bridged bool, mod func(*sniff.Config)) *access {
+func setupAccess(t testing.TB, bridged bool, mod func(*sniff.Config)) *access {
 	nstest.RequireRoot(t)
 	x := &access{
 		client:   nstest.New(t, "client"),
@@ -154,7 +154,7 @@ func setupAccess(t *testing.T, bridged bool, mod func(*sniff.Config)) *access {
 // operational: until the kernel's link watcher activates a device's queueing
 // discipline (up to a second, more on a loaded host), frames sent on it are
 // dropped.
-func (x *access) clientUp(t *testing.T) {
+func (x *access) clientUp(t testing.TB) {
 	t.Helper()
 	x.client.Run(t, "ip", "link", "set", "c0", "up")
 	for _, end := range []struct {
@@ -179,7 +179,7 @@ func interfaceIn(ns *nstest.NS, name string) (ifi *net.Interface, err error) {
 	return ifi, err
 }
 
-func (x *access) nextAttach(t *testing.T, within time.Duration) sniff.Trigger {
+func (x *access) nextAttach(t testing.TB, within time.Duration) sniff.Trigger {
 	t.Helper()
 	select {
 	case tr := <-x.attaches:
@@ -191,7 +191,7 @@ func (x *access) nextAttach(t *testing.T, within time.Duration) sniff.Trigger {
 }
 
 // waitFor polls f every 50 ms until it returns "" or the time is up.
-func waitFor(t *testing.T, within time.Duration, f func() string) {
+func waitFor(t testing.TB, within time.Duration, f func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -267,7 +267,7 @@ func testKernelClientSLAAC(t *testing.T, bridged bool) {
 
 // clientSocket opens a packet socket in the client namespace that reads
 // Router Advertisements.
-func clientSocket(t *testing.T, x *access) *l2.Socket {
+func clientSocket(t testing.TB, x *access) *l2.Socket {
 	t.Helper()
 	raOnly := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 12, Size: 2},
@@ -288,7 +288,7 @@ func clientSocket(t *testing.T, x *access) *l2.Socket {
 	return s
 }
 
-func readRA(t *testing.T, s *l2.Socket) (*l2.ND, error) {
+func readRA(t testing.TB, s *l2.Socket) (*l2.ND, error) {
 	t.Helper()
 	buf := make([]byte, 2048)
 	if err := s.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
@@ -424,5 +424,24 @@ func TestSilentKernelClient(t *testing.T) {
 		t.Logf("detached %s after link down (stats %+v)", time.Since(start).Round(time.Millisecond), x.sn.Stats())
 	case <-time.After(10 * time.Second):
 		t.Fatalf("departed client not detached (stats %+v)", x.sn.Stats())
+	}
+}
+
+// BenchmarkServeOnWire is the tier-2 figure of "PBA received to RA on the
+// wire": one Serve (a binding refresh) until the RA is read on the client's
+// end of the veth. It needs root and skips otherwise.
+func BenchmarkServeOnWire(b *testing.B) {
+	x := setup(b)
+	sysctl(b, x.client, "net.ipv6.conf.c0.router_solicitations", "0", "net.ipv6.conf.c0.dad_transmits", "0")
+	x.clientUp(b)
+	cs := clientSocket(b, x)
+	ll := netip.MustParseAddr("fe80::1")
+	for b.Loop() {
+		if err := x.adv.Serve(x.clientMAC, ll, []netip.Prefix{hnp}, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := readRA(b, cs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
