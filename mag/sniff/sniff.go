@@ -419,4 +419,3 @@ func (s *Sniffer) Pending() int {
 	defer s.mu.Unlock()
 	return len(s.pending)
 }
-

@@ -104,4 +104,3 @@ func (s *Sniffer) refreshFilter() {
 		s.log.Error("filter reload failed", "err", err)
 	}
 }
-
