@@ -2,6 +2,7 @@ package qemu_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -69,6 +70,33 @@ func TestSmoke(t *testing.T) {
 		}
 		if !res.TimedOut || res.Err() == nil {
 			t.Errorf("a hanging inner test: timed out %v, verdict %v:\n%s", res.TimedOut, res.Err(), res.Output)
+		}
+	})
+	t.Run("cancelling a command kills it", func(t *testing.T) {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		defer ccancel()
+		t1 := time.Now()
+		_, err := vm.Run(cctx, "/bin/sh", "-c", "sleep 600 & sleep 600")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("cancelled command returned %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(t1); d > 30*time.Second {
+			t.Errorf("cancelling took %v", d)
+		}
+		// The whole process group is gone and the agent still answers.
+		out := vm.MustRun(ctx, "/bin/sh", "-c", "ps | grep -c '[s]leep 600' || true")
+		if strings.TrimSpace(out) != "0" {
+			t.Errorf("%s sleep processes survive the kill", strings.TrimSpace(out))
+		}
+	})
+	// Last: it ends the guest.
+	t.Run("a crashed guest is reported", func(t *testing.T) {
+		_, err := vm.Run(ctx, "/bin/sh", "-c", "echo c >/proc/sysrq-trigger; sleep 600")
+		if err == nil || !strings.Contains(err.Error(), "control channel closed") {
+			t.Errorf("a guest that panicked gave %v, want the control channel closed", err)
+		}
+		if !strings.Contains(vm.Console(), "Kernel panic") {
+			t.Errorf("the console tail does not show the panic:\n%s", vm.Console())
 		}
 	})
 	t.Logf("qemu: TestSmoke took %v", time.Since(t0).Round(time.Millisecond))
