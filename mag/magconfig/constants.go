@@ -61,13 +61,14 @@ const (
 // DefaultLinkLocalAddress is the FixedMAGLinkLocalAddressOnAllAccessLinks
 // (RFC 5213 9.3) every MAG of the domain presents unless configured
 // otherwise, so a client moving between APs sees the same default router
-// (RFC 5213 6.9.3).
-var DefaultLinkLocalAddress = netip.MustParseAddr("fe80::1")
+// (RFC 5213 6.9.3). It is the link-local address built from the interface
+// identifier that RFC 6543 reserves for exactly this purpose.
+var DefaultLinkLocalAddress = netip.MustParseAddr("fe80::200:5eff:fe00:5213")
 
 // DefaultLinkLayerAddress is the FixedMAGLinkLayerAddressOnAllAccessLinks
-// (RFC 5213 9.3): locally administered, unicast, "PMIP6" in its last five
-// octets.
-var DefaultLinkLayerAddress = net.HardwareAddr{0x02, 0x50, 0x4d, 0x49, 0x50, 0x36}
+// (RFC 5213 9.3): 00-00-5E-00-52-13, the IANA unicast MAC that RFC 6543
+// reserves for PMIPv6 MAGs, so no vendor or local address can collide.
+var DefaultLinkLayerAddress = net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x52, 0x13}
 
 // AccessTechnology is the Access Technology Type of an access link (RFC
 // 5213 8.5; IANA "Access Technology Type Option Type Values").
