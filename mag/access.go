@@ -1,0 +1,48 @@
+package mag
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Advertiser is the Router Advertisement sender of one access link, as
+// mag/ra's *Advertiser implements it.
+type Advertiser interface {
+	// Serve starts or refreshes advertising exactly the PBA's home network
+	// prefixes to the client (RFC 5213 6.7), for at most lifetime.
+	Serve(mac net.HardwareAddr, linkLocal netip.Addr, prefixes []netip.Prefix, lifetime time.Duration) error
+	// Withdraw sends final RAs (lifetimes 0) and stops (RFC 5213 6.12):
+	// the client is still on the link but its binding ended.
+	Withdraw(mac net.HardwareAddr)
+	// Forget stops silently: the client left the link.
+	Forget(mac net.HardwareAddr)
+}
+
+// LeaseServer is the collocated DHCPv4 server of one access link, as
+// mag/dhcpserver's *Server implements it (RFC 5844 3.4.1).
+type LeaseServer interface {
+	// LeaseReady says the PBA arrived: answer the client's waiting
+	// DISCOVER or REQUEST now, with the lease Engine.Lookup returns.
+	LeaseReady(mac net.HardwareAddr)
+	// Forget drops the client's waiting transaction (rejection, detach).
+	Forget(mac net.HardwareAddr)
+}
+
+// Sniffer is the attach sniffer of one access link, as mag/sniff's
+// *Sniffer implements it.
+type Sniffer interface {
+	// Registered moves the client from pending to watched: its frames no
+	// longer trigger, its silence is detected (probing the addresses).
+	Registered(mac net.HardwareAddr, probes ...netip.Addr) error
+	// Forget drops the client: its next frame triggers anew.
+	Forget(mac net.HardwareAddr)
+}
+
+// AccessSide are the components serving clients on one access link. Any
+// of them may be nil (e.g. no DHCPv4 server on an IPv6-only link).
+type AccessSide struct {
+	RA    Advertiser
+	DHCP  LeaseServer
+	Sniff Sniffer
+}
