@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -120,14 +121,17 @@ type snapshotWriter struct {
 	written int64
 	synced  int64 // bytes handed to writeback so far
 	buf     []byte
+
+	pace  int64 // bytes a second, 0 for unpaced
+	start time.Time
 }
 
-func newSnapshotWriter(dir string, seq uint64) (*snapshotWriter, error) {
+func newSnapshotWriter(dir string, seq uint64, pace int64) (*snapshotWriter, error) {
 	f, err := os.OpenFile(filepath.Join(dir, snapshotName(seq)+".tmp"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
-	sw := &snapshotWriter{dir: dir, seq: seq, f: f, w: bufio.NewWriterSize(f, 1<<20)}
+	sw := &snapshotWriter{dir: dir, seq: seq, f: f, w: bufio.NewWriterSize(f, 1<<20), pace: max(pace, 0), start: time.Now()}
 	if err := sw.write(appendFileHeader(nil, snapMagic, seq)); err != nil {
 		sw.abort()
 		return nil, err
@@ -140,16 +144,23 @@ func (sw *snapshotWriter) write(b []byte) error {
 		return fmt.Errorf("store: snapshot: %w", err)
 	}
 	sw.written += int64(len(b))
-	// Start writeback every 8 MiB rather than leaving hundreds of dirty
-	// megabytes for the final fdatasync, which would hold up the log's
-	// own syncs behind it.
-	const chunk = 8 << 20
-	if sw.written-sw.synced >= chunk {
-		if err := sw.w.Flush(); err != nil {
-			return fmt.Errorf("store: snapshot: %w", err)
+	// Every MiB: start its writeback rather than leave hundreds of dirty
+	// megabytes for the final fdatasync to push out at once ahead of
+	// the log's syncs, and keep to the pace.
+	const chunk = 1 << 20
+	if sw.written-sw.synced < chunk {
+		return nil
+	}
+	if err := sw.w.Flush(); err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	_ = unix.SyncFileRange(int(sw.f.Fd()), sw.synced, sw.written-sw.synced, unix.SYNC_FILE_RANGE_WRITE)
+	sw.synced = sw.written
+	if sw.pace > 0 {
+		due := sw.start.Add(time.Duration(float64(sw.written) / float64(sw.pace) * float64(time.Second)))
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
 		}
-		_ = unix.SyncFileRange(int(sw.f.Fd()), sw.synced, sw.written-sw.synced, unix.SYNC_FILE_RANGE_WRITE)
-		sw.synced = sw.written
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // WAL is the embedded Store: a write-ahead log with group commit, folded
@@ -71,6 +72,9 @@ type WAL struct {
 	stop context.CancelFunc // ends compaction and preparation
 
 	stats statCounters
+	// onSync, when set before any write, is told how long each
+	// fdatasync of the log took (benchmarks).
+	onSync func(time.Duration)
 }
 
 var _ Store = (*WAL)(nil)
@@ -256,8 +260,12 @@ func (w *WAL) writeSync(buf []byte) error {
 	if _, err := w.active.WriteAt(buf, w.activeSize); err != nil {
 		return fmt.Errorf("store: write %s: %w", w.active.Name(), err)
 	}
+	t0 := time.Now()
 	if err := fdatasync(w.active); err != nil {
 		return fmt.Errorf("store: fdatasync %s: %w", w.active.Name(), err)
+	}
+	if w.onSync != nil {
+		w.onSync(time.Since(t0))
 	}
 	w.activeSize += int64(len(buf))
 	w.filesMu.Lock()
