@@ -1,0 +1,37 @@
+// Package lma is the local mobility anchor of Proxy Mobile IPv6 (RFC 5213
+// 5): it answers Proxy Binding Updates from authorized MAGs, keeps the
+// Binding Cache, assigns home network prefixes and IPv4 home addresses
+// (RFC 5844 3.2) from its pools, negotiates GRE keys (RFC 5845), holds
+// the data plane (one tunnel per MAG, a route per home prefix and IPv4
+// home address) in step through internal/dataplane, persists every
+// accepted binding before acknowledging it, exchanges heartbeats with the
+// MAGs (RFC 5847) and revokes bindings (RFC 5846).
+//
+// # Event flow
+//
+//	transport.Conn ─ReadBatch─► receive ─► loop (owns all protocol state)
+//	                                        │  validate (RFC 5213 5.3.1)
+//	                                        │  lookup (5.4.1), assign, cache
+//	                                        ├─► applier ─► dataplane.Change
+//	                                        └─► persister ─► store.Put ─durable─► PBA
+//
+// The loop never waits for the disk or the kernel: a registration is
+// applied in memory, its record goes to the persister (many writes in
+// flight share one group commit), and the PBA leaves when the write is
+// durable. Writes of one binding are ordered; a PBU arriving while its
+// binding's write is in flight is applied after it in memory and written
+// after it. A failed write turns the PBA into a rejection and removes the
+// binding.
+//
+// # Timers
+//
+// All time comes from an injected internal/clock: one timer for the
+// earliest binding deadline (lifetime or MinDelayBeforeBCEDelete), one per
+// PBU held by MaxDelayBeforeNewBCEAssign, one for heartbeat rounds and one
+// per unacknowledged Binding Revocation Indication.
+//
+// # Operations
+//
+// Bindings, Pools, MAGs, Counters and RevokeMobileNode serve pmipctl and
+// metrics; Reload applies a new configuration on SIGHUP.
+package lma

@@ -1,0 +1,352 @@
+package lma
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openpmip/pmip/internal/clock"
+	"github.com/openpmip/pmip/internal/dataplane"
+	"github.com/openpmip/pmip/internal/transport"
+	"github.com/openpmip/pmip/lma/lmaconfig"
+	"github.com/openpmip/pmip/lma/store"
+)
+
+// Options wire an Engine. Config, Conns, Dataplane and Store are required.
+type Options struct {
+	// Config is the validated configuration (lmaconfig.Load).
+	Config lmaconfig.Config
+	// Conns are the signalling sockets: the raw IPv6 carrier and, when
+	// MAGs signal over IPv4, the UDP/IPv4 one (RFC 5844 4). A reply
+	// leaves through the Conn its request came in on.
+	Conns []transport.Conn
+	// Dataplane holds the tunnels and routes; the engine reconciles it
+	// whole at start (Set) and changes it per binding afterwards (Change).
+	Dataplane dataplane.Dataplane
+	// Store keeps bindings across restarts.
+	Store store.Store
+	// Clock drives every protocol timer; nil means the wall clock.
+	Clock clock.Clock
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// ObserveLatency, when set, is called with the time from a PBU's
+	// arrival to its PBA's departure (for a Prometheus histogram). It
+	// runs on the engine's goroutines and must be quick.
+	ObserveLatency func(time.Duration)
+	// Writers bounds the store writes in flight (default 1024): each
+	// waits for a group commit, so the number in flight is what lets the
+	// store batch them.
+	Writers int
+}
+
+// Engine is the LMA: it answers Proxy Binding Updates, keeps the Binding
+// Cache, the pools and the data plane in step, persists bindings before
+// acknowledging them, and talks heartbeat and revocation with the MAGs.
+//
+// All protocol state is owned by one goroutine (the loop); receivers,
+// store writers and the data plane applier feed it events. Exported
+// methods are safe for concurrent use.
+type Engine struct {
+	conns   []transport.Conn
+	dp      dataplane.Dataplane
+	st      store.Store
+	clk     clock.Clock
+	log     *slog.Logger
+	observe func(time.Duration)
+
+	events chan func() // run on the loop
+	done   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	persist *persister
+	apply   *applier
+	stats   *stats
+	// handled counts received messages the loop has processed (tests
+	// use it to know the engine has seen what they sent).
+	handled atomic.Uint64
+
+	// Loop-owned state below.
+	cfg      lmaconfig.Config
+	pol      *policyIndex
+	mags     map[netip.Addr]*lmaconfig.MAG
+	magState map[string]*magState
+	pools    *pools
+	bc       *cache
+	nextID   uint64
+	// expiry is the one clock timer for the binding with the earliest
+	// deadline; expiryAt is when it fires.
+	expiry   clock.Timer
+	expiryAt time.Time
+	parked   map[parkKey]*parked
+	revokes  map[uint16]*revocation
+	briSeq   uint16
+	tunnels  map[string]*tunnelRef
+	restarts uint32 // our RFC 5847 restart counter
+	hbTimer  clock.Timer
+	hbSeq    uint32
+}
+
+// New opens an engine: it reads the bindings back from the store (dropping
+// those whose lifetime ran out while the LMA was down), reserves what they
+// hold in the pools, bumps the restart counter (RFC 5847 5.2) and
+// reconciles the data plane with them, removing anything stale. It does
+// not read the sockets yet: call Run.
+func New(opts Options) (*Engine, error) {
+	if opts.Dataplane == nil || opts.Store == nil {
+		return nil, errors.New("lma: Dataplane and Store are required")
+	}
+	if len(opts.Conns) == 0 {
+		return nil, errors.New("lma: at least one signalling Conn is required")
+	}
+	if !opts.Config.Address.IsValid() {
+		return nil, errors.New("lma: the configuration has no LMA address")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Writers <= 0 {
+		opts.Writers = 1024
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		conns:    opts.Conns,
+		dp:       opts.Dataplane,
+		st:       opts.Store,
+		clk:      opts.Clock,
+		log:      opts.Logger,
+		observe:  opts.ObserveLatency,
+		events:   make(chan func(), 4096),
+		done:     make(chan struct{}),
+		ctx:      ctx,
+		cancel:   cancel,
+		stats:    newStats(),
+		bc:       newCache(),
+		parked:   map[parkKey]*parked{},
+		revokes:  map[uint16]*revocation{},
+		tunnels:  map[string]*tunnelRef{},
+		magState: map[string]*magState{},
+		nextID:   1,
+	}
+	if err := e.setConfig(opts.Config); err != nil {
+		cancel()
+		return nil, err
+	}
+	e.persist = newPersister(ctx, e.st, opts.Writers, e.log)
+	e.apply = newApplier(ctx, e.dp, e.log, e.stats)
+	if err := e.recover(ctx); err != nil {
+		e.persist.close()
+		e.apply.close()
+		cancel()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Run reads the sockets and runs the protocol until ctx ends or Close is
+// called. It returns nil after Close or the context's end.
+func (e *Engine) Run(ctx context.Context) error {
+	for _, c := range e.conns {
+		e.wg.Add(1)
+		go e.receive(c)
+	}
+	e.post(func() {
+		e.armExpiry()
+		e.scheduleHeartbeat()
+	})
+	for {
+		select {
+		case f := <-e.events:
+			f()
+		case <-ctx.Done():
+			e.Close()
+			return nil
+		case <-e.ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Close stops the engine: sockets are closed, writes in flight finish
+// (their PBAs still leave), timers stop. The store and data plane stay as
+// they are: a restart picks them up.
+func (e *Engine) Close() error {
+	select {
+	case <-e.done:
+		return nil
+	default:
+	}
+	close(e.done)
+	var errs []error
+	for _, c := range e.conns {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.wg.Wait()
+	e.persist.close()
+	e.apply.close()
+	e.cancel()
+	return errors.Join(errs...)
+}
+
+// post hands f to the loop. After Close it is dropped.
+func (e *Engine) post(f func()) {
+	select {
+	case e.events <- f:
+	case <-e.done:
+	case <-e.ctx.Done():
+	}
+}
+
+// call runs f on the loop and waits for it.
+func (e *Engine) call(ctx context.Context, f func()) error {
+	ran := make(chan struct{})
+	select {
+	case e.events <- func() { f(); close(ran) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.ctx.Done():
+		return errClosed
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.ctx.Done():
+		return errClosed
+	}
+}
+
+var errClosed = errors.New("lma: engine closed")
+
+// Sync waits until every message received so far has been processed,
+// its store write is durable and its PBA sent, and its data plane
+// changes applied. Tests and the operations API use it to observe a
+// settled engine.
+func (e *Engine) Sync(ctx context.Context) error {
+	// Receivers hand each batch to the loop before reading the next, so
+	// two round trips through the loop cover what they had read.
+	for range 2 {
+		if err := e.call(ctx, func() {}); err != nil {
+			return err
+		}
+	}
+	if err := e.persist.wait(ctx); err != nil {
+		return err
+	}
+	// Completed writes may have posted follow-ups (failures) to the loop.
+	if err := e.call(ctx, func() {}); err != nil {
+		return err
+	}
+	return e.apply.wait(ctx)
+}
+
+// packet is one received message.
+type packet struct {
+	conn transport.Conn
+	from netip.AddrPort
+	data []byte
+	recv time.Time
+}
+
+// receive reads batches from c and hands them to the loop.
+func (e *Engine) receive(c transport.Conn) {
+	defer e.wg.Done()
+	n := c.BatchSize()
+	msgs := make([]transport.Message, n)
+	for i := range msgs {
+		msgs[i].Buf = make([]byte, transport.MaxMessageLen)
+	}
+	for {
+		k, err := c.ReadBatch(msgs)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-e.done:
+				return
+			default:
+			}
+			e.log.Warn("lma: reading the signalling socket", "local", c.LocalAddr(), "err", err)
+			continue
+		}
+		now := time.Now()
+		batch := make([]packet, 0, k)
+		for i := range msgs[:k] {
+			m := &msgs[i]
+			if m.Truncated {
+				// A message longer than any Mobility Header: not ours.
+				e.stats.dropped.Add(1)
+				e.handled.Add(1)
+				continue
+			}
+			batch = append(batch, packet{conn: c, from: m.Addr, data: append([]byte(nil), m.Buf[:m.N]...), recv: now})
+		}
+		e.post(func() {
+			for i := range batch {
+				e.handle(&batch[i])
+				e.handled.Add(1)
+			}
+		})
+	}
+}
+
+// send marshals m and writes it to the peer on conn.
+func (e *Engine) send(conn transport.Conn, to netip.AddrPort, data []byte) {
+	if err := conn.WriteTo(data, to); err != nil && !errors.Is(err, net.ErrClosed) {
+		e.log.Warn("lma: sending", "to", to, "err", err)
+	}
+}
+
+// connFor returns the Conn to reach a MAG at a (the UDP/IPv4 one for IPv4
+// MAGs, RFC 5844 4), and the address with the port to use.
+func (e *Engine) connFor(a netip.Addr) (transport.Conn, netip.AddrPort, bool) {
+	for _, c := range e.conns {
+		l := c.LocalAddr()
+		if l.Addr().Unmap().Is4() == a.Is4() {
+			port := uint16(0)
+			if a.Is4() {
+				port = transport.Port
+			}
+			return c, netip.AddrPortFrom(a, port), true
+		}
+	}
+	return nil, netip.AddrPort{}, false
+}
+
+// setConfig installs a configuration on the loop (or before it starts).
+func (e *Engine) setConfig(cfg lmaconfig.Config) error {
+	pl, err := newPools(cfg, e.pools)
+	if err != nil {
+		return err
+	}
+	e.cfg = cfg
+	e.pol = newPolicyIndex(&e.cfg)
+	e.mags = map[netip.Addr]*lmaconfig.MAG{}
+	for i := range e.cfg.MAGs {
+		m := &e.cfg.MAGs[i]
+		for _, a := range m.Addresses {
+			e.mags[a.Unmap()] = m
+		}
+		if e.magState[m.Name] == nil {
+			e.magState[m.Name] = &magState{}
+		}
+	}
+	e.pools = pl
+	return nil
+}
+
+func (e *Engine) String() string { return fmt.Sprintf("lma %s", e.cfg.Address) }

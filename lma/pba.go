@@ -1,0 +1,114 @@
+package lma
+
+import (
+	"github.com/openpmip/pmip/internal/mh"
+	"github.com/openpmip/pmip/lma/lmaconfig"
+)
+
+// maxHNPOptions bounds the Home Network Prefix options one PBU may carry:
+// a policy hands out at most 16 prefixes per session (lmaconfig's
+// prefix_count), and a PBA echoing hundreds of them would not fit.
+const maxHNPOptions = 16
+
+// pba builds the Proxy Binding Acknowledgement of RFC 5213 5.3.6 for r: b
+// is the session when accepted, nil when rejected (then the PBU's own
+// options are echoed).
+func (e *Engine) pba(r *request, status mh.Status, b *binding) *mh.ProxyBindingAck {
+	// RFC 5213 5.3.6: P flag set, Sequence Number copied from the PBU.
+	a := &mh.ProxyBindingAck{Status: status, Flags: mh.BAFlagP, Sequence: r.pbu.Sequence}
+	accepted := status.Accepted() && b != nil
+	if accepted && b.state == stateActive {
+		a.Lifetime = b.lifetime
+	}
+	// RFC 5213 5.3.6: the Mobile Node Identifier option, copied.
+	if r.mnid != nil {
+		a.Options = append(a.Options, r.mnid)
+	}
+	// RFC 5213 5.3.6: the home network prefixes assigned to the session
+	// (all of them), or the PBU's when rejected.
+	if accepted && len(b.hnps) > 0 && len(r.hnpOpts) > 0 {
+		for _, p := range b.hnps {
+			a.Options = append(a.Options, &mh.HomeNetworkPrefix{Prefix: p})
+		}
+	} else {
+		for _, o := range r.hnpOpts {
+			a.Options = append(a.Options, o)
+		}
+	}
+	// RFC 5213 5.3.6: Handoff Indicator, Access Technology Type and
+	// Mobile Node Link-layer Identifier copied from the PBU.
+	if r.pbu != nil {
+		if o, ok := mh.FirstOption[*mh.HandoffIndicatorOption](r.pbu.Options); ok {
+			a.Options = append(a.Options, o)
+		}
+		if o, ok := mh.FirstOption[*mh.AccessTechnologyTypeOption](r.pbu.Options); ok {
+			a.Options = append(a.Options, o)
+		}
+		if o, ok := mh.FirstOption[*mh.MobileNodeLinkLayerID](r.pbu.Options); ok {
+			a.Options = append(a.Options, o)
+		}
+	}
+	// RFC 5213 5.3.6: a Link-local Address option in the PBU is answered
+	// with the session's link-local address when the MAG asked with
+	// ALL_ZERO and one is known, else copied.
+	if r.lla != nil {
+		lla := r.lla
+		if accepted && r.lla.Addr.IsUnspecified() && b.linkLocal.IsValid() {
+			lla = &mh.LinkLocalAddress{Addr: b.linkLocal}
+		}
+		a.Options = append(a.Options, lla)
+	}
+	// RFC 5213 5.5, 5.3.6: the Timestamp option is copied, except on
+	// TIMESTAMP_MISMATCH, which carries the LMA's current time so that the
+	// MAG can see the offset.
+	if status == mh.StatusTimestampMismatch {
+		a.Options = append(a.Options, mh.TimestampFromTime(r.tsNow))
+	} else if r.ts != nil {
+		a.Options = append(a.Options, r.ts)
+	}
+	// RFC 5844 3.2.2: the IPv4 home address and its default router.
+	if r.v4req != nil {
+		switch {
+		case accepted && b.hoa.IsValid():
+			a.Options = append(a.Options,
+				&mh.IPv4HomeAddressReply{Status: mh.IPv4HoASuccess, Prefix: b.hoa},
+				&mh.IPv4DefaultRouterAddress{Addr: b.v4router})
+		case !status.Accepted():
+			a.Options = append(a.Options, &mh.IPv4HomeAddressReply{Status: v4ReplyStatus(status), Prefix: r.v4req.Prefix})
+		}
+	}
+	// RFC 5845 3, 6.1: the uplink GRE key the MAG must use.
+	if accepted && b.tunnel == lmaconfig.TunnelGRE && b.greUpSet {
+		a.Options = append(a.Options, &mh.GREKey{HasKey: true, Key: b.greUp})
+	}
+	// RFC 5844 4: over IPv4 transport the IPv4 Care-of Address option is
+	// echoed.
+	if r.v4coa != nil {
+		a.Options = append(a.Options, r.v4coa)
+	}
+	return a
+}
+
+// v4ReplyStatus is the IPv4 Home Address Reply status that goes with a
+// rejecting PBA status (RFC 5844 3.3.2).
+func v4ReplyStatus(s mh.Status) mh.IPv4HoAStatus {
+	switch s {
+	case mh.StatusNotAuthorizedForIPv4MobilityService:
+		return mh.IPv4HoAAdministrativelyProhibited
+	case mh.StatusNotAuthorizedForIPv4HomeAddress:
+		return mh.IPv4HoAIncorrectAddress
+	}
+	return mh.IPv4HoAFailureUnspecified
+}
+
+// rejectV4 rejects with a given IPv4 Home Address Reply status.
+func (e *Engine) rejectV4(r *request, status mh.Status, v4 mh.IPv4HoAStatus) {
+	e.stats.status(status)
+	pba := e.pba(r, status, nil)
+	for _, o := range pba.Options {
+		if rep, ok := o.(*mh.IPv4HomeAddressReply); ok {
+			rep.Status = v4
+		}
+	}
+	e.reply(r, pba)
+}

@@ -1,0 +1,227 @@
+package lma
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/openpmip/pmip/internal/mh"
+	"github.com/openpmip/pmip/lma/lmaconfig"
+)
+
+// Store keys. A binding is stored under its id, so a handoff, a refresh or
+// a deregistration rewrites one key; the restart counter of RFC 5847 has a
+// key of its own.
+const (
+	bindingKeyPrefix  = "b/"
+	restartCounterKey = "meta/restart-counter"
+)
+
+func bindingKey(id uint64) []byte {
+	return strconv.AppendUint([]byte(bindingKeyPrefix), id, 16)
+}
+
+func parseBindingKey(k []byte) (uint64, bool) {
+	if len(k) <= len(bindingKeyPrefix) || string(k[:len(bindingKeyPrefix)]) != bindingKeyPrefix {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(string(k[len(bindingKeyPrefix):]), 16, 64)
+	return id, err == nil
+}
+
+// recordVersion is the first octet of every stored binding; a decoder
+// meeting another version refuses the record rather than guess.
+const recordVersion = 1
+
+var errRecord = errors.New("lma: bad binding record")
+
+// encodeBinding renders what survives a restart: everything except the
+// in-memory links.
+func encodeBinding(b *binding) []byte {
+	buf := make([]byte, 0, 160)
+	buf = append(buf, recordVersion, byte(b.state))
+	buf = binary.BigEndian.AppendUint64(buf, b.id)
+	buf = append(buf, byte(b.mn.subtype))
+	buf = appendBytes(buf, b.mn.id)
+	buf = appendBytes(buf, b.llid)
+	buf = append(buf, byte(b.att))
+	buf = appendBytes(buf, b.mag)
+	buf = appendAddr(buf, b.coa)
+	buf = appendBytes(buf, string(b.tunnel))
+	buf = append(buf, byte(len(b.hnps)))
+	for _, p := range b.hnps {
+		buf = appendPrefix(buf, p)
+	}
+	buf = appendPrefix(buf, b.hoa)
+	buf = appendAddr(buf, b.v4router)
+	var flags byte
+	if b.greUpSet {
+		flags |= 1
+	}
+	if b.greDownSet {
+		flags |= 2
+	}
+	buf = append(buf, flags)
+	buf = binary.BigEndian.AppendUint32(buf, b.greUp)
+	buf = binary.BigEndian.AppendUint32(buf, b.greDown)
+	buf = appendAddr(buf, b.linkLocal)
+	buf = appendBytes(buf, b.policy)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(b.lifetime))
+	for _, t := range []time.Time{b.registered, b.updated, b.deadline} {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(t.UnixNano()))
+	}
+	buf = binary.BigEndian.AppendUint64(buf, b.timestamp)
+	return binary.BigEndian.AppendUint16(buf, b.seq)
+}
+
+// appendBytes writes a string of at most 65535 octets with its length.
+func appendBytes(buf []byte, s string) []byte {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(s)))
+	return append(buf, s...)
+}
+
+func appendAddr(buf []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(buf, 0)
+	}
+	s := a.AsSlice()
+	buf = append(buf, byte(len(s)))
+	return append(buf, s...)
+}
+
+func appendPrefix(buf []byte, p netip.Prefix) []byte {
+	buf = appendAddr(buf, p.Addr())
+	if p.IsValid() {
+		buf = append(buf, byte(p.Bits()))
+	}
+	return buf
+}
+
+// reader decodes a record; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > len(r.b) {
+		r.err = fmt.Errorf("%w: %d octets missing", errRecord, n-len(r.b))
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u8() byte {
+	if b := r.take(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (r *reader) u16() uint16 {
+	if b := r.take(2); b != nil {
+		return binary.BigEndian.Uint16(b)
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if b := r.take(4); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if b := r.take(8); b != nil {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (r *reader) str() string { return string(r.take(int(r.u16()))) }
+
+func (r *reader) addr() netip.Addr {
+	n := int(r.u8())
+	if n == 0 {
+		return netip.Addr{}
+	}
+	if n != 4 && n != 16 {
+		if r.err == nil {
+			r.err = fmt.Errorf("%w: address of %d octets", errRecord, n)
+		}
+		return netip.Addr{}
+	}
+	a, _ := netip.AddrFromSlice(r.take(n))
+	return a
+}
+
+func (r *reader) prefix() netip.Prefix {
+	a := r.addr()
+	if !a.IsValid() {
+		return netip.Prefix{}
+	}
+	p, err := a.Prefix(int(r.u8()))
+	if err != nil && r.err == nil {
+		r.err = fmt.Errorf("%w: %v", errRecord, err)
+	}
+	return netip.PrefixFrom(a, p.Bits())
+}
+
+func (r *reader) time() time.Time { return time.Unix(0, int64(r.u64())) }
+
+// decodeBinding parses a record written by encodeBinding.
+func decodeBinding(data []byte) (*binding, error) {
+	r := &reader{b: data}
+	if v := r.u8(); r.err == nil && v != recordVersion {
+		return nil, fmt.Errorf("%w: version %d, this LMA reads %d", errRecord, v, recordVersion)
+	}
+	b := &binding{heapIdx: -1}
+	b.state = bindingState(r.u8())
+	b.id = r.u64()
+	b.mn.subtype = mh.MNIDSubtype(r.u8())
+	b.mn.id = r.str()
+	b.llid = r.str()
+	b.att = mh.AccessTechnology(r.u8())
+	b.mag = r.str()
+	b.coa = r.addr()
+	b.tunnel = lmaconfig.Tunnel(r.str())
+	n := int(r.u8())
+	for range n {
+		if p := r.prefix(); p.IsValid() {
+			b.hnps = append(b.hnps, p)
+		}
+	}
+	b.hoa = r.prefix()
+	b.v4router = r.addr()
+	flags := r.u8()
+	b.greUpSet, b.greDownSet = flags&1 != 0, flags&2 != 0
+	b.greUp = r.u32()
+	b.greDown = r.u32()
+	b.linkLocal = r.addr()
+	b.policy = r.str()
+	b.lifetime = time.Duration(r.u64())
+	b.registered = r.time()
+	b.updated = r.time()
+	b.deadline = r.time()
+	b.timestamp = r.u64()
+	b.seq = r.u16()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d octets after the end", errRecord, len(r.b))
+	}
+	if b.state > stateDeregistered || b.mn.id == "" || !b.coa.IsValid() {
+		return nil, fmt.Errorf("%w: binding %d has no mobile node, no care-of address or an unknown state", errRecord, b.id)
+	}
+	return b, nil
+}

@@ -1,0 +1,114 @@
+package lma
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// recover rebuilds the Binding Cache and the pools' allocations from the
+// store, bumps the RFC 5847 restart counter and reconciles the data plane.
+func (e *Engine) recover(ctx context.Context) error {
+	now := e.clk.Now()
+	var loaded []*binding
+	var stale [][]byte
+	err := e.st.ForEach(func(k, v []byte) error {
+		if string(k) == restartCounterKey {
+			if len(v) == 4 {
+				e.restarts = binary.BigEndian.Uint32(v)
+			}
+			return nil
+		}
+		id, ok := parseBindingKey(k)
+		if !ok {
+			e.log.Warn("lma: unknown key in the store, ignored", "key", string(k))
+			return nil
+		}
+		b, err := decodeBinding(v)
+		if err != nil || b.id != id {
+			e.log.Error("lma: unreadable binding in the store, removed", "key", string(k), "err", err)
+			stale = append(stale, slices.Clone(k))
+			return nil
+		}
+		if id >= e.nextID {
+			e.nextID = id + 1
+		}
+		if !b.deadline.After(now) {
+			// Its lifetime (or MinDelayBeforeBCEDelete) ran out while
+			// the LMA was down.
+			stale = append(stale, slices.Clone(k))
+			return nil
+		}
+		loaded = append(loaded, b)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("lma: reading bindings from the store: %w", err)
+	}
+	// Oldest first, so that if two records ever claimed one prefix the
+	// first registered keeps it.
+	slices.SortFunc(loaded, func(a, b *binding) int { return a.registered.Compare(b.registered) })
+	for _, b := range loaded {
+		if why := e.claim(b); why != "" {
+			e.log.Error("lma: stored binding conflicts with another, removed", "binding", b, "reason", why)
+			stale = append(stale, bindingKey(b.id))
+			continue
+		}
+		e.bc.add(b)
+	}
+	for _, k := range stale {
+		if err := e.st.Delete(ctx, k); err != nil {
+			return fmt.Errorf("lma: removing stale binding %s: %w", k, err)
+		}
+	}
+	// RFC 5847 5.2: the restart counter goes up on every start, durably,
+	// before any heartbeat carries it.
+	e.restarts++
+	if err := e.st.Put(ctx, []byte(restartCounterKey), binary.BigEndian.AppendUint32(nil, e.restarts)); err != nil {
+		return fmt.Errorf("lma: storing the restart counter: %w", err)
+	}
+	// The kernel may hold what a previous run left: Set makes it exactly
+	// the recovered sessions' tunnels and routes, stale ones removed.
+	if err := e.dp.Set(ctx, e.fullState()); err != nil {
+		e.stats.dpErrors.Add(1)
+		e.log.Error("lma: reconciling the data plane at start", "err", err)
+	}
+	e.log.Info("lma: recovered", "bindings", e.bc.len(), "removed", len(stale), "restart_counter", e.restarts)
+	return nil
+}
+
+// claim reserves what a recovered binding holds: its prefixes, address and
+// GRE key in the indexes, and in the pools they came from, so that nothing
+// is handed out twice. It returns why it could not.
+func (e *Engine) claim(b *binding) string {
+	for _, p := range b.hnps {
+		if e.bc.byHNP[p] != nil {
+			return fmt.Sprintf("prefix %s held twice", p)
+		}
+	}
+	if b.hoa.IsValid() && e.bc.byHoA[b.hoa.Addr()] != nil {
+		return fmt.Sprintf("address %s held twice", b.hoa.Addr())
+	}
+	if b.greUpSet && e.bc.byUp[b.greUp] != nil {
+		return fmt.Sprintf("GRE key %d held twice", b.greUp)
+	}
+	if b.mn.subtype == 0 {
+		return "no mobile node identifier subtype"
+	}
+	var done []netip.Prefix
+	for _, x := range append(slices.Clone(b.hnps), b.hoa) {
+		if !x.IsValid() {
+			continue
+		}
+		if err := e.pools.reserve(x, nil); err != nil {
+			for _, d := range done {
+				e.pools.free(d)
+			}
+			return err.Error()
+		}
+		done = append(done, x)
+	}
+	return ""
+}

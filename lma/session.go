@@ -1,0 +1,313 @@
+package lma
+
+import (
+	"time"
+
+	"github.com/openpmip/pmip/internal/clock"
+
+	"github.com/openpmip/pmip/internal/mh"
+	"github.com/openpmip/pmip/lma/lmaconfig"
+)
+
+// register creates a new mobility session: RFC 5213 5.3.2 (initial
+// binding registration).
+func (e *Engine) register(r *request) {
+	g := &grant{}
+	if len(r.hnpOpts) > 0 {
+		if st := e.assignIPv6(r, g); st != 0 {
+			e.reject(r, st)
+			return
+		}
+	}
+	if r.v4req != nil {
+		if st := e.assignIPv4(r, g); st != 0 {
+			e.undo(g)
+			e.reject(r, st)
+			return
+		}
+		if !g.hoa.IsValid() && len(g.hnps) == 0 {
+			// IPv4 only and no address left: nothing to accept.
+			e.undo(g)
+			e.rejectV4(r, mh.StatusInsufficientResources, g.v4status)
+			return
+		}
+	}
+	if r.tunnel == lmaconfig.TunnelGRE {
+		g.up, g.upSet = e.newUplinkKey(), true
+	}
+	now := e.clk.Now()
+	b := &binding{
+		id:         e.nextID,
+		mn:         r.mn,
+		policy:     r.pol.Name,
+		registered: now,
+		heapIdx:    -1,
+	}
+	e.nextID++
+	e.fill(r, b, g, now)
+	e.bc.add(b)
+	e.armExpiry()
+	e.dpTransition(nil, e.view(b))
+	e.stats.created.Add(1)
+	e.log.Info("lma: new mobility session", "binding", b, "hnps", b.hnps, "hoa", b.hoa, "tunnel", b.tunnel, "lifetime", b.lifetime)
+	e.commit(r, b, g.v4status)
+}
+
+// fill copies the PBU's view of the session into b (RFC 5213 5.1).
+func (e *Engine) fill(r *request, b *binding, g *grant, now time.Time) {
+	b.llid = r.llid
+	b.att = r.att
+	b.mag = r.mag.Name
+	b.coa = r.coa
+	b.tunnel = r.tunnel
+	if g != nil {
+		if len(g.hnps) > 0 {
+			b.hnps = g.hnps
+		}
+		if g.hoa.IsValid() {
+			b.hoa, b.v4router = g.hoa, g.v4router
+		}
+		if g.upSet {
+			b.greUp, b.greUpSet = g.up, true
+		}
+	}
+	if r.tunnel == lmaconfig.TunnelGRE && r.gre != nil {
+		b.greDown, b.greDownSet = r.gre.Key, r.gre.HasKey
+	} else {
+		b.greDown, b.greDownSet = 0, false
+	}
+	if r.lla != nil && !r.lla.Addr.IsUnspecified() && !b.linkLocal.IsValid() {
+		// RFC 5213 5.3.6, 6.9.1.2: the first link-local address
+		// learnt is kept and given to later MAGs asking with ALL_ZERO.
+		b.linkLocal = r.lla.Addr
+	}
+	if r.ts != nil {
+		b.timestamp = r.ts.Value
+	}
+	b.seq = r.pbu.Sequence
+	b.lifetime = r.lifetime
+	b.updated = now
+	b.state = stateActive
+	e.bc.setDeadline(b, now.Add(r.lifetime))
+}
+
+// update refreshes or hands off an existing session: RFC 5213 5.3.3
+// (lifetime extension, no handoff) and 5.3.4 (after handoff), also when
+// the session was deregistered and waits out MinDelayBeforeBCEDelete
+// (RFC 5213 5.3.5: a handoff may still claim it).
+func (e *Engine) update(r *request, b *binding) {
+	g := &grant{}
+	// A session may gain the family it did not have: an IPv4 home
+	// address requested on a refresh (RFC 5844 3.2.1), prefixes asked
+	// for by a MAG of a dual-stack mobile.
+	if len(r.hnpOpts) > 0 && len(b.hnps) == 0 {
+		if st := e.assignIPv6(r, g); st != 0 {
+			e.reject(r, st)
+			return
+		}
+	}
+	if r.v4req != nil {
+		req := r.v4req.Prefix.Addr()
+		switch {
+		case b.hoa.IsValid() && !req.IsUnspecified() && req != b.hoa.Addr():
+			// RFC 5844 3.2.1: the session has another address: 171.
+			e.undo(g)
+			e.reject(r, mh.StatusNotAuthorizedForIPv4HomeAddress)
+			return
+		case !b.hoa.IsValid():
+			if st := e.assignIPv4(r, g); st != 0 {
+				e.undo(g)
+				e.reject(r, st)
+				return
+			}
+		}
+	}
+	if r.tunnel == lmaconfig.TunnelGRE && !b.greUpSet {
+		g.up, g.upSet = e.newUplinkKey(), true
+	}
+	handoff := b.coa != r.coa
+	wasDereg := b.state == stateDeregistered
+	oldMAG, oldCoA := b.mag, b.coa
+	old := e.view(b)
+	e.bc.unindexResources(b)
+	if r.tunnel != lmaconfig.TunnelGRE && b.greUpSet {
+		b.greUp, b.greUpSet = 0, false // the session left GRE
+	}
+	now := e.clk.Now()
+	e.bc.moveMAG(b, r.mag.Name)
+	e.fill(r, b, g, now)
+	e.bc.indexResources(b)
+	e.armExpiry()
+	e.dpTransition(old, e.view(b))
+	if handoff {
+		e.stats.handoffs.Add(1)
+		e.log.Info("lma: handoff", "binding", b, "from", oldMAG, "hi", r.hi)
+		if !wasDereg {
+			// RFC 5846 8.1: the LMA may tell the previous MAG that the
+			// session moved, so that it stops serving the mobile.
+			e.revokeAtOldMAG(b, oldCoA, r)
+		}
+	} else {
+		e.stats.refreshed.Add(1)
+		e.log.Debug("lma: refresh", "binding", b, "lifetime", b.lifetime)
+	}
+	e.commit(r, b, g.v4status)
+}
+
+// deregister is RFC 5213 5.3.5.
+func (e *Engine) deregister(r *request) {
+	b, status := e.lookup(r)
+	if status != 0 {
+		e.reject(r, status)
+		return
+	}
+	if b == nil {
+		// Nothing to remove (the PBA of an earlier deregistration was
+		// lost, or the session expired): acknowledged, nothing changes.
+		e.stats.status(mh.StatusAccepted)
+		e.reply(r, e.pba(r, mh.StatusAccepted, nil))
+		return
+	}
+	if e.cfg.Timestamps && r.ts.Value < b.timestamp {
+		e.reject(r, mh.StatusTimestampLowerThanPrevAccepted) // RFC 5213 5.5
+		return
+	}
+	if !e.cfg.Timestamps && !seqNewer(r.pbu.Sequence, b.seq) && r.coa == b.coa {
+		e.rejectSeq(r, b.seq) // RFC 6275 9.5.1
+		return
+	}
+	if b.coa != r.coa {
+		// RFC 5213 5.3.5: a deregistration from a MAG that no longer
+		// serves the session (it arrived after the handoff) is
+		// acknowledged and changes nothing.
+		e.stats.status(mh.StatusAccepted)
+		e.reply(r, e.pba(r, mh.StatusAccepted, nil))
+		return
+	}
+	if b.state == stateDeregistered {
+		// Retransmission: acknowledge again.
+		e.stats.status(mh.StatusAccepted)
+		e.reply(r, e.pba(r, mh.StatusAccepted, b))
+		return
+	}
+	// RFC 5213 5.3.5: keep the entry MinDelayBeforeBCEDelete, so that the
+	// new MAG's PBU of a handoff finds it, then delete it.
+	now := e.clk.Now()
+	b.state = stateDeregistered
+	b.updated = now
+	if r.ts != nil {
+		b.timestamp = r.ts.Value
+	}
+	b.seq = r.pbu.Sequence
+	e.bc.setDeadline(b, now.Add(e.cfg.MinDelayBeforeBCEDelete))
+	e.armExpiry()
+	e.stats.deregs.Add(1)
+	e.log.Info("lma: deregistration", "binding", b, "delete_in", e.cfg.MinDelayBeforeBCEDelete)
+	e.commit(r, b, 0)
+	// RFC 5213 5.4.1.3: a PBU waiting for this deregistration is a
+	// handoff.
+	e.unparkFor(b)
+}
+
+// commit persists b and sends the PBA once it is durable: a binding
+// acknowledged as accepted survives a crash (issue 3, "Nothing lost").
+func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
+	status := r.okStatus
+	pba := e.pba(r, status, b)
+	if r.v4req != nil && !b.hoa.IsValid() {
+		pba.Options = append(pba.Options, &mh.IPv4HomeAddressReply{Status: v4, Prefix: r.v4req.Prefix})
+	}
+	data, err := mh.Marshal(pba)
+	if err != nil {
+		e.log.Error("lma: marshalling a PBA", "err", err, "pba", pba)
+		return
+	}
+	e.stats.status(status)
+	p, id := r.p, b.id
+	var failPBA []byte
+	if f, err := mh.Marshal(e.pba(r, mh.StatusReasonUnspecified, nil)); err == nil {
+		failPBA = f
+	}
+	e.persist.put(bindingKey(id), encodeBinding(b), func(err error) {
+		if err != nil {
+			// Not durable: it must not be acknowledged as accepted.
+			// The MAG retries; the binding goes.
+			e.stats.storeErrors.Add(1)
+			e.log.Error("lma: binding not stored, registration refused", "id", id, "err", err)
+			if failPBA != nil {
+				e.send(p.conn, p.from, failPBA)
+			}
+			e.post(func() {
+				if b := e.bc.byID[id]; b != nil {
+					e.remove(b, "store write failed")
+				}
+			})
+			return
+		}
+		e.send(p.conn, p.from, data)
+		e.observeLatency(p)
+	})
+}
+
+// remove ends a session: routes, pool entries and the stored record go.
+func (e *Engine) remove(b *binding, why string) {
+	if e.bc.byID[b.id] != b {
+		return
+	}
+	old := e.view(b)
+	e.bc.remove(b)
+	e.release(b)
+	e.dpTransition(old, nil)
+	e.persist.del(bindingKey(b.id), nil)
+	e.armExpiry()
+	e.log.Info("lma: binding removed", "binding", b, "reason", why)
+}
+
+// armExpiry keeps the one clock timer on the earliest deadline.
+func (e *Engine) armExpiry() {
+	next := e.bc.next()
+	if next == nil {
+		if e.expiry != nil {
+			e.expiry.Stop()
+			e.expiry = nil
+		}
+		return
+	}
+	if e.expiry != nil && e.expiryAt.Equal(next.deadline) {
+		return
+	}
+	if e.expiry != nil {
+		e.expiry.Stop()
+	}
+	e.expiryAt = next.deadline
+	var t clock.Timer
+	t = e.clk.AfterFunc(next.deadline.Sub(e.clk.Now()), func() {
+		e.post(func() {
+			if e.expiry == t {
+				e.expiry = nil
+			}
+			e.expire()
+		})
+	})
+	e.expiry = t
+}
+
+// expire removes the sessions whose lifetime ran out (RFC 6275 9.5.2, RFC
+// 5213 5.3.3: an entry not refreshed in time is deleted) and those
+// deregistered MinDelayBeforeBCEDelete ago (RFC 5213 5.3.5).
+func (e *Engine) expire() {
+	now := e.clk.Now()
+	for {
+		b := e.bc.next()
+		if b == nil || b.deadline.After(now) {
+			break
+		}
+		if b.state == stateDeregistered {
+			e.remove(b, "MinDelayBeforeBCEDelete elapsed after deregistration")
+		} else {
+			e.stats.expired.Add(1)
+			e.remove(b, "lifetime expired")
+		}
+	}
+	e.armExpiry()
+}

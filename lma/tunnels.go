@@ -1,0 +1,252 @@
+package lma
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/openpmip/pmip/internal/dataplane"
+	"github.com/openpmip/pmip/lma/lmaconfig"
+)
+
+// Names of the flow-based GRE devices: one per family carries every keyed
+// session (internal/dataplane's package documentation).
+const (
+	greDevice6 = "pmip-gre6"
+	greDevice4 = "pmip-gre4"
+)
+
+// tunnelRef counts the sessions using a tunnel device: one per MAG and
+// kind, shared by all its clients (RFC 5213 5.6.1), removed with the last.
+type tunnelRef struct {
+	t    dataplane.Tunnel
+	refs int
+}
+
+// dpView is what one session puts in the data plane.
+type dpView struct {
+	tunnel dataplane.Tunnel
+	routes []dataplane.Route
+}
+
+// tunnelName names a MAG's point-to-point tunnel after its kind and remote
+// end, so that the name survives restarts and reloads without a table:
+// "pmip" + family + 9 hex digits of a hash (IFNAMSIZ allows 15 octets).
+func tunnelName(kind dataplane.TunnelKind, remote netip.Addr) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s", kind, remote)
+	fam := "6"
+	if remote.Is4() {
+		fam = "4"
+	}
+	return fmt.Sprintf("pmip%s%09x", fam, h.Sum64()&0xfffffffff)
+}
+
+// view is b's data plane: its tunnel and a route into it for every home
+// network prefix and the IPv4 home address (RFC 5213 5.6.1, RFC 5844
+// 3.1.3).
+func (e *Engine) view(b *binding) *dpView {
+	v := &dpView{}
+	var encap dataplane.Encap
+	switch {
+	case b.tunnel == lmaconfig.TunnelGRE && b.coa.Is6():
+		v.tunnel = dataplane.Tunnel{Name: greDevice6, Kind: dataplane.IP6GRE, External: true}
+		encap = dataplane.Encap{Dst: b.coa, Src: e.cfg.Address, Keyed: b.greDownSet, Key: b.greDown}
+	case b.tunnel == lmaconfig.TunnelGRE:
+		v.tunnel = dataplane.Tunnel{Name: greDevice4, Kind: dataplane.IP4GRE, External: true}
+		encap = dataplane.Encap{Dst: b.coa, Src: e.cfg.IPv4Address, Keyed: b.greDownSet, Key: b.greDown}
+	case b.coa.Is4():
+		// RFC 5844 4: IPv4 transport, IPv6 and IPv4 in IPv4.
+		v.tunnel = dataplane.Tunnel{Name: tunnelName(dataplane.IP4, b.coa), Kind: dataplane.IP4, Local: e.cfg.IPv4Address, Remote: b.coa}
+	default:
+		// RFC 5213 6.10.2, RFC 5844 3: IPv6 and IPv4 in IPv6.
+		v.tunnel = dataplane.Tunnel{Name: tunnelName(dataplane.IP6, b.coa), Kind: dataplane.IP6, Local: e.cfg.Address, Remote: b.coa}
+	}
+	for _, p := range b.hnps {
+		v.routes = append(v.routes, dataplane.Route{Dst: p.Masked(), Dev: v.tunnel.Name, Encap: encap})
+	}
+	if b.hoa.IsValid() {
+		v.routes = append(v.routes, dataplane.Route{Dst: netip.PrefixFrom(b.hoa.Addr(), 32), Dev: v.tunnel.Name, Encap: encap})
+	}
+	return v
+}
+
+// dpTransition changes the data plane from old to new (either may be nil)
+// in an order the kernel accepts: the new tunnel, the routes replaced in
+// place (a handoff moves a route in one step), the routes that went, and
+// the old tunnel when its last session left.
+func (e *Engine) dpTransition(old, new *dpView) {
+	var ops []dataplane.Op
+	if new != nil {
+		if e.ref(new.tunnel) {
+			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: new.tunnel})
+		}
+		for _, r := range new.routes {
+			if old != nil && slices.Contains(old.routes, r) {
+				continue
+			}
+			ops = append(ops, dataplane.Op{Action: dataplane.Replace, Obj: r})
+		}
+	}
+	if old != nil {
+		for _, r := range old.routes {
+			if new != nil && slices.ContainsFunc(new.routes, func(n dataplane.Route) bool { return n.Dst == r.Dst }) {
+				continue
+			}
+			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: r})
+		}
+		if e.unref(old.tunnel) {
+			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: old.tunnel})
+		}
+	}
+	if len(ops) > 0 {
+		e.apply.enqueue(ops)
+	}
+}
+
+// ref counts a session on t and reports whether t must be created.
+func (e *Engine) ref(t dataplane.Tunnel) bool {
+	if r := e.tunnels[t.Name]; r != nil {
+		r.refs++
+		return false
+	}
+	e.tunnels[t.Name] = &tunnelRef{t: t, refs: 1}
+	return true
+}
+
+// unref uncounts a session and reports whether t must be removed.
+func (e *Engine) unref(t dataplane.Tunnel) bool {
+	r := e.tunnels[t.Name]
+	if r == nil {
+		return false
+	}
+	if r.refs--; r.refs > 0 {
+		return false
+	}
+	delete(e.tunnels, t.Name)
+	return true
+}
+
+// fullState is the whole data plane of every session, for the
+// reconciliation at start.
+func (e *Engine) fullState() *dataplane.State {
+	s := &dataplane.State{}
+	e.tunnels = map[string]*tunnelRef{}
+	for _, b := range e.bc.byID {
+		v := e.view(b)
+		if e.ref(v.tunnel) {
+			s.Tunnels = append(s.Tunnels, v.tunnel)
+		}
+		s.Routes = append(s.Routes, v.routes...)
+	}
+	return s
+}
+
+// applier applies data plane changes in order on a goroutine of its own,
+// so that kernel round trips never hold up the protocol.
+type applier struct {
+	dp    dataplane.Dataplane
+	log   *slog.Logger
+	stats *stats
+	ctx   context.Context
+
+	mu      sync.Mutex
+	queue   [][]dataplane.Op
+	busy    bool
+	wake    chan struct{}
+	idle    chan struct{} // closed when the queue drains; nil when idle
+	closed  bool
+	stopped chan struct{}
+}
+
+func newApplier(ctx context.Context, dp dataplane.Dataplane, log *slog.Logger, st *stats) *applier {
+	a := &applier{dp: dp, log: log, stats: st, ctx: ctx, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+func (a *applier) enqueue(ops []dataplane.Op) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.queue = append(a.queue, ops)
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *applier) run() {
+	defer close(a.stopped)
+	for {
+		a.mu.Lock()
+		q := a.queue
+		a.queue = nil
+		a.busy = len(q) > 0
+		if !a.busy {
+			if a.idle != nil {
+				close(a.idle)
+				a.idle = nil
+			}
+			if a.closed {
+				a.mu.Unlock()
+				return
+			}
+		}
+		a.mu.Unlock()
+		if len(q) == 0 {
+			<-a.wake
+			continue
+		}
+		for _, ops := range q {
+			// One Change per session, so that a failing object only
+			// loses its own session's changes.
+			if err := a.dp.Change(context.WithoutCancel(a.ctx), ops...); err != nil {
+				a.stats.dpErrors.Add(1)
+				a.log.Error("lma: data plane change failed", "err", err)
+			}
+		}
+	}
+}
+
+// wait returns once everything enqueued so far is applied.
+func (a *applier) wait(ctx context.Context) error {
+	a.mu.Lock()
+	if len(a.queue) == 0 && !a.busy {
+		a.mu.Unlock()
+		return nil
+	}
+	if a.idle == nil {
+		a.idle = make(chan struct{})
+	}
+	ch := a.idle
+	a.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close applies what is queued and stops.
+func (a *applier) close() {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+	<-a.stopped
+}
