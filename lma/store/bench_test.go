@@ -158,7 +158,7 @@ func BenchmarkPutRate(b *testing.B) {
 			defer w.Close()
 			// The committer is the only caller of onSync: no lock.
 			syncs := make([]time.Duration, 0, b.N)
-			w.onSync = func(d time.Duration) { syncs = append(syncs, d) }
+			w.onSync = func(_ uint64, _ int64, d time.Duration) { syncs = append(syncs, d) }
 			before := w.Stats()
 			lat := make([][]time.Duration, workers)  // due to done
 			plat := make([][]time.Duration, workers) // Put call to return

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,21 +18,28 @@ import (
 
 // The crash test: a child process (this test binary, re-executed) writes
 // and deletes keys from many goroutines and reports on a pipe each
-// operation it starts and each one the store acknowledged. The parent
-// kills it with SIGKILL at a random moment, reopens the store and checks
-// that every acknowledged write is there and every acknowledged delete is
-// not; an operation started but not acknowledged may have happened or not.
-// Repeated on the same directory, so recovery also runs over what earlier
-// recoveries repaired. Small segments make rotations and compactions
-// frequent enough to be interrupted too.
+// operation it starts, each one the store acknowledged, and each point up
+// to which the log was synced (reported before the batch's callers are
+// released). The parent kills it with SIGKILL at a random moment.
+//
+// SIGKILL alone loses nothing the child wrote: the kernel's page cache
+// survives it. To stand for a power cut, the parent then damages whatever
+// lies past the last reported sync point, as a disk that lost unsynced
+// writes would leave it: zeros, random garbage, a truncated file, or left
+// as it is. It reopens the store and checks that every acknowledged write
+// is there and every acknowledged delete is not; an operation started but
+// not acknowledged may have happened or not. Repeated on one directory, so
+// recovery also runs over what earlier recoveries repaired; small segments
+// make rotations and compactions frequent enough to be interrupted too.
 //
 //	parent (TestCrashRecovery)               child (TestCrashChild)
 //	  |-- exec, fd 3 = pipe ------------------>  Open(dir)
 //	  |<-------------------------- "R"  ready     16 writers:
 //	  |<--------------- "B g key op version"        begin
+//	  |<--------------------- "S seq offset"        log synced
 //	  |<--------------- "A g key op version"        acknowledged
 //	  |-- SIGKILL after 20-300 ms -------------> X
-//	  Open(dir), ForEach, compare
+//	  damage past the last "S", Open(dir), ForEach, compare
 
 const crashEnv = "PMIP_STORE_CRASH_CHILD"
 
@@ -69,6 +77,7 @@ func TestCrashChild(t *testing.T) {
 		report("E %v", err)
 		os.Exit(2)
 	}
+	w.onSync = func(seq uint64, end int64, _ time.Duration) { report("S %d %d", seq, end) }
 	report("R")
 	var wg sync.WaitGroup
 	for g := range crashWriters {
@@ -119,6 +128,7 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	const rounds = 8
 	var acked, torn int
+	damages := map[string]int{}
 	for round := range rounds {
 		base := (round + 1) * 10_000_000
 		pr, pw, err := os.Pipe()
@@ -134,6 +144,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		pw.Close()
 
+		var synced segInfo // read by the parent only after readDone
 		ready := make(chan struct{})
 		readDone := make(chan error, 1)
 		go func() {
@@ -144,6 +155,12 @@ func TestCrashRecovery(t *testing.T) {
 				if line == "R" && first {
 					first = false
 					close(ready)
+					continue
+				}
+				if seq, end, ok := parseSync(line); ok {
+					if seq > synced.seq || (seq == synced.seq && end > synced.size) {
+						synced = segInfo{seq: seq, size: end}
+					}
 					continue
 				}
 				if err := applyReport(model, line, &acked); err != nil {
@@ -166,6 +183,11 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		pr.Close()
+		damage := []string{"none", "zeros", "garbage", "truncate"}[rng.IntN(4)]
+		if synced.seq != 0 {
+			loseUnsynced(t, dir, synced, damage, rng)
+		}
+		damages[damage]++
 
 		w, err := Open(dir, crashOpts)
 		if err != nil {
@@ -210,7 +232,8 @@ func TestCrashRecovery(t *testing.T) {
 			st.present, st.version, st.inflight = present, nowVersion, nil
 		}
 	}
-	t.Logf("%d rounds, %d acknowledged operations checked, %d recoveries cut a torn tail", rounds, acked, torn)
+	t.Logf("%d rounds (damage past the last sync: %v), %d acknowledged operations checked, %d recoveries cleared a torn tail",
+		rounds, damages, acked, torn)
 	if acked == 0 {
 		t.Fatal("the child never acknowledged anything: the test tested nothing")
 	}
@@ -246,4 +269,55 @@ func applyReport(model map[string]*keyState, line string, acked *int) error {
 	st.present, st.version, st.inflight = op.put, version, nil
 	*acked++
 	return nil
+}
+
+func parseSync(line string) (uint64, int64, bool) {
+	var seq uint64
+	var end int64
+	if n, err := fmt.Sscanf(line, "S %d %d", &seq, &end); n != 2 || err != nil {
+		return 0, 0, false
+	}
+	return seq, end, true
+}
+
+// loseUnsynced damages the log past the last durable point, as a power
+// cut can: in the segment synced last, everything after the synced end;
+// in later segments (the next one, prepared or half used), everything.
+func loseUnsynced(t *testing.T, dir string, synced segInfo, damage string, rng *rand.Rand) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		seq, ok := parseName(e.Name(), "wal-", ".log")
+		if !ok || seq < synced.seq {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := int64(0)
+		if seq == synced.seq {
+			from = synced.size
+		}
+		if from > int64(len(b)) {
+			t.Fatalf("%s is %d bytes, synced to %d", e.Name(), len(b), from)
+		}
+		switch damage {
+		case "zeros":
+			clear(b[from:])
+		case "garbage":
+			for i := from; i < int64(len(b)); i++ {
+				b[i] = byte(rng.Uint32())
+			}
+		case "truncate":
+			b = b[:from+rng.Int64N(int64(len(b))-from+1)]
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -72,9 +72,10 @@ type WAL struct {
 	stop context.CancelFunc // ends compaction and preparation
 
 	stats statCounters
-	// onSync, when set before any write, is told how long each
-	// fdatasync of the log took (benchmarks).
-	onSync func(time.Duration)
+	// onSync, when set before any write, is told after each fdatasync
+	// of the log, before the batch's callers are released, how far the
+	// segment is durable and how long the sync took (tests, benchmarks).
+	onSync func(seq uint64, end int64, took time.Duration)
 }
 
 var _ Store = (*WAL)(nil)
@@ -264,13 +265,14 @@ func (w *WAL) writeSync(buf []byte) error {
 	if err := fdatasync(w.active); err != nil {
 		return fmt.Errorf("store: fdatasync %s: %w", w.active.Name(), err)
 	}
-	if w.onSync != nil {
-		w.onSync(time.Since(t0))
-	}
+	took := time.Since(t0)
 	w.activeSize += int64(len(buf))
 	w.filesMu.Lock()
 	w.segs[len(w.segs)-1].size = w.activeSize
 	w.filesMu.Unlock()
+	if w.onSync != nil {
+		w.onSync(w.activeSeq, w.activeSize, took)
+	}
 	return nil
 }
 
