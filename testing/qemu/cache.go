@@ -38,7 +38,7 @@ func optionsKey(o ImageOptions) string {
 		fmt.Fprintln(&b, "bin", x.Package, x.Path)
 	}
 	fmt.Fprintln(&b, "whole", strings.Join(o.Packages, " "))
-	fmt.Fprintln(&b, "modules", strings.Join(DefaultModules, " "), strings.Join(o.Modules, " "))
+	fmt.Fprintln(&b, "modules", strings.Join(DefaultModules, " "), strings.Join(o.Arch.Modules, " "), strings.Join(o.Modules, " "))
 	fmt.Fprintln(&b, "load", strings.Join(bootModules, " "), strings.Join(o.Load, " "))
 	b.Write(initScript)
 	return b.String()
@@ -54,9 +54,9 @@ func hashOf(parts ...string) string {
 
 // aptStamp fingerprints the state that decides which versions apt picks:
 // the downloaded package lists and the sources and preferences.
-func aptStamp() (string, error) {
+func aptStamp(lists string) (string, error) {
 	var b strings.Builder
-	for _, pat := range []string{"/var/lib/apt/lists/*", "/etc/apt/sources.list", "/etc/apt/sources.list.d/*", "/etc/apt/preferences", "/etc/apt/preferences.d/*"} {
+	for _, pat := range []string{filepath.Join(lists, "*"), "/etc/apt/sources.list", "/etc/apt/sources.list.d/*", "/etc/apt/preferences", "/etc/apt/preferences.d/*"} {
 		m, err := filepath.Glob(pat)
 		if err != nil {
 			return "", err
@@ -73,6 +73,14 @@ func aptStamp() (string, error) {
 		return "", errors.New("qemu: no apt package lists")
 	}
 	return b.String(), nil
+}
+
+// listsDir is where apt keeps the package lists of arch (see aptroot.go).
+func listsDir(cache, arch string) string {
+	if arch == hostDebianArch() {
+		return "/var/lib/apt/lists"
+	}
+	return filepath.Join(cache, "apt-"+arch, "state", "lists")
 }
 
 // loadIndexed returns the image an index file names, if it is complete.

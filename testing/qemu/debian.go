@@ -33,6 +33,9 @@ type debian struct {
 	cache string // root of the cache
 	arch  string // Debian architecture of the packages
 	logf  func(format string, args ...any)
+	// env is added to apt's environment: APT_CONFIG of a private root
+	// for a foreign architecture (see aptroot.go), nil for the host's.
+	env []string
 	// updated is set once `apt-get update` ran in this process.
 	updated bool
 }
@@ -106,11 +109,12 @@ func (d *debian) show(names []string) (map[string]debPackage, error) {
 
 func (d *debian) aptShow(names []string) (map[string]debPackage, error) {
 	args := []string{"show", "--no-all-versions"}
-	// Names go unqualified: the guest's architecture is the host's (see
-	// lookupArch), and "all" packages then resolve too.
+	// Names go unqualified: apt's architecture is the guest's (the host's,
+	// or a private root's), and "all" packages then resolve too.
 	args = append(args, names...)
 	var out, stderr bytes.Buffer
 	cmd := exec.Command("apt-cache", args...)
+	cmd.Env = append(os.Environ(), d.env...)
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	// apt-cache exits non-zero when any name is unknown or virtual, but
 	// still prints the others: judge by what it printed.
@@ -200,7 +204,9 @@ func (d *debian) Update() error {
 	clear(showCache.m)
 	showCache.Unlock()
 	d.logf("qemu: apt-get update (package lists missing or stale)")
-	out, err := exec.Command("apt-get", "update", "-qq").CombinedOutput()
+	cmd := exec.Command("apt-get", "update", "-qq")
+	cmd.Env = append(os.Environ(), d.env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("qemu: apt-get update: %v: %s", err, out)
 	}
@@ -233,6 +239,7 @@ func (d *debian) Fetch(pkgs []debPackage) error {
 		// The sandbox user _apt could not write into the cache: stay root.
 		args := append([]string{"download", "-qq", "-o", "APT::Sandbox::User=root"}, want...)
 		cmd := exec.Command("apt-get", args...)
+		cmd.Env = append(os.Environ(), d.env...)
 		cmd.Dir = d.debDir()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("qemu: apt-get download: %v: %s", err, out)

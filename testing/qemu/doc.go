@@ -8,6 +8,7 @@
 //	    Binaries + their DT_NEEDED libraries from the packages' dependencies
 //	    -> uncompressed newc cpio, cached under images/<key of versions>
 //	  Boot: qemu-system-x86_64 -accel tcg -cpu max -kernel vmlinux -initrd cpio
+//	        (or qemu-system-mipsel -M malta for Arch "mipsel")
 //	    serial console ------------------------> results/<test>/<name>.console.log
 //	    virtio-serial "pmip.ctl" <-- JSON lines --> guest agent (Run, kill, poweroff)
 //	    9p "share" (rw): agent, go test -c binaries     -> /mnt/share
@@ -22,7 +23,8 @@
 // commands and the test binaries' output under results/<test>/ and prints
 // the path; PMIP_QEMU_KEEP=1 keeps them for passing tests too.
 //
-// Only amd64 guests are built today. The Arch type carries what a mipsel
-// (malta) guest needs; that guest also needs a private APT root for the
-// foreign architecture (see arch.go).
+// Guests: amd64 (PVH boot of the stock kernel) and mipsel (Malta board,
+// Debian's 4kc-malta kernel, the access points' architecture), whose
+// packages come through a private APT root so the host's dpkg and apt
+// lists stay untouched (aptroot.go).
 package qemu

@@ -151,7 +151,14 @@ func (vm *VM) GoTest(ctx context.Context, g GoTest) (*GoTestResult, error) {
 	if timeout == 0 {
 		timeout = 5 * time.Minute
 	}
-	args := []string{"/mnt/share/" + bin, "-test.v", "-test.count=1", "-test.timeout=" + timeout.String()}
+	// The binary runs from the guest's tmpfs: the Malta kernel cannot
+	// exec from 9p (see init.sh).
+	guestBin := "/tmp/" + bin
+	if out, err := vm.Run(ctx, "/bin/busybox", "cp", "/mnt/share/"+bin, guestBin); err != nil {
+		return nil, fmt.Errorf("qemu: copying %s into the guest: %w\n%s", bin, err, out)
+	}
+	defer func() { _, _ = vm.Run(context.Background(), "/bin/busybox", "rm", "-f", guestBin) }()
+	args := []string{guestBin, "-test.v", "-test.count=1", "-test.timeout=" + timeout.String()}
 	if g.Run != "" {
 		args = append(args, "-test.run="+g.Run)
 	}

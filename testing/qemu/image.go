@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -68,7 +69,7 @@ func BuildImage(o ImageOptions, logf func(string, ...any)) (*Image, error) {
 	// Fast path: the same options under the same package lists give the
 	// same versions, so the image found last time is still the one.
 	index := ""
-	if stamp, err := aptStamp(); err == nil {
+	if stamp, err := aptStamp(listsDir(cache, o.Arch.Debian)); err == nil {
 		index = filepath.Join(cache, "index", hashOf(optionsKey(o), stamp))
 		if img, ok := loadIndexed(cache, index, o.Arch); ok {
 			img.BuildTime = time.Since(start)
@@ -84,7 +85,10 @@ func BuildImage(o ImageOptions, logf func(string, ...any)) (*Image, error) {
 	}
 	defer unlock()
 
-	d := &debian{cache: cache, arch: o.Arch.Debian, logf: logf}
+	d, err := newDebian(cache, o.Arch.Debian, logf)
+	if err != nil {
+		return nil, err
+	}
 	img, err := buildImage(d, o, logf)
 	if err != nil && !d.updated && errors.Is(err, errFetch) {
 		// Stale package lists name versions the mirror no longer has.
@@ -161,7 +165,7 @@ func buildImage(d *debian, o ImageOptions, logf func(string, ...any)) (*Image, e
 			return nil, fmt.Errorf("%w: %s (apt-cache show finds no candidate)", errNoPackage, n)
 		}
 	}
-	modules := append(append([]string(nil), DefaultModules...), o.Modules...)
+	modules := slices.Concat(DefaultModules, o.Arch.Modules, o.Modules)
 	load := append(append([]string(nil), bootModules...), o.Load...)
 
 	// The key: every input that changes the image. Library packages

@@ -4,7 +4,8 @@
 #
 #   kernel -> /init: /proc /sys /dev /run /tmp, busybox applets in /bb,
 #             boot modules (virtio, 9p), every 9p share at /mnt/<tag>
-#          -> /mnt/share/pmip-agent  <== virtio-serial "pmip.ctl" ==>  host harness
+#          -> /run/pmip-agent (copied from /mnt/share)
+#                  <== virtio-serial "pmip.ctl" ==>  host harness
 #          -> power off when the agent exits
 #
 # The shell stays PID 1 while the agent runs, so it reaps orphaned
@@ -47,5 +48,8 @@ done
 [ -x /mnt/share/pmip-agent ] || fail "no /mnt/share/pmip-agent: the harness shares it"
 $bb ip link set lo up
 
-/mnt/share/pmip-agent
+# Executables run from tmpfs, not from 9p: the Malta kernel fails to exec
+# from a 9p mount (ENOTSOCK); amd64 does it, but one way for all is simpler.
+$bb cp /mnt/share/pmip-agent /run/pmip-agent || fail "copying the agent failed"
+/run/pmip-agent
 fail "pmip-agent exited with status $?"

@@ -37,7 +37,7 @@ var DefaultModules = []string{
 	// crypto the kernel asks for by algorithm name (request_module
 	// "crypto-ccm(aes)" ...): CCMP/GCMP/BIP keys of WPA2 in mac80211,
 	// and ESP's AEADs and HMACs
-	"ccm", "gcm", "cmac", "ctr", "gf128mul", "ghash_generic", "aesni_intel",
+	"ccm", "gcm", "cmac", "ctr", "gf128mul", "ghash_generic",
 	"libarc4", "michael_mic", "authenc", "echainiv", "seqiv", "sha512_generic",
 	"xcbc", "des_generic", "crypto_user",
 }

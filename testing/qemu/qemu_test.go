@@ -109,11 +109,23 @@ func TestSmoke(t *testing.T) {
 //	guest: [ns a] ══ ip6tnl / ip6gre over veth ══ [ns b], ping through each
 func TestDataplane(t *testing.T) {
 	t.Parallel()
+	runDataplane(t, "amd64")
+}
+
+// TestDataplaneMipsel runs the same on the access points' architecture:
+// the MAG's netlink and nftables code on a 32-bit little-endian MIPS
+// kernel.
+func TestDataplaneMipsel(t *testing.T) {
+	t.Parallel()
+	runDataplane(t, "mipsel")
+}
+
+func runDataplane(t *testing.T, arch string) {
 	requireTests(t, "github.com/openpmip/pmip/internal/dataplane")
 	t0 := time.Now()
-	vm := qemu.Boot(t, qemu.Options{Name: "dataplane"})
+	vm := qemu.Boot(t, qemu.Options{Name: "dataplane-" + arch, Arch: arch})
 	vm.RunGoTest(t, "./internal/dataplane", "")
-	t.Logf("qemu: TestDataplane took %v", time.Since(t0).Round(time.Millisecond))
+	t.Logf("qemu: %s took %v", t.Name(), time.Since(t0).Round(time.Millisecond))
 }
 
 // requireTests skips when pkg does not exist or has no tests yet (so the
@@ -220,4 +232,22 @@ func TestTwoGuests(t *testing.T) {
 		t.Errorf("ping across the socket link lost packets:\n%s", out)
 	}
 	t.Logf("qemu: TestTwoGuests took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestMipsel boots the access points' architecture: Debian's 4kc-malta
+// kernel on a MIPS Malta board, its packages from a private APT root, and
+// runs the smoke test there, cross-built for mipsle softfloat.
+//
+//	host ── QEMU mipsel (malta, TCG) ── guest: agent + smoke.test (mipsle)
+func TestMipsel(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	vm := qemu.Boot(t, qemu.Options{Name: "mipsel", Arch: "mipsel"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out := vm.MustRun(ctx, "uname", "-m"); !strings.HasPrefix(out, "mips") {
+		t.Errorf("uname -m = %q, want mips", out)
+	}
+	vm.RunGoTest(t, smokePkg, "^TestGuest$")
+	t.Logf("qemu: TestMipsel took %v", time.Since(t0).Round(time.Millisecond))
 }

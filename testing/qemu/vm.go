@@ -30,9 +30,10 @@ type Options struct {
 	// Name tells the guest's logs apart when a test boots several;
 	// default the architecture's name.
 	Name string
-	// Arch is the guest architecture: "amd64" (default; the host's).
+	// Arch is the guest architecture: "amd64" (default) or "mipsel".
 	Arch string
-	// Memory in MiB (default 512) and virtual CPUs (default 1).
+	// Memory in MiB (default the Arch's: 512 amd64, 256 mipsel) and
+	// virtual CPUs (default 1).
 	Memory, CPUs int
 	// Binaries, Packages, Modules and Load extend the image (see
 	// ImageOptions); each distinct set is a separate cached image.
@@ -264,7 +265,7 @@ func (vm *VM) qemuArgs(o Options, sock string) []string {
 	a := vm.Image.Arch
 	mem, cpus := o.Memory, o.CPUs
 	if mem == 0 {
-		mem = 512
+		mem = a.Memory
 	}
 	if cpus == 0 {
 		cpus = 1
