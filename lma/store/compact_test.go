@@ -118,13 +118,17 @@ func TestCorruptionIsReported(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		w.Close()
 		if compact {
-			w.opts.CompactMinBytes = 1
+			w = open(t, dir, Options{SegmentBytes: 4096, CompactMinBytes: 1})
 			if err := w.maybeCompact(ctx); err != nil {
 				t.Fatal(err)
 			}
+			if w.Stats().Compactions == 0 {
+				t.Fatal("no compaction")
+			}
+			w.Close()
 		}
-		w.Close()
 		return dir
 	}
 	flip := func(t *testing.T, path string, off int64) {
