@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -193,7 +193,7 @@ type harness struct {
 	// sent counts messages sent to the LMA; sync waits until the
 	// engine has handled as many.
 	sent, base uint64
-	done     chan struct{}
+	done       chan struct{}
 }
 
 func newHarness(t testing.TB, cfg lmaconfig.Config) *harness {

@@ -349,13 +349,16 @@ func (e *Engine) decide(r *request, resolved *binding, forceNew bool) {
 		e.park(r, b)
 		return
 	}
-	if b != nil && e.cfg.Timestamps && r.ts.Value < b.timestamp {
+	// A parked PBU resolved as a handoff was ordered when it arrived; the
+	// previous MAG's deregistration since then carries its own clock.
+	ordered := resolved == nil
+	if b != nil && ordered && e.cfg.Timestamps && r.ts.Value < b.timestamp {
 		// RFC 5213 5.5: older than the last accepted PBU of this
 		// session: TIMESTAMP_LOWER_THAN_PREV_ACCEPTED (157).
 		e.reject(r, mh.StatusTimestampLowerThanPrevAccepted)
 		return
 	}
-	if b != nil && !e.cfg.Timestamps && !seqNewer(r.pbu.Sequence, b.seq) {
+	if b != nil && ordered && !e.cfg.Timestamps && !seqNewer(r.pbu.Sequence, b.seq) {
 		// RFC 5213 5.5 with RFC 6275 9.5.1: without timestamps the
 		// Sequence Number orders the session's PBUs; an old one gets
 		// SEQUENCE_NUMBER_OUT_OF_WINDOW (135) with the last accepted
