@@ -72,7 +72,9 @@ func (vm *VM) Exec(ctx context.Context, c Cmd) error {
 		case <-exitc:
 		case <-time.After(10 * time.Second):
 			vm.logf("agent did not answer the kill of %s: stopping the guest", c.Argv[0])
-			_ = vm.cmd.Process.Kill()
+			if vm.cmd != nil && vm.cmd.Process != nil {
+				_ = vm.cmd.Process.Kill()
+			}
 		}
 		vm.logf("cancelled after %v: %v", time.Since(t0).Round(time.Millisecond), ctx.Err())
 		return fmt.Errorf("qemu: guest: %s: %w", shortArgv(c.Argv), ctx.Err())
