@@ -17,7 +17,9 @@ import (
 	"github.com/openpmip/pmip/internal/dataplane/dataplanetest"
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/internal/transport/transporttest"
+	"github.com/openpmip/pmip/mag/dhcpserver"
 	"github.com/openpmip/pmip/mag/magconfig"
+	"github.com/openpmip/pmip/mag/sniff"
 )
 
 // The test topology, all in memory:
@@ -84,12 +86,20 @@ type recorder struct {
 	mu     sync.Mutex
 	e      *Engine
 	events []string
+	notify chan string // if set, receives every event (dropped when full)
 }
 
 func (r *recorder) add(format string, args ...any) {
+	ev := fmt.Sprintf(format, args...)
 	r.mu.Lock()
-	r.events = append(r.events, fmt.Sprintf(format, args...))
+	r.events = append(r.events, ev)
 	r.mu.Unlock()
+	if r.notify != nil {
+		select {
+		case r.notify <- ev:
+		default:
+		}
+	}
 }
 
 // take returns the events since the last call.
@@ -289,4 +299,16 @@ func lines(s string) []string {
 
 func contains(list []string, substr string) bool {
 	return slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, substr) })
+}
+
+func rsTrigger(mac net.HardwareAddr) sniff.Trigger {
+	return sniff.Trigger{MAC: mac, Interface: "br-lan", Kind: sniff.KindRouterSolicitation}
+}
+
+func snDetach(mac net.HardwareAddr) sniff.Detach {
+	return sniff.Detach{MAC: mac, Interface: "br-lan"}
+}
+
+func dhcpClient(mac net.HardwareAddr, msg string, requested netip.Addr) dhcpserver.Client {
+	return dhcpserver.Client{HardwareAddr: mac, MessageType: msg, Requested: requested}
 }
