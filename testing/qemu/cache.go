@@ -9,11 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // The cache (CacheDir):
 //
-//	debs/NAME_VERSION_ARCH.deb       what apt-get download fetched
+//	debs/NAME_VERSION_ARCH.deb       what apt-get download fetched, until unpacked
 //	pkgs/NAME_VERSION_ARCH/          the same, dpkg -x'ed
 //	kernels/KERNELPKG/vmlinux        the ELF kernel, shared by its images
 //	images/KEY/initramfs.cpio        KEY hashes the kernel's and the top-level
@@ -108,7 +109,33 @@ func loadImage(cache, key string, a Arch) (*Image, bool) {
 	if _, err := os.Stat(img.Kernel); err != nil {
 		return nil, false
 	}
+	// The manifest's time says when the image was last used (pruneImages).
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(dir, "manifest"), now, now)
 	return img, true
+}
+
+// imageMaxAge is how long an image nobody booted stays in the cache.
+const imageMaxAge = 14 * 24 * time.Hour
+
+// pruneImages removes images unused for imageMaxAge, and half-built ones
+// a killed build left behind. It runs under the build lock.
+func pruneImages(cache string, logf func(string, ...any)) {
+	dirs, _ := filepath.Glob(filepath.Join(cache, "images", "*"))
+	for _, d := range dirs {
+		st, err := os.Stat(filepath.Join(d, "manifest"))
+		if err == nil && time.Since(st.ModTime()) < imageMaxAge {
+			continue
+		}
+		if err == nil {
+			logf("qemu: removing image %s, unused since %s", filepath.Base(d), st.ModTime().Format(time.DateOnly))
+		}
+		os.RemoveAll(d)
+	}
+	stale, _ := filepath.Glob(filepath.Join(cache, ".build-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
 }
 
 func parseManifest(b []byte) (release, kernel string, pkgs []string) {

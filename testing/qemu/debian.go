@@ -279,5 +279,7 @@ func (d *debian) unpack(p debPackage) error {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("qemu: %w", err)
 	}
+	// Unpacked, the .deb is not needed again.
+	os.Remove(deb)
 	return nil
 }

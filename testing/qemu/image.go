@@ -85,6 +85,7 @@ func BuildImage(o ImageOptions, logf func(string, ...any)) (*Image, error) {
 	}
 	defer unlock()
 
+	pruneImages(cache, logf)
 	d, err := newDebian(cache, o.Arch.Debian, logf)
 	if err != nil {
 		return nil, err

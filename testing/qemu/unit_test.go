@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -345,5 +346,32 @@ func writeELF(t *testing.T, path, interp string, needed []string) {
 	sh(18, 3, shstrOff, len(shstr), 0, 0)   // .shstrtab
 	if err := os.WriteFile(path, b.Bytes(), 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPruneImages(t *testing.T) {
+	cache := t.TempDir()
+	mk := func(p string, age time.Duration) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Now().Add(-age)
+		if err := os.Chtimes(p, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk(filepath.Join(cache, "images", "old", "manifest"), imageMaxAge+time.Hour)
+	mk(filepath.Join(cache, "images", "new", "manifest"), time.Hour)
+	mk(filepath.Join(cache, "images", "halfbuilt", "initramfs.cpio"), 0)
+	mk(filepath.Join(cache, ".build-123", "vmlinux"), 0)
+	pruneImages(cache, t.Logf)
+	left, _ := filepath.Glob(filepath.Join(cache, "*", "*"))
+	hidden, _ := filepath.Glob(filepath.Join(cache, ".build-*"))
+	if got := append(left, hidden...); len(got) != 1 || filepath.Base(got[0]) != "new" {
+		t.Errorf("after pruning: %v, want only images/new", got)
 	}
 }
