@@ -3,9 +3,11 @@ package dataplane_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/internal/nstest"
@@ -146,6 +148,60 @@ func TestAntiSpoofing(t *testing.T) {
 			if !strings.Contains(out, "counter packets") || strings.Contains(out, "counter packets 0 ") {
 				t.Errorf("drop counter did not count:\n%s", out)
 			}
+		}
+	})
+	// RFC 2131 4.4.5: a renewing client unicasts its DHCPREQUEST to the
+	// default router from its home address; the MAG's DHCP server reads
+	// it from a packet socket, and the copy the reverse-tunnel rule would
+	// forward to the LMA is dropped (other UDP ports still pass).
+	t.Run("DHCP to a server is not forwarded", func(t *testing.T) {
+		if err := r.Set(ctx, state("wlan0")); err != nil {
+			t.Fatal(err)
+		}
+		var dhcp, other *net.UDPConn
+		if err := lma.Do(func() (err error) {
+			dhcp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 67})
+			if err != nil {
+				return err
+			}
+			other, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 6767})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer dhcp.Close()
+		defer other.Close()
+		send := func(port int) {
+			if err := client.Do(func() error {
+				c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 1, 0, 5), Port: 68}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: port})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				_, err = c.Write([]byte("renew"))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		buf := make([]byte, 64)
+		got := false
+		for range 5 { // the first packets may wait for neighbour discovery
+			send(6767)
+			other.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, _, err := other.ReadFrom(buf); err == nil {
+				got = true
+				break
+			}
+		}
+		if !got {
+			t.Fatal("control packet to port 6767 not forwarded")
+		}
+		send(67)
+		send(67)
+		dhcp.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if n, _, err := dhcp.ReadFrom(buf); err == nil {
+			t.Errorf("DHCP message forwarded to the LMA side: %q", buf[:n])
 		}
 	})
 	t.Run("client leaves", func(t *testing.T) {

@@ -36,6 +36,10 @@ import (
 //	    meta mark set ip6 saddr . ip6 daddr . meta l4proto . th dport map @flows6
 //	    meta mark set ip saddr . ip daddr . meta l4proto . th dport map @flows4
 //	  }
+//	  chain dhcp1 {
+//	    type filter hook forward priority filter; policy accept;
+//	    iifname @access meta l4proto udp udp dport 67 counter drop
+//	  }
 //	}
 //
 // Adding or removing a client or a flow is one element: the ruleset never
@@ -49,6 +53,7 @@ const (
 	mapFlows4   = "flows4"
 	chainSpoof  = "antispoof1"
 	chainFlows  = "flows1"
+	chainDHCP   = "dhcp1"
 	ifNameSize  = 16
 	arphrdEther = 1
 )
@@ -106,7 +111,7 @@ func (n *nftKernel) dump() (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{chainSpoof: false, chainFlows: false}
+	want := map[string]bool{chainSpoof: false, chainFlows: false, chainDHCP: false}
 	for _, c := range chains {
 		if c.Table.Name != n.table.Name {
 			continue
@@ -253,6 +258,11 @@ func (n *nftKernel) table0(a Action) error {
 	for _, r := range flowRules(sets) {
 		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: flows, Exprs: r})
 	}
+	dhcp := n.conn.AddChain(&nftables.Chain{
+		Name: chainDHCP, Table: n.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policy,
+	})
+	n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: dhcp, Exprs: dhcpRule(sets)})
 	return n.conn.Flush()
 }
 
@@ -315,6 +325,25 @@ func antispoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 			lookup(setSrc4),
 			verdict(ret)),
 		{&expr.Counter{}, verdict(expr.VerdictDrop)},
+	}
+}
+
+// dhcpRule drops DHCP messages to a server that would be forwarded from an
+// access link. The MAG's collocated DHCP server (RFC 5844 3.4.1) reads
+// them from a packet socket, before any hook; but a client's unicast
+// DHCPREQUEST (RENEWING, RFC 2131 4.4.5) to its default router comes from
+// its home address, so the reverse-tunnel rule (RFC 5213 6.10.3) would
+// also send a copy to the LMA.
+func dhcpRule(sets map[string]*nftables.Set) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1},
+		&expr.Lookup{SourceRegister: reg1, SetName: setAccess, SetID: sets[setAccess].ID},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{unix.IPPROTO_UDP}},
+		&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(67)},
+		&expr.Counter{},
+		verdict(expr.VerdictDrop),
 	}
 }
 
