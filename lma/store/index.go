@@ -145,7 +145,17 @@ func (w *WAL) ForEach(fn func(key, value []byte) error) error {
 	w.filesMu.Unlock()
 
 	x := w.recovered
-	w.recovered = nil // used once: its memory is not kept
+	if x != nil {
+		w.recovered = nil // used once: its memory is not kept
+		// Segments sealed before a restart may be worth compacting;
+		// not before the rebuild, which should have the disk to itself.
+		defer func() {
+			select {
+			case w.compactKick <- struct{}{}:
+			default:
+			}
+		}()
+	}
 	if x == nil || x.snapSeq != snapSeq {
 		x = newIndex()
 		x.snapSeq = snapSeq

@@ -69,8 +69,6 @@ func Open(dir string, opts Options) (*WAL, error) {
 	go w.compactLoop(ctx)
 	go w.prepareLoop(ctx)
 	w.prepReq <- w.activeSeq + 1
-	// Segments sealed before a crash may already be worth compacting.
-	w.compactKick <- struct{}{}
 	return w, nil
 }
 
