@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
-	"runtime"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 )
