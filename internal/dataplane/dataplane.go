@@ -206,6 +206,8 @@ func (r *Reconciler) validateOne(op Op) (Op, error) {
 		s.Filter = &Filter{Sources: []Source{o}}
 	case Flow:
 		s.Filter = &Filter{Flows: []Flow{o}}
+	case LinkMAC:
+		s.LinkMACs = []LinkMAC{o}
 	case FilterTable:
 	default:
 		return op, fmt.Errorf("%w: unknown object %T", ErrInvalid, op.Obj)

@@ -23,6 +23,10 @@
 //     are adopted only when the new State asks for them again);
 //   - nftables: the inet table [Options.Table] ("pmip").
 //
+// One attribute of devices that are not ours is set too: the MAC address
+// of the MAG's access interfaces ([LinkMAC], the fixed router address of
+// RFC 5213 6.9.3). It is set, never restored.
+//
 // # Tunnels and GRE keys
 //
 // The LMA has one tunnel device per MAG, shared by all the clients that MAG

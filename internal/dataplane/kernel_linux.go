@@ -201,8 +201,30 @@ func (k *Netlink) apply(op Op) error {
 		return k.rule(op.Action, o)
 	case FilterTable, AccessIface, Source, Flow:
 		return k.nft.apply(op)
+	case LinkMAC:
+		return k.linkMAC(op.Action, o)
 	}
 	return fmt.Errorf("unknown object %T", op.Obj)
+}
+
+// linkMAC sets a device's hardware address (RTM_NEWLINK with IFLA_ADDRESS
+// on an existing index, `ip link set DEV address MAC`). Deleting does
+// nothing: the address the device had before is not known.
+func (k *Netlink) linkMAC(a Action, l LinkMAC) error {
+	if a == Del {
+		return nil
+	}
+	index, err := k.ifindex(l.Dev)
+	if err != nil {
+		return err
+	}
+	req := &rtnetlink.LinkMessage{Index: index, Attributes: &rtnetlink.LinkAttributes{Address: l.MAC}}
+	b, err := req.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_, err = k.exec(unix.RTM_NEWLINK, netlink.Acknowledge, b)
+	return err
 }
 
 // ifindex resolves a device name over our own socket (so in our

@@ -35,7 +35,8 @@ func (a Action) String() string {
 }
 
 // Object is one kernel object of ours: a [Tunnel], [Address], [Route],
-// [Rule], [FilterTable], [AccessIface], [Source] or [Flow].
+// [Rule], [FilterTable], [AccessIface], [Source] or [Flow]; or a
+// [LinkMAC], an attribute of a device not ours.
 type Object interface {
 	fmt.Stringer
 	object()
@@ -55,6 +56,7 @@ func (FilterTable) object() {}
 func (AccessIface) object() {}
 func (Source) object()      {}
 func (Flow) object()        {}
+func (LinkMAC) object()     {}
 
 // Op is one step of a [Plan].
 type Op struct {
@@ -72,7 +74,7 @@ func (o Op) String() string { return o.Action.String() + " " + o.Obj.String() }
 //  2. rules, routes, addresses, tunnels removed, in that order (a tunnel
 //     that must change other than its MTU is removed here and created
 //     again below; the kernel drops its routes and addresses with it);
-//  3. tunnels created or changed, brought up;
+//  3. tunnels created or changed, brought up; foreign devices' MACs set;
 //  4. addresses, routes, rules added or replaced;
 //  5. the filter table, then its access interfaces, sources and flows.
 //
@@ -171,6 +173,17 @@ func Plan(cur, want *State) []Op {
 		}
 	}
 
+	// Link addresses: set when the kernel is not known to hold them; a
+	// dump does not report them, so after one they are set again (setting
+	// the address a device has changes nothing).
+	curM := indexBy(cur.LinkMACs, func(l LinkMAC) string { return l.Dev + " " + l.MAC.String() })
+	var macAdds []Op
+	for _, w := range want.LinkMACs {
+		if _, ok := curM[w.Dev+" "+w.MAC.String()]; !ok {
+			macAdds = append(macAdds, Op{Replace, w})
+		}
+	}
+
 	// Filter.
 	var filterDels, filterAdds []Op
 	if cur.Filter != nil && cur.Filter.stale {
@@ -194,13 +207,13 @@ func Plan(cur, want *State) []Op {
 		filterAdds = append(append(append(filterAdds, aa...), sa...), fa...)
 	}
 
-	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, addrAdds, routeAdds, filterAdds} {
+	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, macAdds, addrAdds, routeAdds, filterAdds} {
 		sortOps(ops)
 	}
 	slices.SortFunc(ruleDels, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
 	slices.SortFunc(ruleAdds, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
 	dels = slices.Concat(filterDels, ruleDels, routeDels, addrDels, tunnelDels)
-	adds = slices.Concat(tunnelAdds, addrAdds, routeAdds, ruleAdds, filterAdds)
+	adds = slices.Concat(tunnelAdds, macAdds, addrAdds, routeAdds, ruleAdds, filterAdds)
 	return append(dels, adds...)
 }
 

@@ -88,6 +88,9 @@ func (r Rule) String() string {
 	return b.String()
 }
 
+// String renders the link address as `ip link set` arguments.
+func (l LinkMAC) String() string { return fmt.Sprintf("link %s address %s", l.Dev, l.MAC) }
+
 func (FilterTable) String() string   { return "filter table" }
 func (a AccessIface) String() string { return "filter access " + string(a) }
 
@@ -125,6 +128,7 @@ func (s *State) String() string {
 		lines = append(lines, group...)
 	}
 	add(render(n.Tunnels))
+	add(render(n.LinkMACs))
 	add(render(n.Addresses))
 	add(render(n.Routes))
 	rules := slices.Clone(n.Rules)

@@ -19,9 +19,22 @@ type State struct {
 	Addresses []Address
 	Routes    []Route
 	Rules     []Rule
+	// LinkMACs set the hardware address of devices that are not ours.
+	LinkMACs []LinkMAC
 	// Filter is the nftables anti-spoofing and flow table; nil means no
 	// table.
 	Filter *Filter
+}
+
+// LinkMAC gives a device that is not ours (an access interface) the MAC
+// address every MAG of a domain presents on its access links (RFC 5213
+// 6.9.3), so that the kernel accepts frames sent to that address and
+// sends its own (neighbour advertisements, forwarded packets) from it.
+// The data plane sets the address and never restores the previous one:
+// removing a LinkMAC from the State leaves the device as it is.
+type LinkMAC struct {
+	Dev string
+	MAC net.HardwareAddr
 }
 
 // TunnelKind says what a tunnel carries over what.
@@ -333,6 +346,23 @@ func (s *State) Validate(prefix string) error {
 		rules[r] = true
 	}
 
+	macs := map[string]bool{}
+	for _, l := range s.LinkMACs {
+		if err := checkIfName(l.Dev); err != nil {
+			bad("link address of %v", err)
+		}
+		if prefix != "" && strings.HasPrefix(l.Dev, prefix) {
+			bad("link address of %q: a device of ours takes no foreign MAC", l.Dev)
+		}
+		if len(l.MAC) != 6 || l.MAC[0]&1 != 0 || string(l.MAC) == string(make([]byte, 6)) {
+			bad("link address of %q: %q is not a unicast 48-bit MAC", l.Dev, l.MAC)
+		}
+		if macs[l.Dev] {
+			bad("link address of %q listed twice", l.Dev)
+		}
+		macs[l.Dev] = true
+	}
+
 	if s.Filter != nil {
 		errs = append(errs, s.Filter.validate()...)
 	}
@@ -421,6 +451,9 @@ func (s *State) Clone() *State {
 		Addresses: slices.Clone(s.Addresses),
 		Routes:    slices.Clone(s.Routes),
 		Rules:     slices.Clone(s.Rules),
+	}
+	for _, l := range s.LinkMACs {
+		c.LinkMACs = append(c.LinkMACs, LinkMAC{Dev: l.Dev, MAC: slices.Clone(l.MAC)})
 	}
 	if s.Filter != nil {
 		f := &Filter{

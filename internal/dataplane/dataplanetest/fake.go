@@ -134,6 +134,14 @@ func (k *Kernel) Apply(_ context.Context, op dataplane.Op) error {
 		}
 	case dataplane.AccessIface, dataplane.Source, dataplane.Flow:
 		return k.element(op.Action, o)
+	case dataplane.LinkMAC:
+		if op.Action == dataplane.Del {
+			return nil // the address stays as it is
+		}
+		if !k.devices[o.Dev] {
+			return syscall.ENODEV
+		}
+		k.state.LinkMACs = append(slices.DeleteFunc(k.state.LinkMACs, func(c dataplane.LinkMAC) bool { return c.Dev == o.Dev }), o)
 	default:
 		return fmt.Errorf("dataplanetest: unknown object %T", op.Obj)
 	}
