@@ -73,6 +73,10 @@ func (e *Engine) desiredLocked() *dataplane.State {
 	}
 	slices.Sort(ifaces)
 	for _, name := range ifaces {
+		// RFC 5213 6.9.3: the fixed link-layer address on every access
+		// interface, so the kernel takes frames sent to the router the
+		// clients know and answers for it from the same address.
+		st.LinkMACs = append(st.LinkMACs, dataplane.LinkMAC{Dev: name, MAC: e.cfg.LinkLayerAddress})
 		// RFC 5213 6.8, 6.9.3: the fixed link-local address on every
 		// access link, without DAD: every MAG of the domain uses it.
 		st.Addresses = append(st.Addresses, dataplane.Address{

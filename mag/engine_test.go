@@ -51,6 +51,8 @@ func TestAttachRegisterServe(t *testing.T) {
 
 	wantDP := lines(`
 tunnel pmip0 ip6tnl local 2001:db8:1:1::2 remote 2001:db8:ffff::1 hoplimit 64
+link br-lan address 00:00:5e:00:52:13
+link lan4 address 00:00:5e:00:52:13
 address fe80::200:5eff:fe00:5213/64 dev br-lan nodad noprefixroute
 address fe80::200:5eff:fe00:5213/64 dev lan4 nodad noprefixroute
 route 0.0.0.0/0 dev pmip0 table 158

@@ -31,6 +31,8 @@ func TestGREKeys(t *testing.T) {
 	h.deliver(pba(pbu, mh.StatusAccepted, time.Hour, append(grant(), &mh.GREKey{HasKey: true, Key: 0xabcd})...))
 	want := lines(`
 tunnel pmip0 ip6gre external
+link br-lan address 00:00:5e:00:52:13
+link lan4 address 00:00:5e:00:52:13
 address fe80::200:5eff:fe00:5213/64 dev br-lan nodad noprefixroute
 address fe80::200:5eff:fe00:5213/64 dev lan4 nodad noprefixroute
 route 0.0.0.0/0 encap ip6 id 43981 key dst 2001:db8:ffff::1 src 2001:db8:1:1::2 hoplimit 64 dev pmip0 table 1000
