@@ -111,9 +111,13 @@ func (e *Engine) OnSniffAttach(t sniff.Trigger) {
 		tr.src = fromDAD
 	case sniff.KindDHCPDiscover, sniff.KindDHCPRequest, sniff.KindDHCPServer:
 		// The DHCP server reports the same clients with more detail
-		// (OnClientSeen); a sniffed DHCP frame attaches only where the
-		// server does not run.
-		if !l.cfg.Triggers.DHCP {
+		// (OnClientSeen: the requested address, the handoff evidence of
+		// RFC 5213 6.9.1.1); a sniffed DHCP frame attaches only where
+		// the server does not run.
+		e.mu.Lock()
+		server := l.side.DHCP != nil
+		e.mu.Unlock()
+		if !l.cfg.Triggers.DHCP || server {
 			return
 		}
 		tr.src = fromDHCP
@@ -279,7 +283,8 @@ func (e *Engine) attach(t trigger) {
 
 // retriggerLocked handles a trigger for a MAC already in the list: it is
 // deduplicated, except that a new 802.1X identity changes who the client
-// is, and the client's link-local address is learnt.
+// is, a move to another access link of this MAG moves its service there,
+// and the client's link-local address is learnt.
 func (e *Engine) retriggerLocked(b *binding, t trigger) effects {
 	if !b.linkLocal.IsValid() && t.linkLocal.IsValid() {
 		b.linkLocal = t.linkLocal
@@ -291,21 +296,38 @@ func (e *Engine) retriggerLocked(b *binding, t trigger) effects {
 			// The identity hostapd reported after another trigger is
 			// the client's NAI (issue 4): the binding made under the
 			// MAC-derived identifier ends, and the client registers
-			// under its own.
+			// under its own. The access side keeps waiting (a DHCP
+			// transaction stays pending for the new PBA).
 			e.log.Info("802.1X identity arrived: registering the client under it",
 				"binding", b, "identity", t.identity)
-			fx := e.deregisterLocked(b, dropSilently)
+			fx := e.deregisterLocked(b, dropRebind)
 			e.stats.Triggers-- // attach counts it again
 			return append(fx, func() { e.attach(t) })
 		}
 		b.identity = t.identity
 	}
-	if b.state == stateRejected && t.link != b.link {
-		// A rejected client that shows up on another link is retried
-		// there at once.
-		fx := e.dropLocked(b, dropSilently)
-		e.stats.Triggers--
-		return append(fx, func() { e.attach(t) })
+	if t.link != b.link {
+		switch b.state {
+		case stateRejected:
+			// A rejected client that shows up on another link is
+			// retried there at once.
+			fx := e.dropLocked(b, dropSilently)
+			e.stats.Triggers--
+			return append(fx, func() { e.attach(t) })
+		case stateRegistering:
+			// Its PBU retransmissions now name the new link's access
+			// technology.
+			b.link = t.link
+		case stateRegistered:
+			// The client moved between two access links of this MAG:
+			// its session, Proxy-CoA and tunnel are unchanged, so the
+			// LMA need not hear of it; the service follows the client.
+			e.log.Info("client moved to another access link of this MAG", "binding", b,
+				"from", b.link.cfg.Interface, "to", t.link.cfg.Interface)
+			fx := e.accessGoneFx(b, false, dropSilently)
+			b.link = t.link
+			return append(fx, e.serveFx(b, nil)...)
+		}
 	}
 	e.stats.Deduplicated++
 	return nil

@@ -2,6 +2,7 @@ package mag
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +107,8 @@ func TestDeduplication(t *testing.T) {
 	h.e.OnSniffAttach(sniff.Trigger{MAC: client1, Interface: "br-lan", Kind: sniff.KindRouterSolicitation, LinkLocal: ll})
 	h.e.DHCPEngine("br-lan").OnClientSeen(dhcpserver.Client{HardwareAddr: client1, MessageType: "DISCOVER"})
 	h.e.OnSniffAttach(sniff.Trigger{MAC: client1, Interface: "br-lan", Kind: sniff.KindDAD, LinkLocal: ll})
+	// The sniffed copy of the DISCOVER the server reported is not a
+	// trigger where a DHCP server runs.
 	h.e.OnSniffAttach(sniff.Trigger{MAC: client1, Interface: "br-lan", Kind: sniff.KindDHCPDiscover})
 	pbu := h.nextPBU()
 	h.quiet()
@@ -116,8 +119,41 @@ func TestDeduplication(t *testing.T) {
 	h.e.OnSniffAttach(sniff.Trigger{MAC: client1, Interface: "br-lan", Kind: sniff.KindRouterSolicitation, LinkLocal: ll})
 	h.e.OnStation(hostapd.Event{Kind: hostapd.Connected, Interface: "wlan0", MAC: client1, Source: hostapd.SourceAction})
 	h.quiet()
-	if s := h.e.Stats(); s.Triggers != 6 || s.Deduplicated != 5 || s.PBUSent != 1 {
-		t.Errorf("stats %+v, want 6 triggers, 5 deduplicated, 1 PBU", s)
+	if s := h.e.Stats(); s.Triggers != 5 || s.Deduplicated != 4 || s.PBUSent != 1 {
+		t.Errorf("stats %+v, want 5 triggers, 4 deduplicated, 1 PBU", s)
+	}
+}
+
+// Where no DHCP server runs, a sniffed DHCP frame attaches the client.
+func TestSniffedDHCPWithoutServer(t *testing.T) {
+	h := newHarness(t, baseConf, nil)
+	if err := h.e.SetAccess("lan4", AccessSide{RA: fakeRA{h.rec, "lan4"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.e.OnSniffAttach(sniff.Trigger{MAC: client1, Interface: "lan4", Kind: sniff.KindDHCPRequest})
+	h.nextPBU()
+}
+
+// A client that moves between two access links of the same MAG keeps its
+// binding (same session, same Proxy-CoA: nothing to tell the LMA); its
+// service moves to the new link.
+func TestMoveBetweenLinks(t *testing.T) {
+	h := newHarness(t, baseConf, nil)
+	h.register1(time.Hour)
+	h.e.DHCPEngine("lan4").OnClientSeen(dhcpserver.Client{HardwareAddr: client1, MessageType: "REQUEST", Requested: hoa1.Addr()})
+	h.quiet()
+	want := []string{
+		"br-lan ra forget 02:00:00:00:00:01", "br-lan dhcp forget 02:00:00:00:00:01", "br-lan sniff forget 02:00:00:00:00:01",
+		"lan4 dhcp ready 02:00:00:00:00:01 lease=true/10.20.0.5/24 router=10.20.0.1 lifetime=1h0m0s",
+		"lan4 ra serve 02:00:00:00:00:01 ll=invalid IP [2001:db8:100:1::/64] 1h0m0s",
+		"lan4 sniff registered 02:00:00:00:00:01 [10.20.0.5]",
+	}
+	if diff := cmp.Diff(want, h.rec.take()); diff != "" {
+		t.Errorf("access side (-want +got):\n%s", diff)
+	}
+	if got := h.dp.String(); !strings.Contains(got, "rule 900 from 2001:db8:100:1::/64 iif lan4 lookup 158") ||
+		strings.Contains(got, "iif br-lan") {
+		t.Errorf("data plane did not follow the client:\n%s", got)
 	}
 }
 
@@ -151,6 +187,9 @@ func TestIdentityAfterDHCP(t *testing.T) {
 				t.Errorf("second PBU: lifetime %v MN-ID %v, want a registration under the NAI", reg.Lifetime, id)
 			}
 			h.quiet()
+			if ev := h.rec.take(); contains(ev, "forget") {
+				t.Errorf("the access side was told to forget the client it still serves: %v", ev)
+			}
 			// The old binding's late answer does not disturb the new one.
 			h.deliver(pba(dereg, mh.StatusAccepted, 0))
 			h.deliver(pba(reg, mh.StatusAccepted, time.Hour, grant()...))

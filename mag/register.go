@@ -237,6 +237,9 @@ const (
 	// dropWithdraw: the client may still listen: final RAs with zero
 	// lifetimes (RFC 5213 6.12), DHCP no longer answered.
 	dropWithdraw
+	// dropRebind: the client registers again at once under another
+	// identity: the access side keeps waiting for the new binding.
+	dropRebind
 )
 
 // dropLocked removes b from the list without signalling and returns the
@@ -268,6 +271,9 @@ func (e *Engine) accessGoneFx(b *binding, wasServed bool, how dropHow) effects {
 	var fx effects
 	if wasServed {
 		fx = append(fx, func() { e.applyDataplaneLogged() })
+	}
+	if how == dropRebind {
+		return fx
 	}
 	fx = append(fx, func() {
 		if side.RA != nil {
