@@ -15,6 +15,7 @@ import (
 	"github.com/openpmip/pmip/mag/dhcpserver/dhcpservertest"
 	"github.com/openpmip/pmip/mag/l2/l2test"
 	"github.com/openpmip/pmip/mag/ra"
+	"github.com/openpmip/pmip/mag/sniff"
 )
 
 // The real access-side packages on in-memory conns:
@@ -129,5 +130,40 @@ func TestRealAccessSide(t *testing.T) {
 	}
 	if !slices.Equal(got, []netip.Prefix{hnp1}) {
 		t.Errorf("RA prefixes %v, want exactly %v", got, hnp1)
+	}
+}
+
+// The real sniffer on an in-memory link: an RS attaches the client, the
+// accepted binding makes the sniffer watch it, and its silence past the
+// detach timeout deregisters it (issue 4; RFC 5213 6.9.1.4).
+//
+//	l2test.Conn ─> sniff.Sniffer ─OnAttach/OnDetach─> Engine ── LMA (test)
+func TestRealSniffer(t *testing.T) {
+	h := newHarness(t, baseConf, noHeartbeat)
+	sn, err := sniff.New(sniff.Config{Interface: "br-lan", Conn: l2test.New(), Clock: h.clk,
+		OnAttach: h.e.OnSniffAttach, OnDetach: h.e.OnSniffDetach,
+		DetachTimeout: time.Minute, ProbeCount: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Close()
+	if err := h.e.SetAccess("br-lan", AccessSide{RA: fakeRA{h.rec, "br-lan"}, Sniff: sn}); err != nil {
+		t.Fatal(err)
+	}
+	ll := netip.MustParseAddr("fe80::1234")
+	sn.HandleFrame(l2test.RS(client1, ll))
+	pbu := h.nextPBU()
+	sn.HandleFrame(l2test.RS(client1, ll)) // deduplicated by the sniffer
+	h.quiet()
+	h.deliver(pba(pbu, mh.StatusAccepted, time.Hour, grant()...))
+	if ev := h.rec.take(); !contains(ev, "ra serve 02:00:00:00:00:01 ll=fe80::1234") {
+		t.Errorf("RA not sent to the link-local the RS came from: %v", ev)
+	}
+	if sn.Pending() != 0 {
+		t.Errorf("sniffer still has %d pending after the PBA", sn.Pending())
+	}
+	h.clk.Advance(2 * time.Minute)
+	if d := h.nextPBU(); d.Lifetime != 0 {
+		t.Errorf("silence did not deregister: %v", d)
 	}
 }
