@@ -76,7 +76,19 @@ func (x *realAccess) discover(tb testing.TB, h *harness, mac net.HardwareAddr, s
 	if _, err := h.net.WaitSent(ctx, sent+1); err != nil {
 		tb.Fatalf("no PBU after the DISCOVER: %v", err)
 	}
-	return h.nextPBU()
+	// The network logs a packet before it queues it at the LMA: read
+	// blocking rather than checking what is queued.
+	buf := make([]byte, 2048)
+	n, _, err := h.lma.ReadFrom(buf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := mh.Parse(buf[:n])
+	p, ok := m.(*mh.ProxyBindingUpdate)
+	if err != nil || !ok {
+		tb.Fatalf("engine sent %v (%v), want a PBU", m, err)
+	}
+	return p
 }
 
 // RFC 5844 3.4.1, RFC 5213 6.7: through the real DHCP server and RA
