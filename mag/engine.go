@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -313,4 +314,42 @@ func (e *Engine) send(m mh.Message) error {
 		return fmt.Errorf("mag: send %s: %w", m.Type(), err)
 	}
 	return nil
+}
+
+// BindingInfo describes one Binding Update List entry, for pmipctl and
+// logs.
+type BindingInfo struct {
+	MAC       net.HardwareAddr
+	MNID      string
+	Interface string
+	State     string // registering, registered, rejected
+	Prefixes  []netip.Prefix
+	HoA       netip.Prefix
+	Router4   netip.Addr
+	Expires   time.Time // zero unless registered
+	GREKeyOut uint32    // uplink GRE key, 0 without
+	GREKeyIn  uint32    // downlink GRE key, 0 without
+}
+
+// Bindings returns a snapshot of the Binding Update List, sorted by MAC.
+func (e *Engine) Bindings() []BindingInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]BindingInfo, 0, len(e.clients))
+	for _, b := range e.clients {
+		bi := BindingInfo{
+			MAC: slices.Clone(b.mac), MNID: b.mnid.String(), Interface: b.link.cfg.Interface,
+			State: b.state.String(), Prefixes: slices.Clone(b.prefixes), HoA: b.hoa, Router4: b.router4,
+			GREKeyIn: b.greDown,
+		}
+		if b.served() {
+			bi.Expires = b.expires
+		}
+		if b.greKeyed {
+			bi.GREKeyOut = b.greUp
+		}
+		out = append(out, bi)
+	}
+	slices.SortFunc(out, func(a, b BindingInfo) int { return slices.Compare(a.MAC, b.MAC) })
+	return out
 }

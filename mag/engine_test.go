@@ -80,3 +80,23 @@ filter source 02:00:00:00:00:01 2001:db8:100:1::/64
 	}
 	h.quiet()
 }
+
+// Bindings is the list pmipctl shows.
+func TestBindings(t *testing.T) {
+	h := newHarness(t, greConf, nil)
+	h.deliver(pba(h.attach1(), mh.StatusAccepted, time.Hour, append(grant(), &mh.GREKey{HasKey: true, Key: 9})...))
+	h.e.OnSniffAttach(rsTrigger(client2))
+	got := h.e.Bindings()
+	if len(got) != 2 {
+		t.Fatalf("%d bindings", len(got))
+	}
+	b1, b2 := got[0], got[1]
+	if b1.State != "registered" || b1.MNID != "020000000001@ap.example.net" || b1.HoA != hoa1 ||
+		len(b1.Prefixes) != 1 || b1.Prefixes[0] != hnp1 || b1.GREKeyOut != 9 || b1.GREKeyIn == 0 ||
+		!b1.Expires.Equal(start.Add(time.Hour)) || b1.Interface != "br-lan" {
+		t.Errorf("client 1: %+v", b1)
+	}
+	if b2.State != "registering" || !b2.Expires.IsZero() || b2.MAC.String() != client2.String() {
+		t.Errorf("client 2: %+v", b2)
+	}
+}
