@@ -122,6 +122,24 @@ func TestControlWithAgent(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+	t.Run("start and kill a daemon", func(t *testing.T) {
+		var buf syncBuffer
+		p, err := vm.Start(Cmd{Argv: []string{"/bin/sh", "-c", "echo up; exec sleep 60"}, Output: &buf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(buf.String(), "up"); {
+			if time.Now().After(deadline) {
+				t.Fatal("the daemon never said it was up")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.Kill()
+		var ee *ExitError
+		if err := p.Wait(); !errors.As(err, &ee) || !strings.Contains(ee.Err, "killed") {
+			t.Errorf("Wait after Kill = %v, want killed by a signal", err)
+		}
+	})
 	t.Run("guest gone", func(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
@@ -145,4 +163,23 @@ func TestControlWithAgent(t *testing.T) {
 	if err := <-served; err == nil {
 		t.Error("Serve returned nil after its connection closed")
 	}
+}
+
+// syncBuffer is a strings.Builder safe for the agent's writer goroutine and
+// the test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

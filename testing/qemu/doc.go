@@ -13,6 +13,7 @@
 //	    virtio-serial "pmip.ctl" <-- JSON lines --> guest agent (Run, kill, poweroff)
 //	    9p "share" (rw): agent, go test -c binaries     -> /mnt/share
 //	    9p "src"   (ro): the module's source tree        -> /mnt/src
+//	    9p "results" (rw): results/<test>/, kept on failure -> /mnt/results
 //	    virtio-net on QEMU sockets: links between guests -> eth0, eth1 ...
 //	  RunGoTest: go test -c (CGO_ENABLED=0) on the host, run in the guest in
 //	    /mnt/src/<pkg> with PMIP_VM=1 -test.v; fails on a failure, a skip,

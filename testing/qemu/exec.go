@@ -48,10 +48,19 @@ func shortArgv(argv []string) string {
 	return s
 }
 
-// Exec runs c in the guest and waits for it. Cancelling ctx kills its
-// process group. The error is an *ExitError for a non-zero exit, another
-// error if the guest or the channel failed.
-func (vm *VM) Exec(ctx context.Context, c Cmd) error {
+// Process is a command running in the guest, started with Start.
+type Process struct {
+	vm   *VM
+	argv []string
+	id   uint64
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// Start starts c in the guest and returns once the agent has the request:
+// for daemons (the LMA, the MAGs, hostapd) that a scenario runs alongside
+// its checks. End it with Kill, or collect it with Wait.
+func (vm *VM) Start(c Cmd) (*Process, error) {
 	t0 := time.Now()
 	vm.logf("$ %s", strings.Join(c.Argv, " "))
 	out := io.Writer(&transcriptWriter{vm: vm})
@@ -60,33 +69,61 @@ func (vm *VM) Exec(ctx context.Context, c Cmd) error {
 	}
 	id, exitc, err := vm.ctl.start(ctl.Request{Argv: c.Argv, Env: c.Env, Dir: c.Dir, Stdin: c.Stdin}, out)
 	if err != nil {
+		return nil, err
+	}
+	p := &Process{vm: vm, argv: c.Argv, id: id, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		rep, ok := <-exitc
+		switch {
+		case !ok:
+			p.err = fmt.Errorf("%w while running %s (%v):\n%s", errGuestGone, shortArgv(c.Argv), vm.ctl.err, vm.console.Tail())
+		case rep.Code != 0 || rep.Err != "":
+			p.err = &ExitError{Argv: c.Argv, Code: rep.Code, Err: rep.Err}
+		}
+		vm.logf("exit of %s: %d %s(%v)", shortArgv(c.Argv), rep.Code, rep.Err, time.Since(t0).Round(time.Millisecond))
+	}()
+	return p, nil
+}
+
+// Wait waits for the process to end. The error is an *ExitError for a
+// non-zero exit or a death by signal, another error if the guest or the
+// channel failed.
+func (p *Process) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// Kill ends the process and everything it started (its process group) and
+// waits for it. If the agent does not answer, the guest is stopped.
+func (p *Process) Kill() {
+	_ = p.vm.ctl.kill(p.id)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.vm.logf("agent did not answer the kill of %s: stopping the guest", p.argv[0])
+		if p.vm.cmd != nil && p.vm.cmd.Process != nil {
+			_ = p.vm.cmd.Process.Kill()
+		}
+		<-p.done
+	}
+}
+
+// Exec runs c in the guest and waits for it. Cancelling ctx kills its
+// process group. The error is as Process.Wait's, or wraps ctx.Err().
+func (vm *VM) Exec(ctx context.Context, c Cmd) error {
+	p, err := vm.Start(c)
+	if err != nil {
 		return err
 	}
-	var rep ctl.Reply
-	var ok bool
 	select {
-	case rep, ok = <-exitc:
+	case <-p.done:
+		return p.err
 	case <-ctx.Done():
-		_ = vm.ctl.kill(id)
-		select {
-		case <-exitc:
-		case <-time.After(10 * time.Second):
-			vm.logf("agent did not answer the kill of %s: stopping the guest", c.Argv[0])
-			if vm.cmd != nil && vm.cmd.Process != nil {
-				_ = vm.cmd.Process.Kill()
-			}
-		}
-		vm.logf("cancelled after %v: %v", time.Since(t0).Round(time.Millisecond), ctx.Err())
+		p.Kill()
+		vm.logf("cancelled %s: %v", shortArgv(c.Argv), ctx.Err())
 		return fmt.Errorf("qemu: guest: %s: %w", shortArgv(c.Argv), ctx.Err())
 	}
-	if !ok {
-		return fmt.Errorf("%w while running %s (%v):\n%s", errGuestGone, shortArgv(c.Argv), vm.ctl.err, vm.console.Tail())
-	}
-	vm.logf("exit %d %s(%v)", rep.Code, rep.Err, time.Since(t0).Round(time.Millisecond))
-	if rep.Code != 0 || rep.Err != "" {
-		return &ExitError{Argv: c.Argv, Code: rep.Code, Err: rep.Err}
-	}
-	return nil
 }
 
 // Run runs argv in the guest and returns its combined output.

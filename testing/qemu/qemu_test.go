@@ -2,11 +2,15 @@ package qemu_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -145,10 +149,12 @@ func requireTests(t *testing.T, pkg string) {
 
 // TestWiFi proves the image carries what the scenarios of issue 5 need:
 // mac80211_hwsim radios moved into two namespaces, hostapd and
-// wpa_supplicant associating with WPA2-PSK, and the capture and DHCP
-// tools running.
+// wpa_supplicant associating with WPA2-PSK while tcpdump captures the
+// station's traffic into /mnt/results, a ping over the encrypted link,
+// and the DHCP and nftables tools running.
 //
-//	[ns ap] phy0 wlan0 hostapd  ))) 802.11 (hwsim) (((  wlan1 wpa_supplicant phy1 [ns sta]
+//	[ns ap] phy0 wlan0 fd02::1 hostapd ))) 802.11 (hwsim) ((( wlan1 fd02::2 wpa_supplicant phy1 [ns sta]
+//	                                                          tcpdump -> /mnt/results/sta.pcap
 func TestWiFi(t *testing.T) {
 	t.Parallel()
 	t0 := time.Now()
@@ -165,12 +171,45 @@ func TestWiFi(t *testing.T) {
 			t.Errorf("%s: %v\n%s", argv[0], err, out)
 		}
 	}
+	if out, err := vm.Run(ctx, "/bin/sh", "-c", wifiSetup); err != nil {
+		t.Fatalf("hwsim radios and hostapd: %v\n%s", err, out)
+	}
+	// -Z root: the image has no tcpdump user to drop privileges to.
+	var capOut syncBuffer
+	capture, err := vm.Start(qemu.Cmd{
+		Argv:   []string{"/bin/ip", "netns", "exec", "sta", "/usr/bin/tcpdump", "-Z", "root", "--immediate-mode", "-U", "-i", "wlan1", "-w", "/mnt/results/sta.pcap"},
+		Output: &capOut,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(capOut.String(), "listening on wlan1"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("tcpdump did not start:\n%s", capOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t1 := time.Now()
-	out, err := vm.Run(ctx, "/bin/sh", "-c", wifiScript)
+	out, err := vm.Run(ctx, "/bin/sh", "-c", wifiAssociate)
 	if err != nil {
 		t.Fatalf("WPA2-PSK association over hwsim: %v\n%s", err, out)
 	}
 	t.Logf("qemu: hwsim WPA2-PSK association in %v:\n%s", time.Since(t1).Round(time.Millisecond), out)
+	// Data over the encrypted link. (The 4-way handshake itself does not
+	// reach tcpdump: mac80211 hands EAPOL to wpa_supplicant over nl80211.)
+	vm.MustRun(ctx, "/bin/ip", "-n", "ap", "addr", "add", "fd02::1/64", "dev", "wlan0", "nodad")
+	vm.MustRun(ctx, "/bin/ip", "-n", "sta", "addr", "add", "fd02::2/64", "dev", "wlan1", "nodad")
+	vm.MustRun(ctx, "/bin/ip", "netns", "exec", "sta", "/bin/ping", "-c", "2", "-i", "0.2", "-W", "5", "fd02::1")
+	// The capture reaches the host through /mnt/results as tcpdump writes it.
+	var pcap []byte
+	for deadline := time.Now().Add(10 * time.Second); echoReplies(pcap) < 2 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		pcap, _ = os.ReadFile(filepath.Join(vm.LogDir(), "sta.pcap"))
+	}
+	capture.Kill()
+	if n := echoReplies(pcap); n < 2 {
+		t.Errorf("the capture on the station (%d bytes) holds %d ICMPv6 echo replies, want 2", len(pcap), n)
+	}
 	t.Logf("qemu: TestWiFi took %v", time.Since(t0).Round(time.Millisecond))
 }
 
@@ -178,23 +217,32 @@ func scenarioBinaries() []qemu.Binary {
 	return slices.Concat(qemu.WiFiBinaries, qemu.ClientBinaries, qemu.CaptureBinaries)
 }
 
-// wifiScript runs in the guest under dash. Configurations are written with
-// printf: the script lives in a Go string.
-const wifiScript = `set -eu
-trap '[ $? = 0 ] || { echo "--- hostapd:"; cat /tmp/hostapd.log; echo "--- wpa_supplicant:"; cat /tmp/wpa.log; }' EXIT
-touch /tmp/hostapd.log /tmp/wpa.log
+// wifiSetup runs in the guest under dash: two radios, one per namespace,
+// and hostapd on the first. Configurations are written with printf: the
+// script lives in a Go string.
+const wifiSetup = `set -eu
+trap '[ $? = 0 ] || cat /tmp/hostapd.log' EXIT
+touch /tmp/hostapd.log
 /sbin/modprobe mac80211_hwsim radios=2
 /bin/ip netns add ap
 /bin/ip netns add sta
 /sbin/iw phy phy0 set netns name ap
 /sbin/iw phy phy1 set netns name sta
+/bin/ip -n sta link set wlan1 up
 printf '%s\n' interface=wlan0 driver=nl80211 ctrl_interface=/run/hostapd ssid=pmip-test \
 	hw_mode=g channel=1 wpa=2 wpa_key_mgmt=WPA-PSK rsn_pairwise=CCMP \
 	'wpa_passphrase=correct horse battery' >/tmp/hostapd.conf
-# scan_freq: scanning only the AP's channel saves seconds under TCG.
+/bin/ip netns exec ap /usr/sbin/hostapd -B -t -f /tmp/hostapd.log -P /run/hostapd.pid /tmp/hostapd.conf
+`
+
+// wifiAssociate runs wpa_supplicant on the second radio until it is
+// associated. scan_freq: scanning only the AP's channel saves seconds
+// under TCG.
+const wifiAssociate = `set -eu
+trap '[ $? = 0 ] || { echo "--- hostapd:"; cat /tmp/hostapd.log; echo "--- wpa_supplicant:"; cat /tmp/wpa.log; }' EXIT
+touch /tmp/wpa.log
 printf '%s\n' ctrl_interface=/run/wpa_supplicant 'network={' 'ssid="pmip-test"' \
 	key_mgmt=WPA-PSK 'psk="correct horse battery"' scan_freq=2412 '}' >/tmp/wpa.conf
-/bin/ip netns exec ap /usr/sbin/hostapd -B -t -f /tmp/hostapd.log -P /run/hostapd.pid /tmp/hostapd.conf
 /bin/ip netns exec sta /sbin/wpa_supplicant -B -t -f /tmp/wpa.log -i wlan1 -c /tmp/wpa.conf -P /run/wpa.pid
 i=0
 until /bin/ip netns exec sta /sbin/wpa_cli -p /run/wpa_supplicant -i wlan1 status | grep -q wpa_state=COMPLETED; do
@@ -208,7 +256,6 @@ until /bin/ip netns exec sta /sbin/wpa_cli -p /run/wpa_supplicant -i wlan1 statu
 done
 /bin/ip netns exec ap /usr/sbin/hostapd_cli -p /run/hostapd -i wlan0 all_sta | head -1
 /bin/ip netns exec sta /sbin/wpa_cli -p /run/wpa_supplicant -i wlan1 status | grep -E '^(ssid|key_mgmt|wpa_state)='
-kill "$(cat /run/wpa.pid)" "$(cat /run/hostapd.pid)"
 `
 
 // TestTwoGuests links two guests by QEMU socket networking, as issue 5
@@ -250,4 +297,41 @@ func TestMipsel(t *testing.T) {
 	}
 	vm.RunGoTest(t, smokePkg, "^TestGuest$")
 	t.Logf("qemu: TestMipsel took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// syncBuffer collects a guest command's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// echoReplies counts ICMPv6 echo replies in a pcap of Ethernet frames
+// (libpcap format, little-endian, as tcpdump writes it here).
+func echoReplies(pcap []byte) int {
+	if len(pcap) < 24 || binary.LittleEndian.Uint32(pcap) != 0xa1b2c3d4 {
+		return 0
+	}
+	n := 0
+	for off := 24; off+16 <= len(pcap); {
+		incl := int(binary.LittleEndian.Uint32(pcap[off+8:]))
+		frame := pcap[off+16 : min(off+16+incl, len(pcap))]
+		// Ethernet, IPv6 (0x86dd) with next header ICMPv6 (58), type 129.
+		if len(frame) > 54 && frame[12] == 0x86 && frame[13] == 0xdd && frame[20] == 58 && frame[54] == 129 {
+			n++
+		}
+		off += 16 + incl
+	}
+	return n
 }

@@ -211,7 +211,7 @@ func TestGoTestVerdict(t *testing.T) {
 }
 
 func TestQemuArgs(t *testing.T) {
-	vm := &VM{Image: &Image{Arch: Amd64, Kernel: "/c/vmlinux", Initrd: "/c/initramfs.cpio"}, share: "/w/share", root: "/src"}
+	vm := &VM{Image: &Image{Arch: Amd64, Kernel: "/c/vmlinux", Initrd: "/c/initramfs.cpio"}, share: "/w/share", root: "/src", logs: "/src/results/T"}
 	got := strings.Join(vm.qemuArgs(Options{
 		Memory: 256,
 		Append: "pmip.x=1",
@@ -224,7 +224,8 @@ func TestQemuArgs(t *testing.T) {
 		"-chardev socket,id=ctl,path=/w/ctl.sock -device virtserialport,bus=vser.0,chardev=ctl,name=pmip.ctl",
 		"-fsdev local,id=fs0,path=/w/share,security_model=none -device virtio-9p-pci,fsdev=fs0,mount_tag=share",
 		"-fsdev local,id=fs1,path=/src,security_model=none,readonly=on -device virtio-9p-pci,fsdev=fs1,mount_tag=src",
-		"-fsdev local,id=fs2,path=/w/pcap,security_model=none -device virtio-9p-pci,fsdev=fs2,mount_tag=pcap",
+		"-fsdev local,id=fs2,path=/src/results/T,security_model=none -device virtio-9p-pci,fsdev=fs2,mount_tag=results",
+		"-fsdev local,id=fs3,path=/w/pcap,security_model=none -device virtio-9p-pci,fsdev=fs3,mount_tag=pcap",
 		"-netdev socket,id=net0,listen=127.0.0.1:10001 -device virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01",
 	} {
 		if !strings.Contains(got, want) {

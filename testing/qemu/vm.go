@@ -42,9 +42,11 @@ type Options struct {
 	Modules  []string
 	Load     []string
 	// Shares are host folders mounted at /mnt/<Tag> in the guest, next to
-	// the harness's own: "share" (the agent and test binaries, writable)
-	// and "src" (the module's source tree, read-only, where test
-	// binaries run so they find their testdata).
+	// the harness's own: "share" (the agent and test binaries, writable),
+	// "src" (the module's source tree, read-only, where test binaries run
+	// so they find their testdata) and "results" (results/<test>/ on the
+	// host, writable: pcaps and logs a scenario writes there are kept if
+	// the test fails).
 	Shares []Share
 	// NICs are virtio network cards backed by QEMU socket networking, to
 	// link guests with each other (eth0, eth1, ... in the guest).
@@ -281,7 +283,11 @@ func (vm *VM) qemuArgs(o Options, sock string) []string {
 		"-chardev", "socket,id=ctl,path="+sock,
 		"-device", "virtserialport,bus=vser.0,chardev=ctl,name="+ctl.PortName,
 	)
-	shares := append([]Share{{Tag: "share", Dir: vm.share}, {Tag: "src", Dir: vm.root, ReadOnly: true}}, o.Shares...)
+	shares := append([]Share{
+		{Tag: "share", Dir: vm.share},
+		{Tag: "src", Dir: vm.root, ReadOnly: true},
+		{Tag: "results", Dir: vm.logs},
+	}, o.Shares...)
 	for i, s := range shares {
 		fsdev := fmt.Sprintf("local,id=fs%d,path=%s,security_model=none", i, s.Dir)
 		if s.ReadOnly {
@@ -359,11 +365,9 @@ func (vm *VM) keepLogs(failed bool) {
 		vm.tb.Logf("qemu: logs of guest %s kept in %s", vm.name, vm.logs)
 		return
 	}
-	files, _ := filepath.Glob(filepath.Join(vm.logs, vm.name+".*"))
-	for _, f := range files {
-		os.Remove(f)
-	}
-	os.Remove(vm.logs) // only if empty
+	// The test passed: its results folder goes, with what the guests
+	// wrote into /mnt/results.
+	os.RemoveAll(vm.logs)
 }
 
 // tailWriter writes to a file and keeps the last max bytes in memory.
