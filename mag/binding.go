@@ -62,6 +62,7 @@ type binding struct {
 	// The PBU in flight, if any (RFC 5213 6.9.4).
 	inflight  bool
 	seq       uint16
+	ts        uint64        // Timestamp option value of the PBU in flight
 	lifetime  time.Duration // requested by the PBU in flight
 	timeout   time.Duration // current retransmission timeout
 	firstSent time.Time

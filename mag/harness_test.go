@@ -255,8 +255,12 @@ func (h *harness) deliver(m mh.Message) {
 // as an LMA does (RFC 5213 5.3.6).
 func pba(pbu *mh.ProxyBindingUpdate, status mh.Status, lifetime time.Duration, opts ...mh.Option) *mh.ProxyBindingAck {
 	id, _ := mh.FirstOption[*mh.MobileNodeIdentifier](pbu.Options)
+	head := []mh.Option{id}
+	if ts, ok := mh.FirstOption[*mh.Timestamp](pbu.Options); ok && status != mh.StatusTimestampMismatch {
+		head = append(head, ts) // RFC 5213 5.3.6: echoed
+	}
 	return &mh.ProxyBindingAck{Status: status, Flags: mh.BAFlagP, Sequence: pbu.Sequence, Lifetime: lifetime,
-		Options: append([]mh.Option{id}, opts...)}
+		Options: append(head, opts...)}
 }
 
 // grant is what the LMA assigns client 1.

@@ -42,6 +42,16 @@ func (e *Engine) handlePBALocked(m *mh.ProxyBindingAck) effects {
 		e.log.Warn("PBA does not match its PBU (P flag or MN-ID), ignored", "binding", b, "seq", m.Sequence, "flags", m.Flags)
 		return nil
 	}
+	// RFC 5213 5.3.6, 6.9.1.2: with timestamps in use the PBA echoes the
+	// PBU's Timestamp, except that TIMESTAMP_MISMATCH carries the LMA's
+	// own time; an answer to another PBU than the one in flight is
+	// ignored.
+	if ts, ok := mh.FirstOption[*mh.Timestamp](m.Options); ok && e.cfg.Timestamps &&
+		m.Status != mh.StatusTimestampMismatch && ts.Value != b.ts {
+		e.stats.UnmatchedPBA++
+		e.log.Warn("PBA timestamp does not match its PBU, ignored", "binding", b, "seq", m.Sequence)
+		return nil
+	}
 	if b.retx != nil {
 		b.retx.Stop()
 		b.retx = nil

@@ -121,7 +121,11 @@ func (e *Engine) transmitLocked(b *binding, lifetime time.Duration) {
 	b.inflight = true
 	e.inflight[b.seq] = b
 	e.stats.PBUSent++
-	if err := e.send(e.pbuLocked(b, b.seq, lifetime, now)); err != nil {
+	m := e.pbuLocked(b, b.seq, lifetime, now)
+	if ts, ok := mh.FirstOption[*mh.Timestamp](m.Options); ok {
+		b.ts = ts.Value
+	}
+	if err := e.send(m); err != nil {
 		// Counted as sent: the retransmission timer tries again.
 		e.log.Warn("PBU not sent", "binding", b, "err", err)
 	}

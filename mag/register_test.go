@@ -153,7 +153,8 @@ func TestPBAResync(t *testing.T) {
 	}
 }
 
-// RFC 5213 6.9.1.2: PBAs that do not answer a PBU in flight are ignored.
+// RFC 5213 6.9.1.2, 5.3.6: PBAs that do not answer the PBU in flight
+// (sequence number, P flag, MN-ID, echoed timestamp) are ignored.
 func TestPBAUnmatched(t *testing.T) {
 	h := newHarness(t, baseConf, nil)
 	pbu := h.attach1()
@@ -163,11 +164,13 @@ func TestPBAUnmatched(t *testing.T) {
 	noP.Flags = 0
 	otherID := pba(pbu, mh.StatusAccepted, time.Hour, grant()...)
 	otherID.Options[0] = mh.NewNAI("mallory@example.net")
-	for _, m := range []*mh.ProxyBindingAck{wrongSeq, noP, otherID} {
+	otherTS := pba(pbu, mh.StatusAccepted, time.Hour, grant()...)
+	otherTS.Options[1] = mh.TimestampFromTime(start.Add(-time.Second))
+	for _, m := range []*mh.ProxyBindingAck{wrongSeq, noP, otherID, otherTS} {
 		h.deliver(m)
 	}
-	if s := h.e.Stats(); s.UnmatchedPBA != 3 || s.Accepted != 0 {
-		t.Errorf("stats %+v, want 3 unmatched, none accepted", s)
+	if s := h.e.Stats(); s.UnmatchedPBA != 4 || s.Accepted != 0 {
+		t.Errorf("stats %+v, want 4 unmatched, none accepted", s)
 	}
 	// A message from another address than the LMA's is not even parsed.
 	b, _ := mh.Marshal(pba(pbu, mh.StatusAccepted, time.Hour, grant()...))
