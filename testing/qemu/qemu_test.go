@@ -49,6 +49,7 @@ func TestSmoke(t *testing.T) {
 	t.Logf("qemu: modprobe of %d modules in %v", len(mods), time.Since(t1).Round(time.Millisecond))
 
 	vm.RunGoTest(t, smokePkg, "^TestGuest$")
+	checkGoBuild(ctx, t, vm, "linux/amd64")
 
 	t.Run("failures are reported", func(t *testing.T) {
 		res, err := vm.GoTest(ctx, qemu.GoTest{Package: smokePkg, Run: "^TestDeliberate(Failure|Skip)$", Env: []string{"PMIP_SMOKE_DELIBERATE=fail"}})
@@ -296,6 +297,7 @@ func TestMipsel(t *testing.T) {
 		t.Errorf("uname -m = %q, want mips", out)
 	}
 	vm.RunGoTest(t, smokePkg, "^TestGuest$")
+	checkGoBuild(ctx, t, vm, "linux/mipsle")
 	t.Logf("qemu: TestMipsel took %v", time.Since(t0).Round(time.Millisecond))
 }
 
@@ -334,4 +336,17 @@ func echoReplies(pcap []byte) int {
 		off += 16 + incl
 	}
 	return n
+}
+
+// checkGoBuild installs testdata/hello in the guest and runs it, as the
+// scenarios install our daemons.
+func checkGoBuild(ctx context.Context, t *testing.T, vm *qemu.VM, platform string) {
+	t.Helper()
+	bin, err := vm.GoBuild(ctx, "./testing/qemu/testdata/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := vm.MustRun(ctx, bin); !strings.HasPrefix(out, "hello from "+platform) {
+		t.Errorf("%s printed %q, want hello from %s", bin, out, platform)
+	}
 }
