@@ -22,10 +22,11 @@ type Arch struct {
 	GoEnv []string
 	// QEMU is the system emulator and the arguments that select the
 	// machine, CPU and accelerator.
-	QEMU     string
-	Machine  []string
-	Console  string // kernel console device
-	BootArgs string // appended to every kernel command line
+	QEMU        string
+	QEMUPackage string // the Debian package that ships QEMU
+	Machine     []string
+	Console     string // kernel console device
+	BootArgs    string // appended to every kernel command line
 	// VirtioBus is "pci" or "mmio": which virtio transport the
 	// machine has, so which device names to pass QEMU.
 	VirtioBus string
@@ -40,18 +41,19 @@ type Arch struct {
 // boot of the ELF vmlinux with an uncompressed cpio reaches /init in ~5 s
 // (../shared/NOTES.md).
 var Amd64 = Arch{
-	Name:       "amd64",
-	Debian:     "amd64",
-	Triplet:    "x86_64-linux-gnu",
-	KernelMeta: "linux-image-amd64",
-	GoEnv:      []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"},
-	QEMU:       "qemu-system-x86_64",
-	Machine:    []string{"-accel", "tcg", "-cpu", "max"},
-	Console:    "ttyS0",
-	BootArgs:   "panic=-1 quiet",
-	VirtioBus:  "pci",
-	Memory:     512,
-	Modules:    []string{"aesni_intel"},
+	Name:        "amd64",
+	Debian:      "amd64",
+	Triplet:     "x86_64-linux-gnu",
+	KernelMeta:  "linux-image-amd64",
+	GoEnv:       []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"},
+	QEMU:        "qemu-system-x86_64",
+	QEMUPackage: "qemu-system-x86",
+	Machine:     []string{"-accel", "tcg", "-cpu", "max"},
+	Console:     "ttyS0",
+	BootArgs:    "panic=-1 quiet",
+	VirtioBus:   "pci",
+	Memory:      512,
+	Modules:     []string{"aesni_intel"},
 }
 
 // Mipsel is the access points' architecture (issue 5 scenario 6): a
@@ -61,17 +63,18 @@ var Amd64 = Arch{
 // (../shared/NOTES.md). Its 32-bit kernel addresses 256 MiB without
 // highmem.
 var Mipsel = Arch{
-	Name:       "mipsel",
-	Debian:     "mipsel",
-	Triplet:    "mipsel-linux-gnu",
-	KernelMeta: "linux-image-4kc-malta",
-	GoEnv:      []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=mipsle", "GOMIPS=softfloat"},
-	QEMU:       "qemu-system-mipsel",
-	Machine:    []string{"-M", "malta", "-accel", "tcg"},
-	Console:    "ttyS0",
-	BootArgs:   "panic=-1 quiet nohz=off",
-	VirtioBus:  "pci",
-	Memory:     256,
+	Name:        "mipsel",
+	Debian:      "mipsel",
+	Triplet:     "mipsel-linux-gnu",
+	KernelMeta:  "linux-image-4kc-malta",
+	GoEnv:       []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=mipsle", "GOMIPS=softfloat"},
+	QEMU:        "qemu-system-mipsel",
+	QEMUPackage: "qemu-system-mips",
+	Machine:     []string{"-M", "malta", "-accel", "tcg"},
+	Console:     "ttyS0",
+	BootArgs:    "panic=-1 quiet nohz=off",
+	VirtioBus:   "pci",
+	Memory:      256,
 }
 
 var arches = map[string]Arch{Amd64.Name: Amd64, Mipsel.Name: Mipsel}

@@ -68,9 +68,8 @@ func BuildImage(o ImageOptions, logf func(string, ...any)) (*Image, error) {
 	}
 	// Fast path: the same options under the same package lists give the
 	// same versions, so the image found last time is still the one.
-	index := ""
 	if stamp, err := aptStamp(listsDir(cache, o.Arch.Debian)); err == nil {
-		index = filepath.Join(cache, "index", hashOf(optionsKey(o), stamp))
+		index := filepath.Join(cache, "index", hashOf(optionsKey(o), stamp))
 		if img, ok := loadIndexed(cache, index, o.Arch); ok {
 			img.BuildTime = time.Since(start)
 			return img, nil
@@ -101,7 +100,10 @@ func BuildImage(o ImageOptions, logf func(string, ...any)) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if index != "" && !d.updated {
+	// Remember the image under the lists as they are now (apt-get update
+	// may have run).
+	if stamp, err := aptStamp(listsDir(cache, o.Arch.Debian)); err == nil {
+		index := filepath.Join(cache, "index", hashOf(optionsKey(o), stamp))
 		if err := os.MkdirAll(filepath.Dir(index), 0o755); err == nil {
 			_ = os.WriteFile(index, []byte(img.Key+"\n"), 0o644)
 		}

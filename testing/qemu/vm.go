@@ -121,7 +121,7 @@ func Boot(tb testing.TB, o Options) *VM {
 	}
 	qemuBin, err := exec.LookPath(arch.QEMU)
 	if err != nil {
-		tb.Fatalf("qemu: %s not found: install it with scripts/install-test-deps.sh (apt-get install qemu-system-x86 busybox-static kmod cpio xz-utils)", arch.QEMU)
+		tb.Fatalf("qemu: %s not found: install it with scripts/install-test-deps.sh (apt-get install %s kmod xz-utils)", arch.QEMU, arch.QEMUPackage)
 	}
 	for _, tool := range []string{"apt-get", "apt-cache", "dpkg", "depmod", "modprobe", "xz", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -162,12 +162,13 @@ func Boot(tb testing.TB, o Options) *VM {
 func (vm *VM) boot(qemuBin string, o Options) error {
 	var err error
 	vm.logs = filepath.Join(vm.root, "results", sanitizeName(vm.tb.Name()))
+	// What an earlier run left goes when the test's first guest boots;
+	// its other guests share the folder.
+	if _, again := resultsCleared.LoadOrStore(vm.logs, true); !again {
+		os.RemoveAll(vm.logs)
+	}
 	if err := os.MkdirAll(vm.logs, 0o755); err != nil {
 		return fmt.Errorf("qemu: %w", err)
-	}
-	old, _ := filepath.Glob(filepath.Join(vm.logs, vm.name+".*"))
-	for _, f := range old {
-		os.Remove(f)
 	}
 	if vm.transcript, err = os.Create(vm.logPath("transcript.log")); err != nil {
 		return fmt.Errorf("qemu: %w", err)
@@ -421,6 +422,9 @@ func sanitizeName(s string) string {
 		return '_'
 	}, s)
 }
+
+// resultsCleared holds the results folders emptied in this process.
+var resultsCleared sync.Map
 
 var (
 	agentMu    sync.Mutex
