@@ -126,6 +126,7 @@ func TestDataplaneMipsel(t *testing.T) {
 }
 
 func runDataplane(t *testing.T, arch string) {
+	qemu.Require(t)
 	requireTests(t, "github.com/openpmip/pmip/internal/dataplane")
 	t0 := time.Now()
 	vm := qemu.Boot(t, qemu.Options{Name: "dataplane-" + arch, Arch: arch})

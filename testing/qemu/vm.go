@@ -98,6 +98,20 @@ type VM struct {
 	closeOnce sync.Once
 }
 
+// Require skips the test unless PMIP_QEMU=1, saying how to run the tier,
+// and fails it if PMIP_QEMU=1 but it does not run as root. Boot calls it;
+// a test calls it itself to skip before costly preparations.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv(EnvEnable) != "1" {
+		tb.Skipf("qemu: tier 3 boots a stock Debian kernel under TCG and runs only with %s=1: "+
+			"as root, scripts/install-test-deps.sh && %s=1 go test -v ./testing/qemu/... (or make test)", EnvEnable, EnvEnable)
+	}
+	if os.Geteuid() != 0 {
+		tb.Fatalf("qemu: %s=1 but not root: the tier fetches Debian packages into %s and needs root; run it as root", EnvEnable, CacheDir())
+	}
+}
+
 // Boot builds (or takes from the cache) the image for o, boots it under
 // QEMU and waits until the agent in the guest answers. The guest is
 // powered off when the test ends; if the test failed its console,
@@ -108,13 +122,7 @@ type VM struct {
 // with it, a missing QEMU or running as non-root fails the test.
 func Boot(tb testing.TB, o Options) *VM {
 	tb.Helper()
-	if os.Getenv(EnvEnable) != "1" {
-		tb.Skipf("qemu: tier 3 boots a stock Debian kernel under TCG and runs only with %s=1: "+
-			"as root, scripts/install-test-deps.sh && %s=1 go test -v ./testing/qemu/... (or make test)", EnvEnable, EnvEnable)
-	}
-	if os.Geteuid() != 0 {
-		tb.Fatalf("qemu: %s=1 but not root: the tier fetches Debian packages into %s and needs root; run it as root", EnvEnable, CacheDir())
-	}
+	Require(tb)
 	arch, err := lookupArch(o.Arch)
 	if err != nil {
 		tb.Fatal(err)
