@@ -76,6 +76,9 @@ type WAL struct {
 	// of the log, before the batch's callers are released, how far the
 	// segment is durable and how long the sync took (tests, benchmarks).
 	onSync func(seq uint64, end int64, took time.Duration)
+	// onBatch, likewise, is told after each commit how long the batch
+	// waited for the committer and how long its commit took.
+	onBatch func(wait, commit time.Duration)
 }
 
 var _ Store = (*WAL)(nil)
@@ -86,9 +89,10 @@ type segInfo struct {
 }
 
 type batch struct {
-	buf  []byte
-	done chan struct{}
-	err  error // set before done is closed
+	buf   []byte
+	done  chan struct{}
+	err   error     // set before done is closed
+	first time.Time // when the first record was added
 }
 
 // Stats are counters for metrics and pmipctl.
@@ -182,6 +186,9 @@ func (w *WAL) append(ctx context.Context, kind byte, key, value []byte) error {
 		return fmt.Errorf("store: log unusable since an earlier failure, restart to recover: %w", w.failed)
 	}
 	b := w.pending
+	if len(b.buf) == 0 {
+		b.first = time.Now()
+	}
 	b.buf = appendRecord(b.buf, kind, key, value)
 	w.mu.Unlock()
 	select {
@@ -218,8 +225,12 @@ func (w *WAL) commitLoop() {
 			w.space.Broadcast()
 			w.mu.Unlock()
 
+			taken := time.Now()
 			b.err = w.commit(b.buf)
 			close(b.done)
+			if w.onBatch != nil {
+				w.onBatch(taken.Sub(b.first), time.Since(taken))
+			}
 
 			w.mu.Lock()
 			if b.err != nil && w.failed == nil {
