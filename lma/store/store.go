@@ -31,8 +31,9 @@
 // written to a temporary file, synced, renamed, and only then are the old
 // snapshot and segments removed. Recovery reads the snapshot, then the
 // segments; a torn record at the tail of the last segment (the batch being
-// written when the process died, never acknowledged) is cut off; damage
-// anywhere else is reported, never papered over.
+// written when the process died, never acknowledged) is cleared; damage
+// anywhere else is reported, never papered over. Salvage then rebuilds
+// what can be read, explicitly and with a report of what was lost.
 package store
 
 import (
@@ -69,7 +70,7 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrCorrupt means the files on disk are damaged somewhere other than
 	// an unacknowledged tail; the store refuses to open rather than lose
-	// acknowledged bindings silently.
+	// acknowledged bindings silently. Salvage is the operator's way out.
 	ErrCorrupt = errors.New("store: corrupt")
 	// ErrInvalid means a key or value the store does not accept.
 	ErrInvalid = errors.New("store: invalid key or value")
