@@ -60,11 +60,13 @@ type Engine struct {
 	log     *slog.Logger
 	observe func(time.Duration)
 
-	events chan func() // run on the loop
-	done   chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	events    chan func() // run on the loop
+	closeOnce sync.Once
+	done      chan struct{}
+	loopDone  chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	persist *persister
 	apply   *applier
@@ -128,6 +130,7 @@ func New(opts Options) (*Engine, error) {
 		observe:  opts.ObserveLatency,
 		events:   make(chan func(), 4096),
 		done:     make(chan struct{}),
+		loopDone: make(chan struct{}),
 		ctx:      ctx,
 		cancel:   cancel,
 		stats:    newStats(),
@@ -150,29 +153,38 @@ func New(opts Options) (*Engine, error) {
 		cancel()
 		return nil, err
 	}
+	e.armExpiry()
+	e.scheduleHeartbeat()
+	go e.loop()
 	return e, nil
 }
 
-// Run reads the sockets and runs the protocol until ctx ends or Close is
-// called. It returns nil after Close or the context's end.
+// Run reads the sockets until ctx ends or Close is called, then closes
+// the engine. The protocol (timers, the operations API) runs from New on;
+// Run only adds the sockets. It returns nil after Close or the context's
+// end.
 func (e *Engine) Run(ctx context.Context) error {
 	for _, c := range e.conns {
 		e.wg.Add(1)
 		go e.receive(c)
 	}
-	e.post(func() {
-		e.armExpiry()
-		e.scheduleHeartbeat()
-	})
+	select {
+	case <-ctx.Done():
+		return e.Close()
+	case <-e.done:
+		return nil
+	}
+}
+
+// loop runs every event; it owns the protocol state.
+func (e *Engine) loop() {
+	defer close(e.loopDone)
 	for {
 		select {
 		case f := <-e.events:
 			f()
-		case <-ctx.Done():
-			e.Close()
-			return nil
 		case <-e.ctx.Done():
-			return nil
+			return
 		}
 	}
 }
@@ -181,10 +193,11 @@ func (e *Engine) Run(ctx context.Context) error {
 // (their PBAs still leave), timers stop. The store and data plane stay as
 // they are: a restart picks them up.
 func (e *Engine) Close() error {
-	select {
-	case <-e.done:
+	first := false
+	e.closeOnce.Do(func() { first = true })
+	if !first {
+		<-e.loopDone
 		return nil
-	default:
 	}
 	close(e.done)
 	var errs []error
@@ -197,6 +210,7 @@ func (e *Engine) Close() error {
 	e.persist.close()
 	e.apply.close()
 	e.cancel()
+	<-e.loopDone
 	return errors.Join(errs...)
 }
 
