@@ -32,6 +32,7 @@ type trigger struct {
 	link     *link
 	src      source
 	identity string // 802.1X identity (hostapd), "" if none
+	bss      string // hostapd interface (station events)
 	// What the event shows of the client's past (handoff evidence,
 	// RFC 5213 6.9.1.1):
 	linkLocal   netip.Addr // its link-local address (RS source, DAD target)
@@ -76,6 +77,18 @@ func (e *Engine) OnStation(ev hostapd.Event) {
 	}
 	switch ev.Kind {
 	case hostapd.Disconnected:
+		e.mu.Lock()
+		b := e.clients[l2key(ev.MAC)]
+		stale := b != nil && b.bss != "" && b.bss != ev.Interface
+		e.mu.Unlock()
+		if stale {
+			// A station that roamed between two BSSs of this MAG (two
+			// radios of one AP) may be reported leaving the old one
+			// after joining the new: that is not a detach.
+			e.log.Info("station left a BSS it had already moved from; binding kept",
+				"mac", ev.MAC, "left", ev.Interface, "now", b.bss)
+			return
+		}
 		e.detach(ev.MAC, "hostapd disconnect", dropSilently)
 	case hostapd.Connected:
 		if ev.Source == hostapd.SourceUbus {
@@ -84,9 +97,9 @@ func (e *Engine) OnStation(ev hostapd.Event) {
 			// hostapd.Connected).
 			return
 		}
-		e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity})
+		e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity, bss: ev.Interface})
 	case hostapd.Authorized:
-		e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity})
+		e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity, bss: ev.Interface})
 	}
 }
 
@@ -263,7 +276,7 @@ func (e *Engine) attach(t trigger) {
 	}
 	b := &binding{
 		key: k, mac: append(net.HardwareAddr(nil), t.mac...), link: t.link,
-		identity: t.identity, policy: pol, mnid: mnid,
+		identity: t.identity, bss: t.bss, policy: pol, mnid: mnid,
 		hi: handoffIndicator(t), attachAt: attachAt,
 		linkLocal: t.linkLocal, request4: t.requested4,
 	}
@@ -288,6 +301,9 @@ func (e *Engine) attach(t trigger) {
 func (e *Engine) retriggerLocked(b *binding, t trigger) effects {
 	if !b.linkLocal.IsValid() && t.linkLocal.IsValid() {
 		b.linkLocal = t.linkLocal
+	}
+	if t.bss != "" {
+		b.bss = t.bss
 	}
 	if t.identity != "" && t.identity != b.identity {
 		pol := e.cfg.ClientPolicy(t.mac, t.identity)

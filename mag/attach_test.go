@@ -236,3 +236,27 @@ func TestFloodBound(t *testing.T) {
 		t.Errorf("pending %d, list %d after the give-ups; want 0 and the one accepted client", pending, n)
 	}
 }
+
+// A dual-radio AP: the station roams from one BSS to the other of the same
+// access link, and hostapd reports the new association before the old
+// disconnection. The binding stays; a disconnection from the current BSS
+// detaches.
+func TestRoamBetweenBSS(t *testing.T) {
+	conf := strings.Replace(baseConf, "list hostapd_iface 'wlan0'", "list hostapd_iface 'wlan0'\n\tlist hostapd_iface 'wlan1'", 1)
+	h := newHarness(t, conf, noHeartbeat)
+	ev := func(kind hostapd.Kind, bss string) hostapd.Event {
+		return hostapd.Event{Kind: kind, Interface: bss, MAC: client1, Source: hostapd.SourceAction}
+	}
+	h.e.OnStation(ev(hostapd.Connected, "wlan0"))
+	h.deliver(pba(h.nextPBU(), mh.StatusAccepted, time.Hour, grant()...))
+	h.e.OnStation(ev(hostapd.Connected, "wlan1"))
+	h.e.OnStation(ev(hostapd.Disconnected, "wlan0"))
+	h.quiet()
+	if _, ok := h.e.Lookup(client1); !ok {
+		t.Fatal("roaming between BSSs of one link dropped the binding")
+	}
+	h.e.OnStation(ev(hostapd.Disconnected, "wlan1"))
+	if p := h.nextPBU(); p.Lifetime != 0 {
+		t.Errorf("disconnection from the current BSS: %v", p)
+	}
+}

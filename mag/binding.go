@@ -51,6 +51,7 @@ type binding struct {
 	// Who the client is (RFC 5213 6.9.1.1: the MAG identifies the mobile
 	// node and applies its policy).
 	identity string // 802.1X identity from hostapd, "" if none
+	bss      string // hostapd interface of the last association, "" if none
 	policy   magconfig.ClientPolicy
 	mnid     *mh.MobileNodeIdentifier
 

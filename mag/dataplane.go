@@ -1,31 +1,129 @@
 package mag
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/mag/magconfig"
 )
 
-// applyDataplane hands the whole desired data plane to the kernel. Calls
-// are serialised, and each computes the state at the time it runs, so the
-// last call always leaves the kernel matching the Binding Update List.
+// The data plane is installed whole by applyDataplane (at start, and to
+// resynchronise after a failure) and then changed one client at a time by
+// syncClient: a registration costs a handful of kernel operations whatever
+// the number of clients (a whole-state Set plans over every client: about
+// 0.4 ms at 64 clients). Both compute what they install at the time they
+// run, under dpMu, from the Binding Update List, so calls made in any
+// order leave the kernel matching the list.
+
+// applyDataplane hands the whole desired data plane to the kernel.
 func (e *Engine) applyDataplane() error {
 	e.dpMu.Lock()
 	defer e.dpMu.Unlock()
-	e.mu.Lock()
-	st := e.desiredLocked()
-	ctx := e.ctx
-	e.mu.Unlock()
-	return e.dp.Set(ctx, st)
+	return e.applyDataplaneDPLocked()
 }
 
-func (e *Engine) applyDataplaneLogged() {
-	if err := e.applyDataplane(); err != nil {
+func (e *Engine) applyDataplaneDPLocked() error {
+	e.mu.Lock()
+	st := e.desiredLocked()
+	installed := map[macKey]map[string]dataplane.Object{}
+	tun := e.tunnelLocked()
+	for k, b := range e.clients {
+		if b.served() {
+			installed[k] = e.clientObjectsLocked(b, tun)
+		}
+	}
+	ctx := e.ctx
+	e.mu.Unlock()
+	err := e.dp.Set(ctx, st)
+	if err != nil {
+		e.dpResync = true
+		return err
+	}
+	e.dpInstalled, e.dpResync = installed, false
+	return nil
+}
+
+// syncClient makes the kernel hold exactly the objects of the client with
+// MAC k as the list now says: its routes, rules and sources if it is
+// served, none otherwise.
+func (e *Engine) syncClient(k macKey) {
+	e.dpMu.Lock()
+	defer e.dpMu.Unlock()
+	if e.dpResync || e.dpInstalled == nil {
+		e.fullSyncDPLocked()
+		return
+	}
+	e.mu.Lock()
+	var want map[string]dataplane.Object
+	if b := e.clients[k]; b != nil && b.served() {
+		want = e.clientObjectsLocked(b, e.tunnelLocked())
+	}
+	ctx := e.ctx
+	e.mu.Unlock()
+	have := e.dpInstalled[k]
+	var dels, adds []dataplane.Op
+	for key, o := range have {
+		if _, ok := want[key]; !ok {
+			dels = append(dels, dataplane.Op{Action: dataplane.Del, Obj: o})
+		}
+	}
+	for key, o := range want {
+		if _, ok := have[key]; !ok {
+			adds = append(adds, dataplane.Op{Action: dataplane.Add, Obj: o})
+		}
+	}
+	if len(dels)+len(adds) == 0 {
+		return
+	}
+	// Rules before routes before sources when removing, the reverse when
+	// adding: a rule never points at a table without its route.
+	sortOps(dels, true)
+	sortOps(adds, false)
+	if err := e.dp.Change(ctx, append(dels, adds...)...); err != nil {
+		e.count(func(s *Stats) { s.DataplaneFailures++ })
+		e.log.Error("data plane change failed; resynchronising the whole state", "err", err)
+		e.fullSyncDPLocked()
+		return
+	}
+	if want == nil {
+		delete(e.dpInstalled, k)
+	} else {
+		e.dpInstalled[k] = want
+	}
+}
+
+func (e *Engine) fullSyncDPLocked() {
+	if err := e.applyDataplaneDPLocked(); err != nil {
 		e.count(func(s *Stats) { s.DataplaneFailures++ })
 		e.log.Error("data plane update failed", "err", err)
 	}
+}
+
+// sortOps orders one client's operations: rules, routes, filter sources
+// (removal), or the reverse (addition), each group by rendering.
+func sortOps(ops []dataplane.Op, removing bool) {
+	rank := func(o dataplane.Object) int {
+		switch o.(type) {
+		case dataplane.Rule:
+			return 0
+		case dataplane.Route:
+			return 1
+		}
+		return 2
+	}
+	slices.SortFunc(ops, func(a, b dataplane.Op) int {
+		ra, rb := rank(a.Obj), rank(b.Obj)
+		if !removing {
+			ra, rb = -ra, -rb
+		}
+		if ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a.Obj.String(), b.Obj.String())
+	})
 }
 
 // tunnelLocked is the MAG's tunnel to its LMA (RFC 5213 6.10.1, 6.10.2):
@@ -98,12 +196,31 @@ func (e *Engine) desiredLocked() *dataplane.State {
 	return st
 }
 
-// clientStateLocked adds one served client: on-link routes to its
-// addresses, reverse-tunnel rules for what it sends from them on its
-// access interface (RFC 5213 6.10.3, RFC 5844 3.1.2), and its anti-spoof
-// sources (RFC 5213 6.10.5: only the client's own prefix and address are
-// tunnelled).
+// clientStateLocked adds one served client to st.
 func (e *Engine) clientStateLocked(st *dataplane.State, b *binding, tun dataplane.Tunnel) {
+	objs := e.clientObjectsLocked(b, tun)
+	keys := slices.Sorted(maps.Keys(objs))
+	for _, k := range keys {
+		switch o := objs[k].(type) {
+		case dataplane.Route:
+			st.Routes = append(st.Routes, o)
+		case dataplane.Rule:
+			st.Rules = append(st.Rules, o)
+		case dataplane.Source:
+			st.Filter.Sources = append(st.Filter.Sources, o)
+		}
+	}
+}
+
+// clientObjectsLocked are one served client's kernel objects, by their
+// rendering: on-link routes to its addresses, reverse-tunnel rules for
+// what it sends from them on its access interface (RFC 5213 6.10.3, RFC
+// 5844 3.1.2), its anti-spoof sources (RFC 5213 6.10.5: only the
+// client's own prefix and address are tunnelled), and with GRE keys its
+// own default routes.
+func (e *Engine) clientObjectsLocked(b *binding, tun dataplane.Tunnel) map[string]dataplane.Object {
+	objs := map[string]dataplane.Object{}
+	add := func(o dataplane.Object) { objs[o.String()] = o }
 	iface := b.link.cfg.Interface
 	table := e.opts.Table
 	if tun.External {
@@ -115,18 +232,17 @@ func (e *Engine) clientStateLocked(st *dataplane.State, b *binding, tun dataplan
 			lma, src = e.cfg.LMAIPv4Address, e.cfg.IPv4ProxyCoA
 		}
 		enc := dataplane.Encap{Dst: lma, Src: src, Keyed: b.greKeyed, Key: b.greUp}
-		st.Routes = append(st.Routes,
-			dataplane.Route{Table: table, Dst: default6, Dev: tun.Name, Encap: enc},
-			dataplane.Route{Table: table, Dst: default4, Dev: tun.Name, Encap: enc})
+		add(dataplane.Route{Table: table, Dst: default6, Dev: tun.Name, Encap: enc})
+		add(dataplane.Route{Table: table, Dst: default4, Dev: tun.Name, Encap: enc})
 	}
-	var own []netip.Prefix
-	own = append(own, b.prefixes...)
+	own := slices.Clone(b.prefixes)
 	if b.hoa.IsValid() {
 		own = append(own, netip.PrefixFrom(b.hoa.Addr(), 32))
 	}
 	for _, p := range own {
-		st.Routes = append(st.Routes, dataplane.Route{Dst: p, Dev: iface})
-		st.Rules = append(st.Rules, dataplane.Rule{Priority: e.opts.RulePriority, Src: p, IIf: iface, Table: table})
-		st.Filter.Sources = append(st.Filter.Sources, dataplane.Source{MAC: b.mac, Prefix: p})
+		add(dataplane.Route{Dst: p, Dev: iface})
+		add(dataplane.Rule{Priority: e.opts.RulePriority, Src: p, IIf: iface, Table: table})
+		add(dataplane.Source{MAC: slices.Clone(b.mac), Prefix: p})
 	}
+	return objs
 }

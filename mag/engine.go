@@ -75,8 +75,11 @@ type Engine struct {
 	links     map[string]*link
 	byHostapd map[string]*link
 
-	// dpMu serialises data plane updates (see doc.go).
-	dpMu sync.Mutex
+	// dpMu serialises data plane updates (see doc.go) and guards the
+	// two fields after it.
+	dpMu        sync.Mutex
+	dpInstalled map[macKey]map[string]dataplane.Object // per client, as last installed
+	dpResync    bool                                   // a change failed: install whole next time
 
 	// mu guards everything below.
 	mu       sync.Mutex

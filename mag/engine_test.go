@@ -1,6 +1,8 @@
 package mag
 
 import (
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,5 +100,41 @@ func TestBindings(t *testing.T) {
 	}
 	if b2.State != "registering" || !b2.Expires.IsZero() || b2.MAC.String() != client2.String() {
 		t.Errorf("client 2: %+v", b2)
+	}
+}
+
+// A registration changes only its client's kernel objects (O(1) whatever
+// the number of clients); a failed change is repaired by installing the
+// whole state again.
+func TestDataplaneChangesAndResync(t *testing.T) {
+	h := newHarness(t, baseConf, noHeartbeat)
+	h.register1(time.Hour)
+	want := []string{
+		"add filter source 02:00:00:00:00:01 10.20.0.5/32",
+		"add filter source 02:00:00:00:00:01 2001:db8:100:1::/64",
+		"replace route 10.20.0.5/32 dev br-lan table 254",
+		"replace route 2001:db8:100:1::/64 dev br-lan table 254 metric 1024",
+		"add rule 900 from 10.20.0.5/32 iif br-lan lookup 158",
+		"add rule 900 from 2001:db8:100:1::/64 iif br-lan lookup 158",
+	}
+	if diff := cmp.Diff(want, h.dp.Kernel.Ops()); diff != "" {
+		t.Errorf("kernel operations of one registration (-want +got):\n%s", diff)
+	}
+	full := h.dp.String()
+
+	// The kernel refuses client 2's route: the change fails, so does the
+	// full installation that follows, and both are counted.
+	h.dp.Kernel.Fail("2001:db8:100:2::/64 dev br-lan", syscall.ENOBUFS)
+	h.e.OnSniffAttach(rsTrigger(client2))
+	h.deliver(pba(h.nextPBU(), mh.StatusAccepted, time.Hour, &mh.HomeNetworkPrefix{Prefix: hnp2}))
+	if s := h.e.Stats(); s.DataplaneFailures != 2 {
+		t.Errorf("data plane failures %d, want 2 (the change, then the full Set)", s.DataplaneFailures)
+	}
+	// Once the kernel accepts again, the next change installs everything.
+	h.dp.Kernel.Fail("2001:db8:100:2::/64 dev br-lan", nil)
+	h.e.OnSniffDetach(snDetach(client1))
+	got := h.dp.String()
+	if !strings.Contains(got, "route 2001:db8:100:2::/64 dev br-lan") || strings.Contains(got, hnp1.String()) || got == full {
+		t.Errorf("after the resynchronisation:\n%s", got)
 	}
 }

@@ -239,12 +239,12 @@ func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck) effects {
 // flow, then the client is served (RFC 5213 6.9.1.2: the MAG emulates the
 // home link once the binding is accepted).
 func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix) effects {
-	side, mac := b.link.side, b.mac
+	side, mac, key := b.link.side, b.mac, b.key
 	prefixes := slices.Clone(b.prefixes)
 	ll, lifetime, lease4 := b.linkLocal, b.granted, b.hoa.IsValid()
 	probes := b.probes()
 	return effects{
-		func() { e.applyDataplaneLogged() },
+		func() { e.syncClient(key) },
 		func() {
 			if side.DHCP != nil && lease4 {
 				side.DHCP.LeaseReady(mac)

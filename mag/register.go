@@ -271,10 +271,10 @@ func (e *Engine) dropLocked(b *binding, how dropHow) effects {
 // accessGoneFx tells b's access side that the binding is over, and updates
 // the data plane if it was served.
 func (e *Engine) accessGoneFx(b *binding, wasServed bool, how dropHow) effects {
-	side, mac := b.link.side, b.mac
+	side, mac, key := b.link.side, b.mac, b.key
 	var fx effects
 	if wasServed {
-		fx = append(fx, func() { e.applyDataplaneLogged() })
+		fx = append(fx, func() { e.syncClient(key) })
 	}
 	if how == dropRebind {
 		return fx

@@ -91,8 +91,8 @@ func (e *Engine) revokeLocked(m *mh.BindingRevocationIndication) (mh.RevocationS
 			found = true
 			e.log.Info("IPv4 home address revoked", "binding", b, "hoa", b.hoa, "trigger", m.Trigger)
 			b.hoa, b.router4 = netip.Prefix{}, netip.Addr{}
-			side, mac := b.link.side, b.mac
-			fx = append(fx, func() { e.applyDataplaneLogged() }, func() {
+			side, mac, key := b.link.side, b.mac, b.key
+			fx = append(fx, func() { e.syncClient(key) }, func() {
 				if side.DHCP != nil {
 					side.DHCP.Forget(mac)
 				}
