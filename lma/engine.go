@@ -92,8 +92,10 @@ type Engine struct {
 	briSeq   uint16
 	tunnels  map[string]*tunnelRef
 	restarts uint32 // our RFC 5847 restart counter
-	hbTimer  clock.Timer
-	hbSeq    uint32
+	// resyncPending: a whole-state Set is scheduled after a failure.
+	resyncPending bool
+	hbTimer       clock.Timer
+	hbSeq         uint32
 }
 
 // New opens an engine: it reads the bindings back from the store (dropping
@@ -146,7 +148,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.persist = newPersister(ctx, e.st, opts.Writers, e.log)
-	e.apply = newApplier(ctx, e.dp, e.log, e.stats)
+	e.apply = newApplier(ctx, e.dp, e.log, e.stats, func() { e.post(e.scheduleResync) })
 	if err := e.recover(ctx); err != nil {
 		e.persist.close()
 		e.apply.close()

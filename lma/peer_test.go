@@ -219,3 +219,22 @@ func TestStoreFailureRefuses(t *testing.T) {
 	}
 	_ = errors.Is
 }
+
+// A failed data plane change is repaired: the engine hands the data plane
+// its whole state again after resyncDelay.
+func TestDataplaneResync(t *testing.T) {
+	h := newHarness(t, testCfg(t, true, ""))
+	h.dp.Kernel.Fail("route", errDisk)
+	h.register(h.ap1, h.newPBU("alice@example.net"))
+	if strings.Contains(h.dp.String(), "route") {
+		t.Fatal("route applied despite the failure")
+	}
+	h.dp.Kernel.Fail("route", nil)
+	h.advance(resyncDelay)
+	if !strings.Contains(h.dp.String(), "route 2001:db8:100::/64 dev "+tun1()) {
+		t.Fatalf("after the resync:\n%s", h.dp.String())
+	}
+	if h.e.Counters().DataplaneErrors != 1 {
+		t.Errorf("counters %+v", h.e.Counters())
+	}
+}

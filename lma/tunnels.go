@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/lma/lmaconfig"
@@ -146,6 +147,26 @@ func (e *Engine) fullState() *dataplane.State {
 	return s
 }
 
+// resyncDelay is how long after a failed data plane change the engine
+// hands the data plane its whole state again: long enough to coalesce a
+// burst of failures, short enough that a lost route comes back quickly.
+const resyncDelay = 5 * time.Second
+
+// scheduleResync arranges a whole-state Set after a failure (on the loop).
+func (e *Engine) scheduleResync() {
+	if e.resyncPending {
+		return
+	}
+	e.resyncPending = true
+	e.clk.AfterFunc(resyncDelay, func() {
+		e.post(func() {
+			e.resyncPending = false
+			e.log.Info("lma: resynchronising the data plane after a failure", "bindings", e.bc.len())
+			e.apply.enqueueSet(e.fullState())
+		})
+	})
+}
+
 // applier applies data plane changes in order on a goroutine of its own,
 // so that kernel round trips never hold up the protocol.
 type applier struct {
@@ -154,8 +175,12 @@ type applier struct {
 	stats *stats
 	ctx   context.Context
 
+	// onError is told of a failed change (the engine then schedules a
+	// whole-state resynchronisation).
+	onError func()
+
 	mu      sync.Mutex
-	queue   [][]dataplane.Op
+	queue   []dpItem
 	busy    bool
 	wake    chan struct{}
 	idle    chan struct{} // closed when the queue drains; nil when idle
@@ -163,19 +188,30 @@ type applier struct {
 	stopped chan struct{}
 }
 
-func newApplier(ctx context.Context, dp dataplane.Dataplane, log *slog.Logger, st *stats) *applier {
-	a := &applier{dp: dp, log: log, stats: st, ctx: ctx, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+func newApplier(ctx context.Context, dp dataplane.Dataplane, log *slog.Logger, st *stats, onError func()) *applier {
+	a := &applier{dp: dp, log: log, stats: st, ctx: ctx, onError: onError, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go a.run()
 	return a
 }
 
-func (a *applier) enqueue(ops []dataplane.Op) {
+// dpItem is one session's changes, or a whole state to Set.
+type dpItem struct {
+	ops []dataplane.Op
+	set *dataplane.State
+}
+
+func (a *applier) enqueue(ops []dataplane.Op) { a.push(dpItem{ops: ops}) }
+
+// enqueueSet queues a whole-state Set behind the changes already queued.
+func (a *applier) enqueueSet(s *dataplane.State) { a.push(dpItem{set: s}) }
+
+func (a *applier) push(it dpItem) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
 		return
 	}
-	a.queue = append(a.queue, ops)
+	a.queue = append(a.queue, it)
 	select {
 	case a.wake <- struct{}{}:
 	default:
@@ -204,12 +240,22 @@ func (a *applier) run() {
 			<-a.wake
 			continue
 		}
-		for _, ops := range q {
-			// One Change per session, so that a failing object only
-			// loses its own session's changes.
-			if err := a.dp.Change(context.WithoutCancel(a.ctx), ops...); err != nil {
+		for _, it := range q {
+			ctx := context.WithoutCancel(a.ctx)
+			var err error
+			if it.set != nil {
+				err = a.dp.Set(ctx, it.set)
+			} else {
+				// One Change per session, so that a failing object
+				// only loses its own session's changes.
+				err = a.dp.Change(ctx, it.ops...)
+			}
+			if err != nil {
 				a.stats.dpErrors.Add(1)
-				a.log.Error("lma: data plane change failed", "err", err)
+				a.log.Error("lma: data plane change failed", "err", err, "whole_state", it.set != nil)
+				if a.onError != nil {
+					a.onError()
+				}
 			}
 		}
 	}
