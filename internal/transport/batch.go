@@ -90,6 +90,9 @@ func (b *batchIO) readBatch(msgs []Message) (int, error) {
 		ms[i].N, ms[i].NN, ms[i].Flags = 0, 0, 0
 	}
 	n, err := b.pc.ReadBatch(ms, 0)
+	if n < 0 {
+		n = 0 // x/net passes recvmmsg's -1 through on error
+	}
 	for i := 0; i < n; i++ {
 		msgs[i].N = ms[i].N
 		msgs[i].Truncated = ms[i].Flags&msgTrunc != 0
@@ -106,7 +109,8 @@ func (b *batchIO) readBatch(msgs []Message) (int, error) {
 }
 
 // writeBatch sends every message, as many system calls as it takes.
-func (b *batchIO) writeBatch(msgs []Message, check func(netip.AddrPort) error) (int, error) {
+// op names the operation in errors ("write" for WriteTo).
+func (b *batchIO) writeBatch(op string, msgs []Message, check func(netip.AddrPort) error) (int, error) {
 	sent := 0
 	s := b.writes.Get().(*writeScratch)
 	defer b.writes.Put(s)
@@ -130,9 +134,12 @@ func (b *batchIO) writeBatch(msgs []Message, check func(netip.AddrPort) error) (
 		for i := range ms {
 			ms[i].Buffers[0] = nil
 		}
+		if n < 0 {
+			n = 0 // x/net passes sendmmsg's -1 through on error
+		}
 		sent += n
 		if err != nil {
-			return sent, wrapClosed("write batch", err)
+			return sent, wrapClosed(op, err)
 		}
 		if n == 0 {
 			return sent, errors.New("transport: write batch: kernel sent nothing")

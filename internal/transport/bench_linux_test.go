@@ -1,8 +1,13 @@
 package transport_test
 
 import (
+	"errors"
+	"net"
 	"net/netip"
+	"os"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/openpmip/pmip/internal/nstest"
 	"github.com/openpmip/pmip/internal/transport"
@@ -24,6 +29,7 @@ func benchPair(b *testing.B, o transport.Options) (mag, lma *transport.RawConn) 
 	ns := nstest.New(b, "bench")
 	ns.Run(b, "ip", "addr", "add", "fd00::1/128", "dev", "lo", "nodad")
 	ns.Run(b, "ip", "addr", "add", "fd00::2/128", "dev", "lo", "nodad")
+	waitRoutes(b, ns, "fd00::1", "fd00::2")
 	open := func(a string) *transport.RawConn {
 		var c *transport.RawConn
 		if err := ns.Do(func() (err error) {
@@ -35,7 +41,44 @@ func benchPair(b *testing.B, o transport.Options) (mag, lma *transport.RawConn) 
 		b.Cleanup(func() { c.Close() })
 		return c
 	}
-	return open("fd00::1"), open("fd00::2")
+	mag, lma = open("fd00::1"), open("fd00::2")
+	settle(b, mag, lma)
+	settle(b, lma, mag)
+	return mag, lma
+}
+
+// settle sends probes from a to b until one arrives. In a namespace just
+// made, the first Mobility Headers can vanish for a moment although
+// `ip route get` already answers (seen on this host's 6.18 kernel under
+// load: Ip6OutNoRoutes counts them, sendmmsg reports success); a daemon
+// retransmits, a benchmark must not start before the path works.
+func settle(tb testing.TB, a, b *transport.RawConn) {
+	tb.Helper()
+	buf := make([]byte, transport.MaxMessageLen)
+	for try := 0; try < 100; try++ {
+		if err := a.WriteTo(goldenPBU(), b.LocalAddr()); err != nil {
+			tb.Fatal(err)
+		}
+		if err := b.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+			tb.Fatal(err)
+		}
+		_, _, err := b.ReadFrom(buf)
+		if err == nil {
+			// Drain late duplicates of earlier probes, then clear the deadline.
+			for err == nil {
+				_ = b.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+				_, _, err = b.ReadFrom(buf)
+			}
+			if err := b.SetReadDeadline(time.Time{}); err != nil {
+				tb.Fatal(err)
+			}
+			return
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			tb.Fatal(err)
+		}
+	}
+	tb.Fatalf("no message from %v reached %v in 100 tries", a.LocalAddr(), b.LocalAddr())
 }
 
 func reportRate(b *testing.B, msgs int) {
@@ -50,6 +93,7 @@ func BenchmarkRawOneWay(b *testing.B) {
 	pbu := goldenPBU()
 	to := lma.LocalAddr()
 	buf := make([]byte, transport.MaxMessageLen)
+	w := startWatchdog(b, mag, lma)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -59,6 +103,7 @@ func BenchmarkRawOneWay(b *testing.B) {
 		if _, _, err := lma.ReadFrom(buf); err != nil {
 			b.Fatal(err)
 		}
+		w.tick()
 	}
 	reportRate(b, b.N)
 }
@@ -67,6 +112,7 @@ func BenchmarkRawOneWay(b *testing.B) {
 func BenchmarkRawBatchOneWay(b *testing.B) {
 	mag, lma := benchPair(b, transport.Options{})
 	out, in := batchBufs(mag.BatchSize(), lma.LocalAddr())
+	w := startWatchdog(b, mag, lma)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for sent := 0; sent < b.N; {
@@ -75,6 +121,7 @@ func BenchmarkRawBatchOneWay(b *testing.B) {
 			b.Fatal(err)
 		}
 		drain(b, lma, in, k)
+		w.tick()
 		sent += k
 	}
 	reportRate(b, b.N)
@@ -125,16 +172,18 @@ func benchExchange(b *testing.B, mag, lma transport.Conn) {
 		buf := make([]byte, transport.MaxMessageLen)
 		for {
 			n, from, err := lma.ReadFrom(buf)
-			if err != nil {
-				return
+			if err == nil {
+				err = lma.WriteTo(buf[:n], from)
 			}
-			if lma.WriteTo(buf[:n], from) != nil {
+			if err != nil {
+				echoFailed(b, err)
 				return
 			}
 		}
 	}()
 	pbu := goldenPBU()
 	buf := make([]byte, transport.MaxMessageLen)
+	w := startWatchdog(b, mag, lma)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -144,6 +193,7 @@ func benchExchange(b *testing.B, mag, lma transport.Conn) {
 		if _, _, err := mag.ReadFrom(buf); err != nil {
 			b.Fatal(err)
 		}
+		w.tick()
 	}
 	reportRate(b, b.N)
 }
@@ -155,15 +205,17 @@ func benchBatchExchange(b *testing.B, mag, lma transport.Conn) {
 		_, in := batchBufs(lma.BatchSize(), netip.AddrPort{})
 		for {
 			n, err := lma.ReadBatch(in)
-			if err != nil {
-				return
+			if err == nil {
+				_, err = lma.WriteBatch(in[:n])
 			}
-			if _, err := lma.WriteBatch(in[:n]); err != nil {
+			if err != nil {
+				echoFailed(b, err)
 				return
 			}
 		}
 	}()
 	out, in := batchBufs(mag.BatchSize(), lma.LocalAddr())
+	w := startWatchdog(b, mag, lma)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for sent := 0; sent < b.N; {
@@ -172,6 +224,7 @@ func benchBatchExchange(b *testing.B, mag, lma transport.Conn) {
 			b.Fatal(err)
 		}
 		drain(b, mag, in, k)
+		w.tick()
 		sent += k
 	}
 	reportRate(b, b.N)
@@ -200,3 +253,50 @@ func drain(b *testing.B, c transport.Conn, in []transport.Message, k int) {
 		got += n
 	}
 }
+
+// echoFailed reports an error of the LMA side, unless it is the Close at
+// the end of the benchmark.
+func echoFailed(b *testing.B, err error) {
+	if !errors.Is(err, net.ErrClosed) {
+		b.Errorf("LMA side: %v", err)
+	}
+}
+
+// watchdog closes the connections when no message has moved for a while,
+// so a lost datagram (a raw socket drops what does not fit its buffer)
+// fails the benchmark with a message instead of hanging it.
+type watchdog struct {
+	progress atomic.Int64
+}
+
+const watchdogStall = 10 * time.Second
+
+func startWatchdog(b *testing.B, conns ...transport.Conn) *watchdog {
+	w := &watchdog{}
+	stop := make(chan struct{})
+	b.Cleanup(func() { close(stop) })
+	go func() {
+		last := int64(-1)
+		t := time.NewTicker(watchdogStall)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if p := w.progress.Load(); p != last {
+				last = p
+				continue
+			}
+			b.Errorf("no message moved for %v: one was lost", watchdogStall)
+			for _, c := range conns {
+				c.Close()
+			}
+			return
+		}
+	}()
+	return w
+}
+
+func (w *watchdog) tick() { w.progress.Add(1) }

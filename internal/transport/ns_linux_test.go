@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +40,53 @@ func twoNamespaces(t *testing.T) (mag, lma *nstest.NS) {
 	mag.Run(t, "ip", "addr", "add", "192.0.2.1/24", "dev", "veth-mag")
 	lma.Run(t, "ip", "addr", "add", "2001:db8::2/64", "dev", "veth-lma", "nodad")
 	lma.Run(t, "ip", "addr", "add", "192.0.2.2/24", "dev", "veth-lma")
+	waitRoutes(t, mag, "2001:db8::1", "2001:db8::2")
+	waitRoutes(t, lma, "2001:db8::2", "2001:db8::1")
 	return mag, lma
+}
+
+// waitRoutes waits until the namespace can route to every address.
+// IPv6 inserts an address's local and prefix routes from a workqueue
+// after `ip addr add` returns, even with nodad; a send before that fails
+// with ENETUNREACH. This waits for kernel state, not for a timer.
+func waitRoutes(tb testing.TB, ns *nstest.NS, addrs ...string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, a := range addrs {
+		for {
+			out, err := ns.Output("ip", "-6", "route", "get", a)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("no route to %s in %s: %v\n%s", a, ns.Name, err, out)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// A send with no route must fail with the kernel's error and report that
+// nothing was sent (x/net passes sendmmsg's -1 through; we must not).
+func TestNamespaceRawUnreachable(t *testing.T) {
+	ns := nstest.New(t, "unreach")
+	c := inNS(t, ns, func() (*transport.RawConn, error) {
+		return transport.ListenRaw(netip.IPv6Unspecified(), transport.Options{})
+	})
+	to := netip.MustParseAddrPort("[fd00::2]:0")
+	if err := c.WriteTo(goldenPBU(), to); !errors.Is(err, syscall.ENETUNREACH) {
+		t.Fatalf("WriteTo: %v, want ENETUNREACH", err)
+	}
+	msgs := []transport.Message{{Buf: goldenPBU(), N: 72, Addr: to}, {Buf: goldenPBU(), N: 72, Addr: to}}
+	if n, err := c.WriteBatch(msgs); n != 0 || !errors.Is(err, syscall.ENETUNREACH) {
+		t.Fatalf("WriteBatch = %d, %v; want 0, ENETUNREACH", n, err)
+	}
+	if err := c.SetReadDeadline(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.ReadBatch([]transport.Message{{Buf: make([]byte, 100)}}); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadBatch past the deadline = %d, %v", n, err)
+	}
 }
 
 func inNS[C transport.Conn](t *testing.T, ns *nstest.NS, open func() (C, error)) C {
@@ -83,6 +130,8 @@ func TestNamespaceRaw(t *testing.T) {
 	magNS, lmaNS := twoNamespaces(t)
 	mag := inNS(t, magNS, func() (*transport.RawConn, error) { return transport.ListenRaw(magAddr6, transport.Options{}) })
 	lma := inNS(t, lmaNS, func() (*transport.RawConn, error) { return transport.ListenRaw(lmaAddr6, transport.Options{}) })
+	settle(t, mag, lma)
+	settle(t, lma, mag)
 
 	pbu := goldenPBU() // checksum 0: the kernel fills it
 	for _, dir := range []struct {
@@ -131,6 +180,7 @@ func TestNamespaceRawDropsBadChecksum(t *testing.T) {
 	magNS, lmaNS := twoNamespaces(t)
 	lma := inNS(t, lmaNS, func() (*transport.RawConn, error) { return transport.ListenRaw(lmaAddr6, transport.Options{}) })
 	good := inNS(t, magNS, func() (*transport.RawConn, error) { return transport.ListenRaw(magAddr6, transport.Options{}) })
+	settle(t, good, lma)
 
 	// Linux computes the checksum of every IPPROTO_MH raw socket by
 	// default (rawv6_init_sk); -1 turns that off so the bad one goes out.
@@ -204,6 +254,7 @@ func TestNamespaceRawBatch(t *testing.T) {
 	lma := inNS(t, lmaNS, func() (*transport.RawConn, error) {
 		return transport.ListenRaw(lmaAddr6, transport.Options{BatchSize: 32, ReadBuffer: 4 << 20})
 	})
+	settle(t, mag, lma)
 	out := make([]transport.Message, count)
 	for i := range out {
 		b := goldenPBU()

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv6"
 )
@@ -86,7 +87,7 @@ func (r *RawConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 // WriteTo implements Conn. The port of to is ignored.
 func (r *RawConn) WriteTo(b []byte, to netip.AddrPort) error {
 	m := [1]Message{{Buf: b, N: len(b), Addr: to}}
-	_, err := r.b.writeBatch(m[:], checkRaw)
+	_, err := r.b.writeBatch("write", m[:], checkRaw)
 	return err
 }
 
@@ -94,7 +95,9 @@ func (r *RawConn) WriteTo(b []byte, to netip.AddrPort) error {
 func (r *RawConn) ReadBatch(msgs []Message) (int, error) { return r.b.readBatch(msgs) }
 
 // WriteBatch implements Conn.
-func (r *RawConn) WriteBatch(msgs []Message) (int, error) { return r.b.writeBatch(msgs, checkRaw) }
+func (r *RawConn) WriteBatch(msgs []Message) (int, error) {
+	return r.b.writeBatch("write batch", msgs, checkRaw)
+}
 
 // BatchSize implements Conn.
 func (r *RawConn) BatchSize() int { return r.b.size }
@@ -107,6 +110,11 @@ func (r *RawConn) Close() error {
 	r.once.Do(func() { r.err = r.c.Close() })
 	return r.err
 }
+
+// SetReadDeadline makes ReadFrom and ReadBatch fail with an error
+// satisfying errors.Is(err, os.ErrDeadlineExceeded) once t passes; the
+// zero time removes the deadline.
+func (r *RawConn) SetReadDeadline(t time.Time) error { return r.c.SetReadDeadline(t) }
 
 // SyscallConn exposes the socket for options this package does not set
 // (SO_BINDTODEVICE, IPV6_RECVPKTINFO, a BPF filter ...).

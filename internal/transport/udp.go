@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv4"
 )
@@ -112,7 +113,7 @@ func (u *UDPConn) ReadBatch(msgs []Message) (int, error) {
 
 // WriteBatch implements Conn.
 func (u *UDPConn) WriteBatch(msgs []Message) (int, error) {
-	return u.b.writeBatch(msgs, func(to netip.AddrPort) error {
+	return u.b.writeBatch("write batch", msgs, func(to netip.AddrPort) error {
 		_, err := udpDest(to)
 		return err
 	})
@@ -129,6 +130,11 @@ func (u *UDPConn) Close() error {
 	u.once.Do(func() { u.err = u.c.Close() })
 	return u.err
 }
+
+// SetReadDeadline makes ReadFrom and ReadBatch fail with an error
+// satisfying errors.Is(err, os.ErrDeadlineExceeded) once t passes; the
+// zero time removes the deadline.
+func (u *UDPConn) SetReadDeadline(t time.Time) error { return u.c.SetReadDeadline(t) }
 
 // SyscallConn exposes the socket for options this package does not set.
 func (u *UDPConn) SyscallConn() (syscall.RawConn, error) { return u.c.SyscallConn() }

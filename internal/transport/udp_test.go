@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -205,3 +206,16 @@ func TestBadArguments(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func TestUDPReadDeadline(t *testing.T) {
+	c := listenUDP(t, transport.Options{})
+	if err := c.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadFrom(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadFrom past the deadline: %v", err)
+	}
+	if n, err := c.ReadBatch([]transport.Message{{Buf: make([]byte, 10)}}); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadBatch past the deadline = %d, %v", n, err)
+	}
+}
