@@ -286,12 +286,12 @@ func (e *Engine) attach(t trigger) {
 	e.clients[k] = b
 	e.pending++
 	b.state = stateRegistering
-	e.log.Info("client attached, registering", "binding", b, "source", t.src,
-		"iface", t.link.cfg.Interface, "handoff", b.hi)
 	// RFC 5213 6.9.1.1: on detecting the attachment the MAG sends the
 	// PBU; nothing is served before the PBA.
 	e.startPBULocked(b, e.cfg.BindingLifetime)
 	e.mu.Unlock()
+	e.log.Info("client attached, registering", "binding", b, "source", t.src,
+		"iface", t.link.cfg.Interface, "handoff", b.hi)
 }
 
 // retriggerLocked handles a trigger for a MAC already in the list: it is
