@@ -266,7 +266,11 @@ func (e *Engine) Sync(ctx context.Context) error {
 	if err := e.call(ctx, func() {}); err != nil {
 		return err
 	}
-	return e.apply.wait(ctx)
+	if err := e.apply.wait(ctx); err != nil {
+		return err
+	}
+	// A failed change posted its resynchronisation to the loop.
+	return e.call(ctx, func() {})
 }
 
 // packet is one received message.
