@@ -194,12 +194,8 @@ func (vm *VM) boot(qemuBin string, o Options) error {
 	if err := os.Mkdir(vm.share, 0o755); err != nil {
 		return fmt.Errorf("qemu: %w", err)
 	}
-	agent, err := buildAgent(vm.root, vm.Image.Arch)
-	if err != nil {
+	if err := buildAgent(vm.root, vm.Image.Arch, filepath.Join(vm.share, "pmip-agent")); err != nil {
 		return err
-	}
-	if err := copyFile(agent, filepath.Join(vm.share, "pmip-agent")); err != nil {
-		return fmt.Errorf("qemu: %w", err)
 	}
 
 	sock := filepath.Join(vm.work, "ctl.sock")
@@ -434,29 +430,14 @@ func sanitizeName(s string) string {
 // resultsCleared holds the results folders emptied in this process.
 var resultsCleared sync.Map
 
-var (
-	agentMu    sync.Mutex
-	agentPaths = map[string]string{}
-)
-
-// buildAgent cross-builds the guest agent once per process and arch.
-func buildAgent(root string, a Arch) (string, error) {
-	agentMu.Lock()
-	defer agentMu.Unlock()
-	if p, ok := agentPaths[a.Name]; ok {
-		return p, nil
-	}
-	dir, err := os.MkdirTemp("", "pmip-agent-")
-	if err != nil {
-		return "", fmt.Errorf("qemu: %w", err)
-	}
-	out := filepath.Join(dir, "pmip-agent")
+// buildAgent cross-builds the guest agent into out (the VM's share, so it
+// goes with the VM; Go's build cache makes a rebuild a link step).
+func buildAgent(root string, a Arch, out string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./testing/qemu/agent")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), a.GoEnv...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("qemu: building the guest agent: %v: %s", err, b)
+		return fmt.Errorf("qemu: building the guest agent: %v: %s", err, b)
 	}
-	agentPaths[a.Name] = out
-	return out, nil
+	return nil
 }
