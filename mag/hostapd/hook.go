@@ -29,7 +29,9 @@ import (
 //
 // Flags: -socket PATH (default $PMIP_MAG_SOCKET, else DefaultSocket),
 // -hostapd-cli PATH (default hostapd_cli from PATH), -ctrl-dir DIR
-// (hostapd_cli -p; default hostapd_cli's own). Diagnostics go to stdout,
+// (hostapd_cli -p; default $PMIP_HOSTAPD_CTRL, else hostapd_cli's own
+// /var/run/hostapd). The environment variables pass through hostapd_cli
+// to the action script, so the scripts need no arguments of their own. Diagnostics go to stdout,
 // which the hooks' supervisor logs. For ubus, a malformed line or a MAG
 // that is briefly away is logged and the loop goes on.
 func RunHook(args []string, stdin io.Reader, stdout io.Writer) error {
@@ -37,7 +39,7 @@ func RunHook(args []string, stdin io.Reader, stdout io.Writer) error {
 	fset.SetOutput(stdout)
 	socket := fset.String("socket", envOr(SocketEnv, DefaultSocket), "MAG hook `socket`")
 	cli := fset.String("hostapd-cli", "hostapd_cli", "hostapd_cli `program`")
-	ctrlDir := fset.String("ctrl-dir", "", "hostapd control interface `directory` (hostapd_cli -p)")
+	ctrlDir := fset.String("ctrl-dir", os.Getenv(CtrlDirEnv), "hostapd control interface `directory` (hostapd_cli -p)")
 	fset.Usage = func() {
 		fmt.Fprintln(stdout, "usage: pmip-mag hook [flags] action IFNAME EVENT MAC | ubus IFNAME")
 		fset.PrintDefaults()

@@ -21,6 +21,11 @@ const DefaultSocket = "/var/run/pmip-mag/hostapd.sock"
 // from, so hostapd-hooks/ scripts need no arguments for it.
 const SocketEnv = "PMIP_MAG_SOCKET"
 
+// CtrlDirEnv names the environment variable that tells the hooks where
+// hostapd's control sockets are (hostapd_cli -p), when not in
+// hostapd_cli's default /var/run/hostapd.
+const CtrlDirEnv = "PMIP_HOSTAPD_CTRL"
+
 // Listener receives Events from hooks on a unix datagram socket. Only the
 // owner (root on an AP) may write to the socket.
 type Listener struct {

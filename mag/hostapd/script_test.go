@@ -33,6 +33,17 @@ func TestMain(m *testing.M) {
 // socket.
 func hookEnv(t *testing.T, socket string) []string {
 	t.Helper()
+	fakes, err := filepath.Abs("testdata/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hookEnvPath(t, socket, fakes)
+}
+
+// hookEnvPath is hookEnv with the given folder, not the fakes, after
+// pmip-mag on PATH.
+func hookEnvPath(t *testing.T, socket, dir string) []string {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -41,12 +52,8 @@ func hookEnv(t *testing.T, socket string) []string {
 	if err := os.Symlink(self, filepath.Join(bin, "pmip-mag")); err != nil {
 		t.Fatal(err)
 	}
-	fakes, err := filepath.Abs("testdata/bin")
-	if err != nil {
-		t.Fatal(err)
-	}
 	return append(os.Environ(),
-		"PATH="+bin+":"+fakes+":"+os.Getenv("PATH"),
+		"PATH="+bin+":"+dir+":"+os.Getenv("PATH"),
 		SocketEnv+"="+socket,
 		"FAKE_HOSTAPD_LOG="+filepath.Join(bin, "hostapd_cli.log"),
 	)

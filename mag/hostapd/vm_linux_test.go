@@ -1,0 +1,175 @@
+package hostapd
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/openpmip/pmip/internal/nstest"
+)
+
+// TestVMRealHostapd runs the action hook under the real hostapd_cli of a
+// real hostapd, with a station authenticating by 802.1X (hostapd's
+// internal EAP server, EAP-PSK), in the QEMU guest (test tier 3: it needs
+// mac80211_hwsim, hostapd and wpa_supplicant):
+//
+//	[ns ap]  phy0 wlan0 hostapd (WPA2-EAP) ))) hwsim ((( wlan1 wpa_supplicant phy1 [ns sta]
+//	           │ ctrl socket                                identity alice@example.org
+//	hostapd_cli -a pmip-hostapd-action ──► pmip-mag (this binary) hook action
+//	           └─► hostapd_cli sta MAC (identity) ──► unixgram ──► Listener ──► events
+func TestVMRealHostapd(t *testing.T) {
+	nstest.RequireVM(t)
+	bins := map[string]string{}
+	for _, b := range []string{"hostapd", "hostapd_cli", "wpa_supplicant", "wpa_cli", "iw", "modprobe"} {
+		bins[b] = findBinary(t, b)
+	}
+	must := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	must(bins["modprobe"], "mac80211_hwsim", "radios=2")
+	t.Cleanup(func() { _ = exec.Command(bins["modprobe"], "-r", "mac80211_hwsim").Run() })
+	// Read before the move: /sys shows the namespace that mounted it.
+	addr, err := os.ReadFile("/sys/class/net/wlan1/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	staMAC := strings.TrimSpace(string(addr))
+	ap, sta := nstest.New(t, "ap"), nstest.New(t, "sta")
+	must(bins["iw"], "phy", "phy0", "set", "netns", "name", ap.Name)
+	must(bins["iw"], "phy", "phy1", "set", "netns", "name", sta.Name)
+	sta.Run(t, "ip", "link", "set", "wlan1", "up")
+
+	dir := t.TempDir()
+	ctrl := filepath.Join(dir, "hostapd")
+	const psk = "06b4be19da289f475aa46a33cb793029" // EAP-PSK key, 16 octets
+	write := func(name string, lines ...string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	users := write("eap_users", `"alice@example.org" PSK `+psk)
+	apConf := write("hostapd.conf", "interface=wlan0", "driver=nl80211", "ctrl_interface="+ctrl,
+		"ssid=pmip-eap", "hw_mode=g", "channel=1", "ieee8021x=1", "eap_server=1", "eap_user_file="+users,
+		"wpa=2", "wpa_key_mgmt=WPA-EAP", "rsn_pairwise=CCMP")
+	staConf := write("wpa.conf", "ctrl_interface="+filepath.Join(dir, "wpa"), "network={", `ssid="pmip-eap"`,
+		"key_mgmt=WPA-EAP", "eap=PSK", `identity="alice@example.org"`, "password="+psk, "scan_freq=2412", "}")
+	apLog, staLog := filepath.Join(dir, "hostapd.log"), filepath.Join(dir, "wpa.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, f := range []string{apLog, staLog} {
+				b, _ := os.ReadFile(f)
+				t.Logf("--- %s:\n%s", f, b)
+			}
+		}
+	})
+
+	hostapd := exec.Command(bins["hostapd"], "-t", "-f", apLog, apConf)
+	if err := ap.Start(hostapd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hostapd.Process.Kill(); _ = hostapd.Wait() })
+	waitFile(t, filepath.Join(ctrl, "wlan0"))
+
+	// The hook as deployed: the real script, run by the real hostapd_cli,
+	// calling pmip-mag (this test binary) found on PATH.
+	socket, events, _ := startListener(t)
+	// The real hostapd_cli's folder, never testdata/bin's fake.
+	env := hookEnvPath(t, socket, filepath.Dir(bins["hostapd_cli"]))
+	env = append(env, CtrlDirEnv+"="+ctrl)
+	script := filepath.Join(dir, "pmip-hostapd-action")
+	b, err := os.ReadFile("../../hostapd-hooks/pmip-hostapd-action")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy in tmpfs: the Malta guest kernel cannot exec from 9p.
+	if err := os.WriteFile(script, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cli := exec.Command(bins["hostapd_cli"], "-p", ctrl, "-i", "wlan0", "-a", script)
+	cli.Env = env
+	var cliOut syncBuffer
+	cli.Stdout, cli.Stderr = &cliOut, &cliOut
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cli.Process.Kill()
+		_ = cli.Wait()
+		if t.Failed() {
+			t.Logf("--- hostapd_cli -a:\n%s", cliOut.String())
+		}
+	})
+	time.Sleep(500 * time.Millisecond) // let hostapd_cli attach before the station comes; a miss fails below, never passes wrongly
+
+	t0 := time.Now()
+	wpa := exec.Command(bins["wpa_supplicant"], "-t", "-f", staLog, "-i", "wlan1", "-c", staConf)
+	if err := sta.Start(wpa); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = wpa.Process.Kill(); _ = wpa.Wait() })
+
+	sMAC := mac(staMAC)
+	want := Event{Kind: Connected, Interface: "wlan0", MAC: sMAC, Identity: "alice@example.org", Source: SourceAction}
+	if diff := cmp.Diff(want, nextEventWithin(t, events, 60*time.Second)); diff != "" {
+		t.Fatalf("event (-want +got):\n%s", diff)
+	}
+	t.Logf("802.1X association to Connected event with identity: %v", time.Since(t0).Round(time.Millisecond))
+
+	sta.Run(t, bins["wpa_cli"], "-p", filepath.Join(dir, "wpa"), "-i", "wlan1", "disconnect")
+	want = Event{Kind: Disconnected, Interface: "wlan0", MAC: sMAC, Source: SourceAction}
+	if diff := cmp.Diff(want, nextEventWithin(t, events, 30*time.Second)); diff != "" {
+		t.Fatalf("event (-want +got):\n%s", diff)
+	}
+}
+
+func nextEventWithin(t *testing.T, events <-chan Event, d time.Duration) Event {
+	t.Helper()
+	select {
+	case e := <-events:
+		return e
+	case <-time.After(d):
+		t.Fatalf("no event within %v", d)
+	}
+	return Event{}
+}
+
+func findBinary(t *testing.T, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		if p := filepath.Join(d, name); fileExists(p) {
+			return p
+		}
+	}
+	t.Fatalf("%s not found in the guest", name)
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// waitFile waits for hostapd to create its control socket.
+func waitFile(t *testing.T, p string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !fileExists(p); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear", p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
