@@ -38,11 +38,14 @@ var WiFiBinaries = []Binary{
 	{"iw", "/sbin/iw"},
 }
 
-// ClientBinaries are the DHCP clients a mobile node runs besides busybox's
-// udhcpc (an applet in every image).
+// ClientBinaries are the DHCP clients a mobile node runs: ISC dhclient,
+// and busybox's udhcpc with Debian's script that configures the lease.
 var ClientBinaries = []Binary{
 	{"isc-dhcp-client", "/sbin/dhclient"},
 	{"isc-dhcp-client", "/sbin/dhclient-script"},
+	{"isc-dhcp-client", "/etc/dhcp/dhclient.conf"},
+	{"udhcpc", "/sbin/udhcpc"},
+	{"udhcpc", "/etc/udhcpc/default.script"},
 }
 
 // CaptureBinaries add packet capture (pcaps of failed scenarios) and the

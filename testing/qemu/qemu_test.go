@@ -157,8 +157,8 @@ func requireTests(t *testing.T, pkg string) {
 // TestWiFi proves the image carries what the scenarios of issue 5 need:
 // mac80211_hwsim radios moved into two namespaces, hostapd and
 // wpa_supplicant associating with WPA2-PSK while tcpdump captures the
-// station's traffic into /mnt/results, a ping over the encrypted link,
-// and the DHCP and nftables tools running.
+// station's traffic into /mnt/results, a ping over the encrypted link, a
+// DHCPv4 lease from udhcpd to udhcpc, and dhclient and nft running.
 //
 //	[ns ap] phy0 wlan0 fd02::1 hostapd ))) 802.11 (hwsim) ((( wlan1 fd02::2 wpa_supplicant phy1 [ns sta]
 //	                                                          tcpdump -> /mnt/results/sta.pcap
@@ -217,6 +217,12 @@ func TestWiFi(t *testing.T) {
 	if n := echoReplies(pcap); n < 2 {
 		t.Errorf("the capture on the station (%d bytes) holds %d ICMPv6 echo replies, want 2", len(pcap), n)
 	}
+	t2 := time.Now()
+	if out, err := vm.Run(ctx, "/bin/sh", "-c", wifiDHCP); err != nil {
+		t.Errorf("DHCPv4 over the Wi-Fi link: %v\n%s", err, out)
+	} else {
+		t.Logf("qemu: DHCPv4 lease over hwsim in %v:\n%s", time.Since(t2).Round(time.Millisecond), out)
+	}
 	t.Logf("qemu: TestWiFi took %v", time.Since(t0).Round(time.Millisecond))
 }
 
@@ -263,6 +269,19 @@ until /bin/ip netns exec sta /sbin/wpa_cli -p /run/wpa_supplicant -i wlan1 statu
 done
 /bin/ip netns exec ap /usr/sbin/hostapd_cli -p /run/hostapd -i wlan0 all_sta | head -1
 /bin/ip netns exec sta /sbin/wpa_cli -p /run/wpa_supplicant -i wlan1 status | grep -E '^(ssid|key_mgmt|wpa_state)='
+`
+
+// wifiDHCP serves DHCPv4 on the AP with busybox udhcpd and leases an
+// address to the station with udhcpc and Debian's default script.
+const wifiDHCP = `set -eu
+/bin/ip -n ap addr add 10.9.0.1/24 dev wlan0
+printf '%s\n' 'start 10.9.0.10' 'end 10.9.0.20' 'interface wlan0' 'lease_file /tmp/udhcpd.leases' \
+	'option subnet 255.255.255.0' 'option router 10.9.0.1' >/tmp/udhcpd.conf
+touch /tmp/udhcpd.leases
+/bin/ip netns exec ap /bin/busybox udhcpd /tmp/udhcpd.conf
+/bin/ip netns exec sta /sbin/udhcpc -i wlan1 -s /etc/udhcpc/default.script -n -q -t 10 -T 1
+/bin/ip -n sta -4 addr show dev wlan1 | grep 'inet 10.9.0.'
+/bin/ip -n sta -4 route show default
 `
 
 // TestTwoGuests links two guests by QEMU socket networking, as issue 5

@@ -3,12 +3,14 @@ package qemu
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -374,5 +376,50 @@ func TestPruneImages(t *testing.T) {
 	hidden, _ := filepath.Glob(filepath.Join(cache, ".build-*"))
 	if got := append(left, hidden...); len(got) != 1 || filepath.Base(got[0]) != "new" {
 		t.Errorf("after pruning: %v, want only images/new", got)
+	}
+}
+
+func TestClaimResults(t *testing.T) {
+	root := t.TempDir()
+	stale := filepath.Join(root, "results", "TestX", "old.console.log")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := claimResults(root, "TestX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != filepath.Join(root, "results", "TestX") {
+		t.Errorf("first claim got %s", dir)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("an earlier run's file survived the first claim")
+	}
+	if again, _ := claimResults(root, "TestX"); again != dir {
+		t.Errorf("the test's second guest got %s, want %s", again, dir)
+	}
+	// Another process holding TestY's lock sends this one to TestY.<pid>.
+	if err := os.WriteFile(filepath.Join(root, "results", ".locks", "TestY"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.Open(filepath.Join(root, "results", ".locks", "TestY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	// flock locks belong to open files: a second open file conflicts even
+	// within one process, as another process's would.
+	if err := syscall.Flock(int(other.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	got, err := claimResults(root, "TestY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(root, "results", fmt.Sprintf("TestY.%d", os.Getpid())); got != want {
+		t.Errorf("contended claim got %s, want %s", got, want)
 	}
 }

@@ -169,14 +169,8 @@ func Boot(tb testing.TB, o Options) *VM {
 
 func (vm *VM) boot(qemuBin string, o Options) error {
 	var err error
-	vm.logs = filepath.Join(vm.root, "results", sanitizeName(vm.tb.Name()))
-	// What an earlier run left goes when the test's first guest boots;
-	// its other guests share the folder.
-	if _, again := resultsCleared.LoadOrStore(vm.logs, true); !again {
-		os.RemoveAll(vm.logs)
-	}
-	if err := os.MkdirAll(vm.logs, 0o755); err != nil {
-		return fmt.Errorf("qemu: %w", err)
+	if vm.logs, err = claimResults(vm.root, sanitizeName(vm.tb.Name())); err != nil {
+		return err
 	}
 	if vm.transcript, err = os.Create(vm.logPath("transcript.log")); err != nil {
 		return fmt.Errorf("qemu: %w", err)
@@ -427,8 +421,50 @@ func sanitizeName(s string) string {
 	}, s)
 }
 
-// resultsCleared holds the results folders emptied in this process.
-var resultsCleared sync.Map
+// resultsDirs maps results/<test> to the folder this process claimed for
+// the test.
+var (
+	resultsMu   sync.Mutex
+	resultsDirs = map[string]string{}
+)
+
+// claimResults returns the folder for a test's logs: results/<test>,
+// emptied of an earlier run's files when the test's first guest boots (its
+// other guests share it). The process holds an flock on it until it exits,
+// so a concurrent run of a test of the same name (another package, or
+// another run in the same tree) neither empties nor writes into it: that
+// run gets results/<test>.<pid>.
+func claimResults(root, test string) (string, error) {
+	resultsMu.Lock()
+	defer resultsMu.Unlock()
+	results := filepath.Join(root, "results")
+	key := filepath.Join(results, test)
+	if dir, ok := resultsDirs[key]; ok {
+		return dir, os.MkdirAll(dir, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Join(results, ".locks"), 0o755); err != nil {
+		return "", fmt.Errorf("qemu: %w", err)
+	}
+	for _, name := range []string{test, fmt.Sprintf("%s.%d", test, os.Getpid())} {
+		f, err := os.OpenFile(filepath.Join(results, ".locks", name), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return "", fmt.Errorf("qemu: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue // another process has it
+		}
+		// f stays open, and the lock held, for the life of the process.
+		dir := filepath.Join(results, name)
+		os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", fmt.Errorf("qemu: %w", err)
+		}
+		resultsDirs[key] = dir
+		return dir, nil
+	}
+	return "", fmt.Errorf("qemu: results folder for %s is in use by other processes", test)
+}
 
 // buildAgent cross-builds the guest agent into out (the VM's share, so it
 // goes with the VM; Go's build cache makes a rebuild a link step).

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// serve accepts TCP connections and sends each a paced stream of chunks,
+// each starting with its sequence number and send time, until the peer
+// goes away. Pacing keeps the stream far below what TCG can carry, so an
+// inter-arrival gap at the receiver is the path's, not the CPU's.
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("l", "[::]:5001", "listen `address`")
+	chunk := fs.Int("chunk", 1000, "bytes per chunk (at least 16)")
+	interval := fs.Duration("interval", 5*time.Millisecond, "time between chunks")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *chunk < 16 || *chunk > 1<<20 {
+		return fmt.Errorf("serve: -chunk %d out of 16..1048576", *chunk)
+	}
+	if *interval <= 0 {
+		return fmt.Errorf("serve: -interval must be positive")
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	_ = enc.Encode(map[string]any{"listening": ln.Addr().String()})
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		go func() {
+			sent, err := pace(c, *chunk, *interval)
+			msg := map[string]any{"peer": c.RemoteAddr().String(), "sent": sent}
+			if err != nil {
+				msg["end"] = err.Error()
+			}
+			_ = enc.Encode(msg)
+		}()
+	}
+}
+
+func pace(c net.Conn, size int, interval time.Duration) (int64, error) {
+	defer c.Close()
+	buf := make([]byte, size)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var sent int64
+	for seq := uint64(0); ; seq++ {
+		binary.BigEndian.PutUint64(buf, seq)
+		binary.BigEndian.PutUint64(buf[8:], uint64(time.Now().UnixNano()))
+		n, err := c.Write(buf)
+		sent += int64(n)
+		if err != nil {
+			return sent, err
+		}
+		<-tick.C
+	}
+}
+
+// Gap is a pause in the received stream.
+type Gap struct {
+	// At is when data arrived again (Unix ns); the pause began Ms before.
+	At int64   `json:"at_ns"`
+	Ms float64 `json:"ms"`
+	// BytesBefore is how much had arrived when the pause began.
+	BytesBefore int64 `json:"bytes_before"`
+}
+
+// StreamReport is the last line `recv` prints.
+type StreamReport struct {
+	Connected int64   `json:"connected_ns"`
+	End       int64   `json:"end_ns"`
+	Bytes     int64   `json:"bytes"`
+	MaxGap    Gap     `json:"max_gap"`
+	Gaps      []Gap   `json:"gaps,omitempty"` // every pause over -gap
+	Err       string  `json:"err,omitempty"`
+	MeanMbps  float64 `json:"mean_mbps"`
+}
+
+// recv connects to a serve (retrying until the path is there), reads the
+// stream and reports its progress and the pauses in it: the largest
+// inter-arrival gap is a handover's interruption as the application saw
+// it. It ends after -for, or on SIGTERM/SIGINT, printing the report; a
+// reset or an early end of the stream is an error (exit status 1).
+func recv(args []string) error {
+	fs := flag.NewFlagSet("recv", flag.ContinueOnError)
+	addr := fs.String("c", "", "serve's `address`")
+	dur := fs.Duration("for", 30*time.Second, "how long to receive")
+	progress := fs.Duration("progress", 250*time.Millisecond, "progress line interval")
+	gapMin := fs.Duration("gap", 50*time.Millisecond, "report every pause longer than this")
+	connectTimeout := fs.Duration("connect-timeout", 20*time.Second, "how long to retry connecting")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *addr == "" {
+		return errors.New("recv: -c is required")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *dur)
+	defer cancel()
+
+	var c net.Conn
+	var err error
+	for deadline := time.Now().Add(*connectTimeout); ; {
+		d := net.Dialer{Timeout: 2 * time.Second}
+		if c, err = d.DialContext(ctx, "tcp", *addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("recv: connecting to %s: %w", *addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer c.Close()
+	enc := json.NewEncoder(os.Stdout)
+	rep := StreamReport{Connected: time.Now().UnixNano()}
+	_ = enc.Encode(map[string]any{"connected": c.RemoteAddr().String(), "local": c.LocalAddr().String(), "t_ns": rep.Connected})
+
+	type read struct {
+		n   int
+		at  int64
+		err error
+	}
+	reads := make(chan read, 64)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			reads <- read{n, time.Now().UnixNano(), err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(*progress)
+	defer tick.Stop()
+	last, maxGap := rep.Connected, int64(0)
+	for {
+		select {
+		case r := <-reads:
+			if r.n > 0 {
+				if g := r.at - last; g > maxGap {
+					maxGap = g
+					rep.MaxGap = Gap{At: r.at, Ms: float64(g) / 1e6, BytesBefore: rep.Bytes}
+				}
+				if g := time.Duration(r.at - last); g > *gapMin {
+					rep.Gaps = append(rep.Gaps, Gap{At: r.at, Ms: float64(g) / 1e6, BytesBefore: rep.Bytes})
+				}
+				rep.Bytes += int64(r.n)
+				last = r.at
+			}
+			if r.err != nil {
+				if r.err == io.EOF {
+					rep.Err = "the sender ended the stream"
+				} else {
+					rep.Err = r.err.Error()
+				}
+				return finish(enc, &rep)
+			}
+		case now := <-tick.C:
+			_ = enc.Encode(map[string]any{"t_ns": now.UnixNano(), "bytes": rep.Bytes})
+		case <-ctx.Done():
+			return finish(enc, &rep)
+		}
+	}
+}
+
+func finish(enc *json.Encoder, rep *StreamReport) error {
+	rep.End = time.Now().UnixNano()
+	if d := rep.End - rep.Connected; d > 0 {
+		rep.MeanMbps = float64(rep.Bytes*8) / (float64(d) / 1e9) / 1e6
+	}
+	_ = enc.Encode(rep)
+	if rep.Err != "" {
+		return fmt.Errorf("recv: %s after %d bytes", rep.Err, rep.Bytes)
+	}
+	return nil
+}
