@@ -1,7 +1,8 @@
 #!/bin/sh
 # make fuzz: runs every native fuzz target in the module for FUZZTIME each
-# (default 60s) and prints executions per target. New interesting inputs
-# land in the package's testdata/fuzz, to be committed.
+# (default 60s) and prints executions per target. Go keeps the inputs it
+# finds interesting in $(go env GOCACHE)/fuzz; only a failing input is
+# written to the package's testdata/fuzz (commit it with its fix).
 set -eu
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
