@@ -32,10 +32,10 @@ func (e *Engine) DeregisterAll(ctx context.Context) (unanswered int) {
 		n++
 	}
 	e.mu.Unlock()
-	fx.run()
 	if n > 0 {
 		e.log.Info("deregistration PBUs sent", "clients", n)
 	}
+	fx.run()
 
 	t := time.NewTicker(deregisterPoll)
 	defer t.Stop()

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/bpf"
+
 	"github.com/openpmip/pmip/internal/clock"
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/internal/transport"
@@ -272,7 +274,9 @@ func accessSide(trigCtx, raCtx context.Context, cfg magconfig.Config, a magconfi
 
 	// RFC 5213 6.7, 6.9.3: unicast RAs with the client's home network
 	// prefix, from the fixed router link-local and link-layer addresses.
-	raConn, err := l2.Listen(a.Interface, 0, nil)
+	// Each packet socket opens dropping everything; New installs the
+	// component's own filter.
+	raConn, err := l2.Listen(a.Interface, l2.EtherTypeIPv6, dropAll)
 	if err != nil {
 		return side, nil, closers, err
 	}
@@ -285,7 +289,7 @@ func accessSide(trigCtx, raCtx context.Context, cfg magconfig.Config, a magconfi
 
 	// Attach by RS, DAD NS and DHCP where no server reports them; detach
 	// by silence.
-	snConn, err := l2.Listen(a.Interface, 0, nil)
+	snConn, err := l2.Listen(a.Interface, 0, dropAll)
 	if err != nil {
 		return side, nil, closers, err
 	}
@@ -318,6 +322,10 @@ func accessSide(trigCtx, raCtx context.Context, cfg magconfig.Config, a magconfi
 	}
 	return side, runs, closers, nil
 }
+
+// dropAll is the filter a packet socket opens with, so that no frame is
+// queued before its component sets the filter it needs.
+var dropAll = []bpf.Instruction{bpf.RetConstant{Val: 0}}
 
 // goTrigger returns the starter of one attach-trigger goroutine.
 func (m *magd) goTrigger(ctx context.Context, what string, run func(context.Context) error) func() {
