@@ -388,9 +388,9 @@ func TestCommandLine(t *testing.T) {
 	bad := filepath.Join(dir, "bad.conf")
 	os.WriteFile(bad, []byte("config lma 'main'\n\toption address '2001:db8::1'\n\toption default_lifetime 'abc'\n"), 0o600)
 	tests := []struct {
-		name       string
-		args       []string
-		code       int
+		name        string
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{"help", []string{"-help"}, 0, "", "Running an appliance"},
