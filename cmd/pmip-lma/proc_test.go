@@ -104,7 +104,7 @@ func startLMA(t *testing.T, ns *nstest.NS, bin string, env []string, args []stri
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
-			case err := <-p.done:
+		case err := <-p.done:
 			p.reaped = true
 			t.Fatalf("pmip-lma exited at start: %v\n%s", err, p.log.String())
 		default:
