@@ -1,0 +1,155 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// AddrReport is pmip-probe addrs' report (testing/qemu/cmd/pmip-probe):
+// Unix-nanosecond times of the guest's clock.
+type AddrReport struct {
+	Start    int64  `json:"start_ns"`
+	Up       int64  `json:"up_ns"`
+	V4       int64  `json:"v4_ns"`
+	V4IP     string `json:"v4"`
+	V6       int64  `json:"v6_ns"`
+	V6IP     string `json:"v6"`
+	TimedOut bool   `json:"timed_out"`
+}
+
+// Attachment is what the client got from associating.
+type Attachment struct {
+	AddrReport
+	// ToV4 and ToV6 run from the association (the link authorized) to
+	// the address being usable.
+	ToV4, ToV6 time.Duration
+}
+
+// wpaCli runs wpa_cli against the client's wpa_supplicant.
+func (d *Domain) wpaCli(args string) string {
+	d.T.Helper()
+	return d.nsSh("client", "/sbin/wpa_cli -p "+wpaCtrl+" -i "+clientRadio+" "+args)
+}
+
+// Associate starts the client on ap: wpa_supplicant with WPA2-EAP
+// (EAP-PSK as Identity), wpa_cli -a starting udhcpc once connected, and
+// the kernel's SLAAC; it waits until the client has an IPv4 home address
+// and an IPv6 address in its home network prefix, and reports when each
+// came.
+func (d *Domain) Associate(ap *AP) Attachment {
+	d.T.Helper()
+	conf := filepath.Join(d.VM.ShareDir(), "pmip", "wpa.conf")
+	if err := os.WriteFile(conf, []byte(wpaConfig(ap.BSSID)), 0o644); err != nil {
+		d.T.Fatal(err)
+	}
+	d.start("addrs", "client", nil, d.bins["pmip-probe"], "addrs", "-i", clientRadio, "-v4", V4Pool, "-v6", HNPPool, "-timeout", "120s")
+	// The network starts disabled so wpa_cli -a is attached before the
+	// association it must see.
+	d.start("wpa_supplicant", "client", nil, "/sbin/wpa_supplicant", "-t", "-i", clientRadio, "-c", shareDir+"/wpa.conf")
+	d.waitPath(wpaCtrl+"/"+clientRadio, 30*time.Second)
+	d.start("wpa_cli", "client", nil, "/sbin/wpa_cli", "-p", wpaCtrl, "-i", clientRadio, "-a", scriptDir+"/client-action.sh")
+	time.Sleep(300 * time.Millisecond) // wpa_cli attaches; a miss shows below as no IPv4 address, never a false pass
+	d.wpaCli("enable_network 0")
+	d.WaitLog("addrs", "}\n", 0, 150*time.Second)
+	out := d.Log("addrs")
+	var rep AddrReport
+	if err := json.Unmarshal([]byte(firstLine(out)), &rep); err != nil {
+		d.T.Fatalf("pmip-probe addrs: %v: %q", err, out)
+	}
+	if rep.TimedOut {
+		d.T.Fatalf("the client did not get its addresses within 120 s: link up at %s, IPv4 %q, IPv6 %q",
+			rel(rep.Start, rep.Up), rep.V4IP, rep.V6IP)
+	}
+	a := Attachment{AddrReport: rep, ToV4: time.Duration(rep.V4 - rep.Up), ToV6: time.Duration(rep.V6 - rep.Up)}
+	return a
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+func rel(start, t int64) string {
+	if t == 0 {
+		return "never"
+	}
+	return fmt.Sprintf("+%v", time.Duration(t-start).Round(time.Millisecond))
+}
+
+// WPAStatus returns wpa_cli status as key=value pairs.
+func (d *Domain) WPAStatus() map[string]string {
+	d.T.Helper()
+	m := map[string]string{}
+	for _, l := range strings.Split(d.wpaCli("status"), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// Roam moves the client to ap (a reassociation, as wpa_supplicant does
+// when it finds a better AP of its ESS) and waits until it is connected
+// there; it returns when the roam was asked for.
+func (d *Domain) Roam(ap *AP) time.Time {
+	d.T.Helper()
+	// The target must be in the scan results; the first scan saw it if
+	// it was up then, otherwise scan once (before any timing starts).
+	if !strings.Contains(d.wpaCli("scan_results"), ap.BSSID) {
+		d.wpaCli("scan")
+		d.Eventually("AP "+ap.Name+" in the client's scan results", 20*time.Second, 200*time.Millisecond, func() error {
+			if strings.Contains(d.wpaCli("scan_results"), ap.BSSID) {
+				return nil
+			}
+			return errorf("%s not seen", ap.BSSID)
+		})
+	}
+	d.wpaCli("bssid 0 " + ap.BSSID)
+	t0 := time.Now()
+	d.wpaCli("roam " + ap.BSSID)
+	d.Eventually("the client connected to "+ap.Name, 60*time.Second, 100*time.Millisecond, func() error {
+		st := d.WPAStatus()
+		if st["wpa_state"] == "COMPLETED" && strings.EqualFold(st["bssid"], ap.BSSID) {
+			return nil
+		}
+		return errorf("wpa_state %s bssid %s", st["wpa_state"], st["bssid"])
+	})
+	return t0
+}
+
+// Disconnect makes the client leave the network (wpa_cli disconnect: a
+// deauthentication the AP reports as AP-STA-DISCONNECTED).
+func (d *Domain) Disconnect() {
+	d.T.Helper()
+	d.wpaCli("disconnect")
+}
+
+// ClientAddrs returns the global addresses on the client's radio.
+func (d *Domain) ClientAddrs() []string {
+	d.T.Helper()
+	out := d.nsSh("client", "ip -o addr show dev "+clientRadio+" scope global")
+	var addrs []string
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet" || f[i] == "inet6" {
+				addrs = append(addrs, strings.Split(f[i+1], "/")[0])
+			}
+		}
+	}
+	return addrs
+}
+
+// Ping pings dst from the client count times and fails the test on loss.
+func (d *Domain) Ping(dst string, count int) string {
+	d.T.Helper()
+	out := d.nsSh("client", fmt.Sprintf("ping -c %d -i 0.2 -W 5 %s", count, dst))
+	if !strings.Contains(out, " 0% packet loss") {
+		d.T.Fatalf("ping %s from the client lost packets:\n%s", dst, out)
+	}
+	return out
+}

@@ -1,0 +1,69 @@
+package scenarios
+
+import (
+	"fmt"
+	"time"
+)
+
+// waitPath waits in the guest until path exists (a socket a daemon made).
+func (d *Domain) waitPath(path string, timeout time.Duration) {
+	d.T.Helper()
+	n := int(timeout / (50 * time.Millisecond))
+	d.sh(fmt.Sprintf(`i=0; until [ -e %s ]; do i=$((i+1)); [ $i -lt %d ] || { echo "no %s after %v"; exit 1; }; sleep 0.05; done`,
+		path, n, path, timeout))
+}
+
+// StartLMA starts pmip-lma in its namespace and waits for its control
+// socket.
+func (d *Domain) StartLMA() {
+	d.T.Helper()
+	d.sh("rm -f " + lmaSocket + "; mkdir -p /var/lib/pmip-lma /run/pmip-lma")
+	d.start("lma", "lma", nil, d.bins["pmip-lma"], "-config", lmaConf)
+	d.waitPath(lmaSocket, 60*time.Second)
+}
+
+// KillLMA kills the LMA with SIGKILL, as a crash or a power cut would.
+func (d *Domain) KillLMA() {
+	d.T.Helper()
+	// The agent kills the process group with SIGKILL.
+	d.stop("lma")
+}
+
+// StartAP starts one access point: hostapd on its radio (which hostapd
+// bridges into br-lan), the MAG serving br-lan, and hostapd_cli running
+// the project's action hook, which forwards station events to the MAG.
+func (d *Domain) StartAP(ap *AP) {
+	d.T.Helper()
+	d.sh(fmt.Sprintf("mkdir -p %s %s", hostapdCtrl(ap), "/run/pmip-mag-"+ap.Name))
+	d.start("hostapd-"+ap.Name, ap.Name, nil, "/usr/sbin/hostapd", "-t", hostapdConf(ap))
+	d.waitPath(hostapdCtrl(ap)+"/"+ap.Radio, 60*time.Second)
+	d.start("mag-"+ap.Name, ap.Name, nil, d.bins["pmip-mag"], "-config", magConfPath(ap), "-restart-counter", magCounterFile(ap))
+	d.waitPath(magSocket(ap), 60*time.Second)
+	env := []string{
+		"PMIP_MAG=" + d.bins["pmip-mag"],
+		"PMIP_MAG_SOCKET=" + magSocket(ap),
+		"PMIP_HOSTAPD_CTRL=" + hostapdCtrl(ap),
+	}
+	d.start("hostapd_cli-"+ap.Name, ap.Name, env, "/usr/sbin/hostapd_cli", "-p", hostapdCtrl(ap), "-i", ap.Radio, "-a", scriptDir+"/ap-action.sh")
+}
+
+// StartCapture captures on a root-namespace interface (the backhaul
+// ports) or one in a namespace into results/<test>/<name>.pcap, and
+// waits until tcpdump listens.
+func (d *Domain) StartCapture(name, ns, iface string) {
+	d.T.Helper()
+	// -Z root: the image has no tcpdump user. -s: headers and the
+	// Mobility Header are enough; the stream's payload is not needed.
+	d.start("tcpdump-"+name, ns, nil, "/usr/bin/tcpdump", "-Z", "root", "-U", "--immediate-mode", "-s", "300",
+		"-i", iface, "-w", resultsDir+"/"+name+".pcap")
+	d.WaitLog("tcpdump-"+name, "listening on", 0, 30*time.Second)
+}
+
+// StartBackhaulCaptures captures the signalling and tunnels at each
+// MAG's backhaul port (the PBU-to-PBA round trip as the MAG sees it).
+func (d *Domain) StartBackhaulCaptures() {
+	d.T.Helper()
+	for _, ap := range d.APs {
+		d.StartCapture("backhaul-"+ap.Name, "", "bh-"+ap.Name)
+	}
+}

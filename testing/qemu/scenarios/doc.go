@@ -1,0 +1,39 @@
+// Package scenarios is the end-to-end tier of issue 5: an emulated PMIPv6
+// domain inside one QEMU guest (stock Debian kernel, TCG), with the real
+// daemons, real 802.11 on mac80211_hwsim radios, hostapd's internal EAP
+// server, wpa_supplicant, a DHCP client and kernel SLAAC.
+//
+//	┌────────── guest (testing/qemu) ──────────────────────────────────────────┐
+//	│  [cn] eth0 ── cn0 [lma] pmip-lma                                         │
+//	│  2001:db8:cccc::2      bh0 2001:db8:ffff::1 198.51.100.1                 │
+//	│  203.0.113.2             │                                               │
+//	│                    bridge "bh" (backhaul, root namespace, captured)      │
+//	│                     │                       │                            │
+//	│  [ap1] bh0 ::11 .11 pmip-mag       [ap2] bh0 ::12 .12 pmip-mag           │
+//	│        br-lan (MAG access link) ── wlan0   br-lan ── wlan1               │
+//	│        hostapd WPA2-EAP, hostapd_cli -a pmip-hostapd-action              │
+//	│                  )))  mac80211_hwsim, one medium  (((                    │
+//	│  [client] wlan2 wpa_supplicant (alice@example.net, EAP-PSK),             │
+//	│           udhcpc (started by wpa_cli -a on CONNECTED), kernel SLAAC      │
+//	└──────────────────────────────────────────────────────────────────────────┘
+//
+// Each scenario is one test (see the files scenario*_test.go, each with its
+// topology at its top):
+//
+//	PMIP_QEMU=1 go test -v -run TestScenario1 ./testing/qemu/scenarios   # attach, dual stack
+//	PMIP_QEMU=1 go test -v -run TestScenario2 ./testing/qemu/scenarios   # handover AP1 -> AP2
+//	PMIP_QEMU=1 go test -v -run TestScenario3 ./testing/qemu/scenarios   # detach
+//	PMIP_QEMU=1 go test -v -run TestScenario4 ./testing/qemu/scenarios   # GRE with keys
+//	PMIP_QEMU=1 go test -v -run TestScenario5 ./testing/qemu/scenarios   # IPv4 transport
+//	PMIP_QEMU=1 go test -v -run TestScenario6 ./testing/qemu/scenarios   # mipsel MAG guest
+//	PMIP_QEMU=1 go test -v -run TestScenario7 ./testing/qemu/scenarios   # LMA kill -9 and restart
+//	PMIP_QEMU=1 go test -v -run TestDemo ./testing/qemu/scenarios        # 1-3 in one guest, narrated
+//
+// (as root; scripts/install-test-deps.sh installs QEMU). The demo command
+// testing/qemu/cmd/pmip-demo runs TestDemo and prints its narration and
+// figures. When a scenario fails, results/<test>/ keeps the daemons' logs,
+// hostapd's and wpa_supplicant's, the guest transcript and console, pcaps
+// of the backhaul and the client's radio, and dumps of every namespace's
+// links, addresses, routes, rules, nftables and the LMA's bindings; the
+// path is printed. PMIP_QEMU_KEEP=1 keeps them for passing runs too.
+package scenarios

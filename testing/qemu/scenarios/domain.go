@@ -1,0 +1,365 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openpmip/pmip/testing/qemu"
+)
+
+// Domain is a running emulated PMIPv6 domain in one guest.
+type Domain struct {
+	T   testing.TB
+	VM  *qemu.VM
+	Cfg Config
+	APs []*AP
+	// ClientMAC is the client radio's address, as the MAGs see it.
+	ClientMAC string
+
+	ctx   context.Context
+	bins  map[string]string // guest paths of our binaries
+	procs map[string]*proc
+	logs  map[string]*logBuffer
+	// figures the scenarios measured, printed at the end and by the demo.
+	figMu   sync.Mutex
+	figures []Figure
+}
+
+// Figure is a measured quantity a scenario reports.
+type Figure struct {
+	Name  string
+	Value float64
+	Unit  string
+}
+
+// imageBinaries is what the domain's guest image carries besides the base.
+func imageBinaries() []qemu.Binary {
+	return slices.Concat(qemu.WiFiBinaries, qemu.ClientBinaries, qemu.CaptureBinaries)
+}
+
+// ourMains are cross-built and installed in the guest.
+var ourMains = []string{"./cmd/pmip-lma", "./cmd/pmip-mag", "./cmd/pmipctl", "./testing/qemu/cmd/pmip-probe"}
+
+// New boots a guest, installs the daemons and the probe, builds the
+// topology of doc.go and writes every configuration. Nothing runs yet:
+// StartLMA, StartAP and Associate start the pieces, so a scenario can
+// narrate and time each step.
+func New(t testing.TB, cfg Config) *Domain {
+	t.Helper()
+	qemu.Require(t)
+	cfg.defaults()
+	t0 := time.Now()
+	vm := qemu.Boot(t, qemu.Options{Name: "domain", Binaries: imageBinaries(), Memory: 768})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d := &Domain{T: t, VM: vm, Cfg: cfg, APs: apsOf(cfg.APs), ctx: ctx,
+		bins: map[string]string{}, procs: map[string]*proc{}, logs: map[string]*logBuffer{}}
+	// Cleanups run last registered first: the dumps while the daemons
+	// still run, then the processes end, then (Boot's) the guest.
+	t.Cleanup(d.killAll)
+	t.Cleanup(d.dumpOnFailure)
+
+	// Our binaries, built in parallel on the host while nothing else runs.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, pkg := range ourMains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := vm.GoBuild(ctx, pkg)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			d.bins[filepath.Base(pkg)] = p
+		}()
+	}
+	d.writeShare()
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	d.sh(setupScript(cfg, d.APs))
+	for _, ap := range d.APs {
+		ap.BSSID = strings.TrimSpace(d.sh("cat /tmp/pmip/" + ap.Radio + ".mac"))
+	}
+	d.ClientMAC = strings.TrimSpace(d.sh("cat /tmp/pmip/" + clientRadio + ".mac"))
+	d.Logf("domain ready in %v: guest kernel %s, %d APs, %s transport, %s tunnels",
+		time.Since(t0).Round(time.Millisecond), vm.Release, len(d.APs), cfg.Transport, cfg.Tunnel)
+	return d
+}
+
+// writeShare writes the configurations into the guest's share.
+func (d *Domain) writeShare() {
+	dir := filepath.Join(d.VM.ShareDir(), "pmip")
+	files := map[string]string{
+		"lma.conf":         lmaConfig(d.Cfg, d.APs),
+		"eap_users":        eapUsers(),
+		"client-action.sh": clientAction,
+		"udhcpc.sh":        udhcpcScript,
+		"ap-action.sh":     apAction,
+	}
+	for _, ap := range d.APs {
+		files["mag-"+ap.Name+".conf"] = magConfig(d.Cfg, ap)
+		files["hostapd-"+ap.Name+".conf"] = hostapdConfig(ap)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		d.T.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			d.T.Fatal(err)
+		}
+		// Kept with the results, so a failed run shows what it ran with.
+		_ = os.WriteFile(filepath.Join(d.VM.LogDir(), "conf."+name), []byte(body), 0o644)
+	}
+}
+
+// apAction is the hostapd_cli -a script of each AP: the project's own
+// hook (hostapd-hooks/pmip-hostapd-action), copied to tmpfs because the
+// Malta kernel cannot exec from 9p, and logging what it forwards.
+var apAction = func() string {
+	b, err := os.ReadFile(filepath.Join(moduleRoot(), "hostapd-hooks", "pmip-hostapd-action"))
+	if err != nil {
+		return "#!/bin/sh\necho 'hostapd-hooks/pmip-hostapd-action not found' >&2\nexit 1\n"
+	}
+	return string(b)
+}()
+
+func moduleRoot() string {
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+// Logf logs a line of the test's own.
+func (d *Domain) Logf(format string, args ...any) {
+	d.T.Helper()
+	d.T.Logf(format, args...)
+}
+
+// Say narrates a step for the demo: the demo command prints these lines.
+func (d *Domain) Say(format string, args ...any) {
+	d.T.Helper()
+	d.T.Logf("demo: "+format, args...)
+}
+
+// Record keeps a figure and narrates it.
+func (d *Domain) Record(name string, v float64, unit string) {
+	d.T.Helper()
+	d.figMu.Lock()
+	d.figures = append(d.figures, Figure{name, v, unit})
+	d.figMu.Unlock()
+	d.T.Logf("figure: %s = %.1f %s", name, v, unit)
+}
+
+// Figures returns what the scenarios measured so far.
+func (d *Domain) Figures() []Figure {
+	d.figMu.Lock()
+	defer d.figMu.Unlock()
+	return slices.Clone(d.figures)
+}
+
+// sh runs a dash script in the guest's root namespace and fails the test
+// if it fails.
+func (d *Domain) sh(script string) string {
+	d.T.Helper()
+	out, err := d.VM.Run(d.ctx, "/bin/sh", "-c", script)
+	if err != nil {
+		d.T.Fatalf("%v\n%s", err, out)
+	}
+	return out
+}
+
+// trySh is sh without failing.
+func (d *Domain) trySh(script string) (string, error) {
+	return d.VM.Run(d.ctx, "/bin/sh", "-c", script)
+}
+
+// nsSh runs a dash script in namespace ns.
+func (d *Domain) nsSh(ns, script string) string {
+	d.T.Helper()
+	return d.sh("exec ip netns exec " + ns + " /bin/sh -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'")
+}
+
+// start runs a long-lived process in namespace ns ("" for the root one),
+// its output in results/<test>/<name>.log and kept in memory for
+// WaitLog. It is killed when the test ends.
+func (d *Domain) start(name, ns string, env []string, argv ...string) *qemu.Process {
+	d.T.Helper()
+	if ns != "" {
+		argv = append([]string{"/bin/ip", "netns", "exec", ns}, argv...)
+	}
+	f, err := os.Create(filepath.Join(d.VM.LogDir(), name+".log"))
+	if err != nil {
+		d.T.Fatal(err)
+	}
+	lb := &logBuffer{}
+	p, err := d.VM.Start(qemu.Cmd{Argv: argv, Env: env, Output: io.MultiWriter(f, lb)})
+	if err != nil {
+		f.Close()
+		d.T.Fatal(err)
+	}
+	pr := &proc{Process: p, done: make(chan struct{}), log: f}
+	go func() {
+		pr.err = p.Wait()
+		close(pr.done)
+	}()
+	d.procs[name], d.logs[name] = pr, lb
+	return p
+}
+
+// killAll ends every process still running.
+func (d *Domain) killAll() {
+	var all []*proc
+	for _, p := range d.procs {
+		all = append(all, p)
+	}
+	for _, p := range all {
+		p.Kill()
+		p.log.Close()
+	}
+}
+
+// proc is a process started by start, with a channel closed when it ends.
+type proc struct {
+	*qemu.Process
+	done chan struct{}
+	err  error
+	log  *os.File
+}
+
+// exited reports whether the named process has ended, and how.
+func (d *Domain) exited(name string) (bool, error) {
+	p, ok := d.procs[name]
+	if !ok {
+		return true, nil
+	}
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// stop kills a process started with start.
+func (d *Domain) stop(name string) {
+	if p, ok := d.procs[name]; ok {
+		p.Kill()
+		p.log.Close()
+		delete(d.procs, name)
+	}
+}
+
+// Log returns what the named process printed so far.
+func (d *Domain) Log(name string) string {
+	if lb, ok := d.logs[name]; ok {
+		return lb.String()
+	}
+	return ""
+}
+
+// WaitLog waits until the named process has printed a line containing
+// substr (after the first skip bytes), and returns the output from there.
+func (d *Domain) WaitLog(name, substr string, skip int, timeout time.Duration) string {
+	d.T.Helper()
+	lb := d.logs[name]
+	if lb == nil {
+		d.T.Fatalf("no process %q", name)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		s := lb.String()
+		if skip > len(s) {
+			skip = len(s)
+		}
+		if i := strings.Index(s[skip:], substr); i >= 0 {
+			return s[skip+i:]
+		}
+		if ended, err := d.exited(name); ended {
+			d.T.Fatalf("%s ended (%v) before printing %q:\n%s", name, err, substr, tail(s, 3000))
+		}
+		if time.Now().After(deadline) {
+			d.T.Fatalf("%s did not print %q within %v:\n%s", name, substr, timeout, tail(s, 3000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Eventually polls check every interval until it returns nil or timeout
+// passes, then fails the test with its last error.
+func (d *Domain) Eventually(what string, timeout, interval time.Duration, check func() error) {
+	d.T.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.T.Fatalf("%s: not within %v: %v", what, timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// logBuffer collects a process's output while the test reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Len is how much has been written so far, for WaitLog's skip.
+func (b *logBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Len()
+}
+
+// mark is the current length of a process's output, to wait for what it
+// prints next.
+func (d *Domain) mark(name string) int {
+	if lb, ok := d.logs[name]; ok {
+		return lb.Len()
+	}
+	return 0
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
