@@ -45,17 +45,20 @@ var (
 	buildErr  error
 )
 
-// magBinary builds cmd/pmip-mag once per test binary run.
+// magBinary builds cmd/pmip-mag once per test binary run, as `make
+// cross` builds it for an AP (static, stripped), into a temporary folder
+// under $PMIP_MAG_BINDIR if set (scripts/bench-mag.sh puts it on tmpfs:
+// see the memory section of docs/mag.md).
 func magBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pmip-mag-bin-")
+		dir, err := os.MkdirTemp(os.Getenv("PMIP_MAG_BINDIR"), "pmip-mag-bin-")
 		if err != nil {
 			buildErr = err
 			return
 		}
 		builtBin = filepath.Join(dir, "pmip-mag")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", builtBin, ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", builtBin, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -142,6 +145,9 @@ func (d *domain) start(t testing.TB, args ...string) {
 	args = append([]string{"-config", d.config, "-dataplane", "no-tunnel",
 		"-restart-counter", filepath.Join(d.dir, "restart_counter")}, args...)
 	d.proc = exec.Command(d.bin, args...)
+	// PMIP_MAG_GOENV="GOGC=.. GOMEMLIMIT=.." reaches the daemon only,
+	// to compare the runtime's settings with the main's defaults.
+	d.proc.Env = append(os.Environ(), strings.Fields(os.Getenv("PMIP_MAG_GOENV"))...)
 	d.proc.Stdout = d.out
 	d.proc.Stderr = d.out
 	if err := d.mag.Start(d.proc); err != nil {
@@ -263,4 +269,13 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMain removes the binary magBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }

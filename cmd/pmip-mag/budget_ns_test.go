@@ -1,0 +1,276 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+
+	"github.com/openpmip/pmip/mag/hostapd"
+	"github.com/openpmip/pmip/mag/l2/l2test"
+)
+
+// budgetClients is issue 4's load: 64 clients attached and registered.
+const budgetClients = 64
+
+// TestBudgets measures issue 4's budgets on the real process in the
+// domain of domain_ns_test.go, with 64 clients emulated from the client
+// namespace (frames with their own MACs on c0) and hostapd events sent to
+// the hook socket:
+//
+//   - attach to PBU: from writing the trigger (hostapd event for half the
+//     clients, DHCPDISCOVER on the wire for the other half) to the PBU's
+//     arrival at the LMA, one client at a time;
+//   - PBA to served: the LMA holds each PBA until the client's
+//     DHCPDISCOVER and RS wait at the MAG, then sends it; from its
+//     departure to the arrival at the client of the RA with the home
+//     network prefix and of the DHCPOFFER with the home address, one
+//     client at a time. Times are read in user space on both sides (the
+//     test's own receive path is included: an upper bound);
+//   - VmHWM of the daemon once all 64 are served; then SIGTERM and the
+//     time until the 64 deregistrations are acknowledged and it exited.
+//
+// It prints "BENCH name value unit" lines for scripts/bench-mag.sh and
+// fails only if the MAG does not register and serve every client; the
+// figures are for the script to judge.
+func TestBudgets(t *testing.T) {
+	if os.Getenv("PMIP_BENCH") == "" {
+		t.Skip("a measurement, not a test: scripts/bench-mag.sh runs it with PMIP_BENCH=1")
+	}
+	d := newDomain(t, "\toption initial_bindack_timeout_first_reg '10000'\n")
+	// The emulated clients are frames; the client namespace's own stack
+	// stays silent so that it is not a 65th client.
+	writeSysctl(t, d.client, "net.ipv6.conf.c0.disable_ipv6", "1")
+	d.client.Run(t, "ip", "link", "set", "c0", "up")
+	d.start(t, "-log-level", "info")
+	time.Sleep(200 * time.Millisecond)
+	idleHWM := procStatus(t, d.pid(), "VmHWM")
+	if f := os.Getenv("PMIP_BENCH_SMAPS"); f != "" {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", d.pid()))
+		os.WriteFile(f, b, 0o644)
+	}
+	d.peer.mu.Lock()
+	d.peer.hold = true
+	d.peer.mu.Unlock()
+
+	cap := startCapture(t, d)
+	macs := make([]net.HardwareAddr, budgetClients)
+	for i := range macs {
+		macs[i] = net.HardwareAddr{0x02, 0x42, 0, 0, byte(i >> 8), byte(i)}
+	}
+
+	// The access side admits new clients at 20 per second (dhcpserver
+	// and sniff DefaultTriggerRate/DefaultAttachRate, the DISCOVER flood
+	// bound): the emulated clients arrive below that rate.
+	pace := time.NewTicker(time.Second / 16)
+	defer pace.Stop()
+
+	// Attach to PBU, one client at a time.
+	var attach []time.Duration
+	for i, mac := range macs {
+		s := mac.String()
+		<-pace.C
+		t0 := time.Now()
+		if i%2 == 0 {
+			err := hostapd.Send(d.socket, hostapd.Event{Kind: hostapd.Connected, Interface: "phy0-ap0", MAC: mac, Source: hostapd.SourceAction})
+			if err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			cap.send(t, l2test.DHCP(mac, l2test.DHCPDiscover, nil))
+		}
+		d.peer.waitFor(t, "PBU of "+s, 5*time.Second, func() bool { return d.peer.countLocked(s, false) > 0 })
+		at, _ := d.peer.firstPBU(s)
+		attach = append(attach, at.Sub(t0))
+	}
+
+	// Every client now asks for its addresses; the PBAs are held.
+	for i, mac := range macs {
+		<-pace.C
+		if i%2 == 0 {
+			cap.send(t, l2test.DHCP(mac, l2test.DHCPDiscover, nil))
+		}
+		cap.send(t, l2test.RS(mac, linkLocalOf(mac)))
+	}
+	time.Sleep(100 * time.Millisecond)
+
+	// PBA to served, one client at a time.
+	var toRA, toOffer, served []time.Duration
+	for _, mac := range macs {
+		s := mac.String()
+		t1, err := d.peer.release(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ra, offer := cap.wait(t, s, 2*time.Second)
+		toRA = append(toRA, ra.Sub(t1))
+		toOffer = append(toOffer, offer.Sub(t1))
+		served = append(served, max(ra.Sub(t1), offer.Sub(t1)))
+	}
+	time.Sleep(200 * time.Millisecond) // let the last data plane changes land
+	hwm := procStatus(t, d.pid(), "VmHWM")
+	rss := procStatus(t, d.pid(), "VmRSS")
+	anon := procStatus(t, d.pid(), "RssAnon")
+	file := procStatus(t, d.pid(), "RssFile")
+
+	d.peer.mu.Lock()
+	for _, mac := range macs {
+		if n := d.peer.countLocked(mac.String(), false); n != 1 {
+			t.Errorf("%s: %d registration PBUs, want 1", mac, n)
+		}
+	}
+	d.peer.mu.Unlock()
+
+	took := d.stop(t)
+	d.peer.mu.Lock()
+	deregs := 0
+	for _, mac := range macs {
+		deregs += d.peer.countLocked(mac.String(), true)
+	}
+	d.peer.mu.Unlock()
+	if deregs != budgetClients {
+		t.Errorf("%d deregistrations after SIGTERM, want %d", deregs, budgetClients)
+	}
+
+	report := func(name string, ds []time.Duration) {
+		slices.Sort(ds)
+		p := func(q float64) float64 {
+			return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1000
+		}
+		fmt.Printf("BENCH %s_p50 %.3f ms\nBENCH %s_p99 %.3f ms\nBENCH %s_max %.3f ms\n", name, p(0.5), name, p(0.99), name, p(1))
+	}
+	report("attach_to_pbu", attach)
+	report("pba_to_ra", toRA)
+	report("pba_to_dhcpoffer", toOffer)
+	report("pba_to_served", served)
+	fmt.Printf("BENCH vmhwm_idle %d kB\nBENCH vmhwm_64_clients %d kB\nBENCH vmrss_64_clients %d kB\n", idleHWM, hwm, rss)
+	fmt.Printf("BENCH rss_anon_64_clients %d kB\nBENCH rss_file_64_clients %d kB\n", anon, file)
+	fmt.Printf("BENCH sigterm_64_deregistered_exit %.1f ms\n", float64(took.Microseconds())/1000)
+}
+
+// linkLocalOf is the EUI-64 link-local address of mac (RFC 4291 2.5.1).
+func linkLocalOf(mac net.HardwareAddr) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: mac[0] ^ 2, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
+}
+
+// capture is the emulated clients' side of c0: it sends their frames and
+// notes when the first RA and the first DHCPOFFER reached each of them.
+type capture struct {
+	conn *packet.Conn
+
+	mu      sync.Mutex
+	ra      map[string]time.Time
+	offer   map[string]time.Time
+	changed chan struct{}
+}
+
+func startCapture(t testing.TB, d *domain) *capture {
+	t.Helper()
+	c := &capture{ra: map[string]time.Time{}, offer: map[string]time.Time{}, changed: make(chan struct{})}
+	if err := d.client.Do(func() error {
+		ifi, err := net.InterfaceByName("c0")
+		if err != nil {
+			return err
+		}
+		c.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, _, err := c.conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			c.note(buf[:n], time.Now())
+		}
+	}()
+	t.Cleanup(func() { c.conn.Close(); <-done })
+	return c
+}
+
+func (c *capture) send(t testing.TB, frame []byte) {
+	t.Helper()
+	if _, err := c.conn.WriteTo(frame, &packet.Addr{HardwareAddr: frame[:6]}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// note records an RA (ICMPv6 type 134 right after the IPv6 header) or a
+// DHCPOFFER (UDP to port 68, option 53 = 2) sent to a unicast MAC.
+func (c *capture) note(f []byte, at time.Time) {
+	if len(f) < 14 || f[0]&1 != 0 {
+		return
+	}
+	dst := net.HardwareAddr(f[:6]).String()
+	var ra, offer bool
+	switch binary.BigEndian.Uint16(f[12:14]) {
+	case 0x86dd:
+		ra = len(f) > 54 && f[20] == 58 && f[54] == 134
+	case 0x0800:
+		if len(f) < 34 || f[23] != 17 {
+			return
+		}
+		udp := 14 + int(f[14]&0x0f)*4
+		if len(f) < udp+8+240 || binary.BigEndian.Uint16(f[udp+2:]) != 68 {
+			return
+		}
+		opts := f[udp+8+240:]
+		for len(opts) >= 2 && opts[0] != 255 {
+			if opts[0] == 0 {
+				opts = opts[1:]
+				continue
+			}
+			if opts[0] == 53 && opts[1] == 1 && len(opts) >= 3 {
+				offer = opts[2] == 2
+				break
+			}
+			if len(opts) < 2+int(opts[1]) {
+				break
+			}
+			opts = opts[2+int(opts[1]):]
+		}
+	}
+	if !ra && !offer {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := map[bool]map[string]time.Time{true: c.ra, false: c.offer}[ra]; m[dst].IsZero() {
+		m[dst] = at
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// wait returns when mac received its first RA and DHCPOFFER.
+func (c *capture) wait(t testing.TB, mac string, timeout time.Duration) (ra, offer time.Time) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		ra, offer = c.ra[mac], c.offer[mac]
+		ch := c.changed
+		c.mu.Unlock()
+		if !ra.IsZero() && !offer.IsZero() {
+			return ra, offer
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%s not served within %v: RA at %v, DHCPOFFER at %v", mac, timeout, ra, offer)
+		}
+	}
+}
