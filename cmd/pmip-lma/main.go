@@ -13,10 +13,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/openpmip/pmip/lma/lmaconfig"
 )
@@ -73,6 +77,7 @@ type options struct {
 	logFormat string
 	check     bool
 	dataplane string
+	pprof     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -84,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json (one JSON object a line, for log shippers)")
 	fs.BoolVar(&o.check, "check", false, "validate the configuration, print a summary and exit (status 1 on errors)")
 	fs.StringVar(&o.dataplane, "dataplane", "netlink", "netlink (the kernel's tunnels and routes), or none: keep no data plane at all,\nfor benchmarks and tests on hosts without tunnel modules; never in production")
+	fs.StringVar(&o.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this `host:port`; keep it on loopback")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -169,6 +175,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("pmip-lma: not started", "err", err)
 		return 1
 	}
+	if o.pprof != "" {
+		if err := servePprof(o.pprof, log); err != nil {
+			log.Error("pmip-lma: -pprof", "err", err)
+		}
+	}
 	go func() {
 		for {
 			select {
@@ -186,6 +197,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("pmip-lma: stopped; bindings stay in the kernel and the store for the next start")
 	return 0
+}
+
+// servePprof serves the profiler on its own listener, never on
+// metrics_listen, so that turning it on is a deliberate act.
+func servePprof(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			log.Warn("pmip-lma: pprof listener stopped", "err", err)
+		}
+	}()
+	log.Info("pmip-lma: profiler listening", "addr", ln.Addr())
+	return nil
 }
 
 // summary is what -check prints about a valid configuration.

@@ -1,0 +1,160 @@
+#!/bin/sh
+# bench-lma.sh: issue 3's LMA benchmark. Needs root (a network namespace
+# and raw sockets). Prints a table of figures; not a pass/fail test.
+#
+#   netns pmipbench-PID, everything on its loopback:
+#
+#     pmip-loadgen ─────raw IPv6 proto 135─────► pmip-lma 2001:db8:b::1
+#       MAG addresses 2001:db8:b::11 .. ::14     -dataplane none, WAL store on
+#                                                disk (BENCH_DIR, default /var/tmp)
+#     pmip-loadgen ─────same socket path───────► pmip-loadgen -mode echo-server
+#       (the socket's own limit)                 2001:db8:b::2
+#
+# Steps: the echo figure; the LMA started empty and filled with
+# BENCH_BINDINGS (default 1,000,000) new registrations through the
+# protocol (slow but honest: every one durable before its PBA); refreshes
+# of those bindings closed-loop (BENCH_WINDOW in flight) and open-loop at
+# BENCH_RATE (default 50,000/s); the LMA's VmRSS and VmHWM; then kill -9,
+# restart, and the time to recover the bindings from the store.
+set -eu
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+N=${BENCH_BINDINGS:-1000000}
+WINDOW=${BENCH_WINDOW:-128}
+RATE=${BENCH_RATE:-50000}
+DURATION=${BENCH_DURATION:-15s}
+BASE=${BENCH_DIR:-/var/tmp}
+# Extra pmip-lma flags, e.g. BENCH_LMA_FLAGS=-pprof=127.0.0.1:6060.
+LMA_FLAGS=${BENCH_LMA_FLAGS:-}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench-lma: needs root (network namespace, raw sockets); skipped" >&2
+	exit 0
+fi
+
+NS=pmipbench-$$
+WORK=$(mktemp -d "$BASE/pmip-bench.XXXXXX")
+LMA_PID=
+ECHO_PID=
+cleanup() {
+	for p in $LMA_PID $ECHO_PID; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	ip netns del "$NS" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+echo "== building" >&2
+CGO_ENABLED=0 $GO build -trimpath -o "$WORK/bin/" ./cmd/pmip-lma ./cmd/pmipctl ./cmd/pmip-loadgen
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+for a in 1 2 11 12 13 14; do
+	ip -n "$NS" addr add "2001:db8:b::$a/128" dev lo nodad
+done
+MAGS=2001:db8:b::11,2001:db8:b::12,2001:db8:b::13,2001:db8:b::14
+
+cat >"$WORK/lma.conf" <<EOF
+config lma 'main'
+	option address '2001:db8:b::1'
+	option state_dir '$WORK/state'
+	option control_socket '$WORK/control.sock'
+	option metrics_listen 'off'
+	option log_level 'warn'
+	option heartbeat_interval '0'
+	option max_lifetime '86400'
+
+config mag 'ap1'
+	list address '2001:db8:b::11'
+config mag 'ap2'
+	list address '2001:db8:b::12'
+config mag 'ap3'
+	list address '2001:db8:b::13'
+config mag 'ap4'
+	list address '2001:db8:b::14'
+
+config pool 'hnp'
+	option prefix '2001:db8:4000::/34'
+	option delegated_length '64'
+
+config policy 'bench'
+	option match '*@bench.example.net'
+	option prefix_pool 'hnp'
+EOF
+
+inns() { ip netns exec "$NS" "$@"; }
+ctl() { inns "$WORK/bin/pmipctl" -socket "$WORK/control.sock" "$@"; }
+now_ms() { date +%s%3N; }
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+mib() { awk -v kb="$1" 'BEGIN { printf "%.0f MiB", kb / 1024 }'; }
+
+start_lma() {
+	# Not through inns: $! must be the LMA itself (ip netns exec execs
+	# it), for /proc/PID/status.
+	ip netns exec "$NS" "$WORK/bin/pmip-lma" -config "$WORK/lma.conf" -dataplane none ${LMA_FLAGS:+"$LMA_FLAGS"} 2>>"$WORK/lma.log" &
+	LMA_PID=$!
+	t0=$(now_ms)
+	until ctl info >/dev/null 2>&1; do
+		if ! kill -0 "$LMA_PID" 2>/dev/null; then
+			cat "$WORK/lma.log" >&2
+			echo "bench-lma: pmip-lma died" >&2
+			exit 1
+		fi
+		sleep 0.05
+	done
+	START_MS=$(($(now_ms) - t0))
+}
+
+loadgen() { inns "$WORK/bin/pmip-loadgen" -lma 2001:db8:b::1 -mag "$MAGS" "$@"; }
+
+OUT=$WORK/table
+{
+	echo "pmip-lma benchmark: $N bindings, raw IPv6 MH socket on loopback, $(nproc) CPUs ($(uname -r)),"
+	echo "WAL store on $(df -T "$WORK" | awk 'NR == 2 { print $2 }') ($WORK), data plane: none (no tunnel modules on this host),"
+	echo "closed loop = $WINDOW PBUs in flight; open loop = paced at $RATE/s; latency PBU sent -> PBA received."
+	echo
+} >"$OUT"
+
+echo "== echo: the socket path's own limit" >&2
+ip netns exec "$NS" "$WORK/bin/pmip-loadgen" -mode echo-server -lma 2001:db8:b::2 2>/dev/null &
+ECHO_PID=$!
+sleep 0.3
+{
+	inns "$WORK/bin/pmip-loadgen" -mode echo -lma 2001:db8:b::2 -mag "$MAGS" -n "$N" -window "$WINDOW" -duration "$DURATION" -header -label "echo closed"
+	inns "$WORK/bin/pmip-loadgen" -mode echo -lma 2001:db8:b::2 -mag "$MAGS" -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "echo $RATE/s"
+} >>"$OUT"
+kill -9 "$ECHO_PID"
+wait "$ECHO_PID" 2>/dev/null || true
+ECHO_PID=
+
+echo "== pmip-lma: fill with $N registrations" >&2
+start_lma
+loadgen -mode register -n "$N" -window 256 -timeout 5s -label "register fill" >>"$OUT"
+FILL_RSS=$(status_kb "$LMA_PID" VmRSS)
+echo "== refresh, closed loop then open loop" >&2
+loadgen -mode refresh -n "$N" -window "$WINDOW" -duration "$DURATION" -label "refresh closed" >>"$OUT"
+loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "refresh $RATE/s" >>"$OUT"
+RSS=$(status_kb "$LMA_PID" VmRSS)
+HWM=$(status_kb "$LMA_PID" VmHWM)
+BINDINGS=$(ctl counters | awk '$1 == "bindings" { print $2 }')
+
+echo "== kill -9 and recovery" >&2
+kill -9 "$LMA_PID"
+wait "$LMA_PID" 2>/dev/null || true
+STORE=$(du -sk "$WORK/state" | awk '{ print $1 }')
+start_lma
+RECOVERED=$(ctl counters | awk '$1 == "bindings" { print $2 }')
+REC_HWM=$(status_kb "$LMA_PID" VmHWM)
+loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "after restart" >>"$OUT"
+
+{
+	echo
+	echo "bindings in the cache:          $BINDINGS"
+	echo "LMA VmRSS after the fill:       $(mib "$FILL_RSS")"
+	echo "LMA VmRSS / VmHWM after load:   $(mib "$RSS") / $(mib "$HWM")   (target <= 1 GiB)"
+	echo "store on disk after load:       $(mib "$STORE")"
+	echo "restart after kill -9:          $RECOVERED bindings back, control socket answering after ${START_MS} ms, VmHWM $(mib "$REC_HWM")"
+	echo "load average at the end:        $(cut -d' ' -f1-3 /proc/loadavg)   (other work on the host skews every figure)"
+} >>"$OUT"
+cat "$OUT"
