@@ -117,8 +117,12 @@ esac
 		}
 	}
 
-	// Detach: hostapd reports the station gone; the MAG deregisters
-	// (RFC 5213 6.9.1.4: PBU with lifetime 0) and removes its routes.
+	// Detach: the station leaves (its link goes down, so it sends no
+	// more triggers: a DAD probe of its address would rightly attach it
+	// again) and hostapd reports it gone; the MAG deregisters (RFC 5213
+	// 6.9.1.4: PBU with lifetime 0) and removes its routes.
+	udhcpc.Process.Kill()
+	d.client.Run(t, "ip", "link", "set", "c0", "down")
 	d.hook(t, "AP-STA-DISCONNECTED", mac)
 	d.peer.waitFor(t, "the deregistration after the hostapd disconnect", 5*time.Second,
 		func() bool { return d.peer.countLocked(mac, true) == 1 })
@@ -126,7 +130,6 @@ esac
 
 	// Attach again by association, then SIGTERM: the MAG deregisters
 	// what it serves before it exits, and leaves no state behind.
-	udhcpc.Process.Kill()
 	d.hook(t, "AP-STA-CONNECTED", mac)
 	d.peer.waitFor(t, "the re-registration after the association", 5*time.Second,
 		func() bool { return d.peer.countLocked(mac, false) == 2 })
