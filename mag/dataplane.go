@@ -165,12 +165,26 @@ func (e *Engine) desiredLocked() *dataplane.State {
 			dataplane.Route{Table: e.opts.Table, Dst: default6, Dev: tun.Name},
 			dataplane.Route{Table: e.opts.Table, Dst: default4, Dev: tun.Name})
 	}
+	// RFC 5213 6.10.3, 6.10.5: the MAG routes between its access links
+	// and the tunnel, for IPv6 and (RFC 5844 3) IPv4.
+	st.Sysctls = dataplane.ForwardingSysctls()
 	ifaces := make([]string, 0, len(e.links))
 	for name := range e.links {
 		ifaces = append(ifaces, name)
 	}
 	slices.Sort(ifaces)
 	for _, name := range ifaces {
+		// RFC 5213 6.8, 6.9.3: the fixed link-local address below is the
+		// only one on the access link; the kernel makes none of its own.
+		st.AddrGenModes = append(st.AddrGenModes, dataplane.AddrGenMode{Dev: name, Mode: dataplane.AddrGenNone})
+		// The MAG is the clients' router on the link: forwarding on the
+		// interface (RFC 4861 6.2.2 joins all-routers; 7.2.5 the IsRouter
+		// flag of its neighbour advertisements, without which a client
+		// drops it from its default router list), and it never takes a
+		// router advertisement there.
+		st.Sysctls = append(st.Sysctls,
+			dataplane.Sysctl{Family: 6, Dev: name, Name: "forwarding", Value: 1},
+			dataplane.Sysctl{Family: 6, Dev: name, Name: "accept_ra", Value: 0})
 		// RFC 5213 6.9.3: the fixed link-layer address on every access
 		// interface, so the kernel takes frames sent to the router the
 		// clients know and answers for it from the same address.

@@ -55,6 +55,14 @@ func TestAttachRegisterServe(t *testing.T) {
 tunnel pmip0 ip6tnl local 2001:db8:1:1::2 remote 2001:db8:ffff::1 hoplimit 64
 link br-lan address 00:00:5e:00:52:13
 link lan4 address 00:00:5e:00:52:13
+link br-lan addrgenmode none
+link lan4 addrgenmode none
+sysctl net.ipv4.conf.all.forwarding=1
+sysctl net.ipv6.conf.all.forwarding=1
+sysctl net.ipv6.conf.br-lan.accept_ra=0
+sysctl net.ipv6.conf.br-lan.forwarding=1
+sysctl net.ipv6.conf.lan4.accept_ra=0
+sysctl net.ipv6.conf.lan4.forwarding=1
 address fe80::200:5eff:fe00:5213/64 dev br-lan nodad noprefixroute
 address fe80::200:5eff:fe00:5213/64 dev lan4 nodad noprefixroute
 route 0.0.0.0/0 dev pmip0 table 158

@@ -208,6 +208,10 @@ func (r *Reconciler) validateOne(op Op) (Op, error) {
 		s.Filter = &Filter{Flows: []Flow{o}}
 	case LinkMAC:
 		s.LinkMACs = []LinkMAC{o}
+	case Sysctl:
+		s.Sysctls = []Sysctl{o}
+	case AddrGenMode:
+		s.AddrGenModes = []AddrGenMode{o}
 	case FilterTable:
 	default:
 		return op, fmt.Errorf("%w: unknown object %T", ErrInvalid, op.Obj)

@@ -23,9 +23,15 @@
 //     are adopted only when the new State asks for them again);
 //   - nftables: the inet table [Options.Table] ("pmip").
 //
-// One attribute of devices that are not ours is set too: the MAC address
-// of the MAG's access interfaces ([LinkMAC], the fixed router address of
-// RFC 5213 6.9.3). It is set, never restored.
+// Settings of devices that are not ours, and of the namespace, are set
+// too, and never restored (a daemon that stops or restarts must not cut
+// the forwarding of its router; the previous values are in no file of
+// ours): the MAC address of the MAG's access interfaces ([LinkMAC], the
+// fixed router address of RFC 5213 6.9.3), how the kernel makes their
+// link-local addresses ([AddrGenMode], none: the fixed one of RFC 5213 6.8
+// is an [Address] of ours), and network sysctls ([Sysctl]: forwarding,
+// accept_ra). The daemons write nothing under /proc themselves. Our own
+// tunnels get a loose IPv4 reverse-path filter when created.
 //
 // # Tunnels and GRE keys
 //

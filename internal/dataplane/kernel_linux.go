@@ -24,6 +24,10 @@ type Netlink struct {
 	// link-local addresses with it).
 	addrProto bool
 
+	// netns is the namespace the sockets were opened in, where sysctls
+	// are written; -1 if it could not be opened (no /proc).
+	netns int
+
 	// index caches interface indices by name; cleared on every dump and
 	// on any failure, so a device recreated by someone else is found
 	// again.
@@ -48,7 +52,11 @@ func OpenNetlink(opts Options) (*Netlink, error) {
 		rt.Close()
 		return nil, err
 	}
-	return &Netlink{opts: opts, rt: rt, nft: nft, index: map[string]uint32{}}, nil
+	netns, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		netns = -1
+	}
+	return &Netlink{opts: opts, rt: rt, nft: nft, netns: netns, index: map[string]uint32{}}, nil
 }
 
 // KeepsAddressProtocol reports whether the kernel stores the IFA_PROTO
@@ -70,7 +78,12 @@ func Open(opts Options) (*Reconciler, *Netlink, error) {
 
 // Close releases the sockets. Kernel state stays as it is.
 func (k *Netlink) Close() error {
-	return errors.Join(k.rt.Close(), k.nft.close())
+	var nsErr error
+	if k.netns >= 0 {
+		nsErr = unix.Close(k.netns)
+		k.netns = -1
+	}
+	return errors.Join(k.rt.Close(), k.nft.close(), nsErr)
 }
 
 func (k *Netlink) exec(typ netlink.HeaderType, flags netlink.HeaderFlags, data []byte) ([]netlink.Message, error) {
@@ -203,6 +216,10 @@ func (k *Netlink) apply(op Op) error {
 		return k.nft.apply(op)
 	case LinkMAC:
 		return k.linkMAC(op.Action, o)
+	case AddrGenMode:
+		return k.addrGenMode(op.Action, o)
+	case Sysctl:
+		return k.sysctl(op.Action, o)
 	}
 	return fmt.Errorf("unknown object %T", op.Obj)
 }
@@ -273,8 +290,10 @@ func (k *Netlink) tunnel(a Action, t Tunnel) error {
 			return err
 		}
 		delete(k.index, t.Name)
-		_, err = k.exec(unix.RTM_NEWLINK, netlink.Create|netlink.Excl|netlink.Acknowledge, b)
-		return err
+		if _, err = k.exec(unix.RTM_NEWLINK, netlink.Create|netlink.Excl|netlink.Acknowledge, b); err != nil {
+			return err
+		}
+		return k.tunnelSettings(t.Name)
 	case Replace:
 		i, err := k.ifindex(t.Name)
 		if err != nil {
@@ -285,8 +304,10 @@ func (k *Netlink) tunnel(a Action, t Tunnel) error {
 		if err != nil {
 			return err
 		}
-		_, err = k.exec(unix.RTM_NEWLINK, netlink.Acknowledge, b)
-		return err
+		if _, err = k.exec(unix.RTM_NEWLINK, netlink.Acknowledge, b); err != nil {
+			return err
+		}
+		return k.tunnelSettings(t.Name)
 	case Del:
 		i, err := k.ifindex(t.Name)
 		if errors.Is(err, unix.ENODEV) {

@@ -36,7 +36,8 @@ func (a Action) String() string {
 
 // Object is one kernel object of ours: a [Tunnel], [Address], [Route],
 // [Rule], [FilterTable], [AccessIface], [Source] or [Flow]; or a
-// [LinkMAC], an attribute of a device not ours.
+// [LinkMAC], [AddrGenMode] or [Sysctl], settings of devices that may not
+// be ours and of the namespace, which are set and never undone.
 type Object interface {
 	fmt.Stringer
 	object()
@@ -74,7 +75,8 @@ func (o Op) String() string { return o.Action.String() + " " + o.Obj.String() }
 //  2. rules, routes, addresses, tunnels removed, in that order (a tunnel
 //     that must change other than its MTU is removed here and created
 //     again below; the kernel drops its routes and addresses with it);
-//  3. tunnels created or changed, brought up; foreign devices' MACs set;
+//  3. tunnels created or changed, brought up; foreign devices' MACs,
+//     address generation modes and sysctls set;
 //  4. addresses, routes, rules added or replaced;
 //  5. the filter table, then its access interfaces, sources and flows.
 //
@@ -184,6 +186,22 @@ func Plan(cur, want *State) []Op {
 		}
 	}
 
+	// Address generation modes and sysctls, the same way; those of a
+	// device deleted above went with it.
+	curG := indexBy(cur.AddrGenModes, func(m AddrGenMode) string { return m.Dev })
+	var linkAdds []Op
+	for _, w := range want.AddrGenModes {
+		if c, ok := curG[w.Dev]; !ok || c != w || gone[w.Dev] {
+			linkAdds = append(linkAdds, Op{Replace, w})
+		}
+	}
+	curS := indexBy(cur.Sysctls, Sysctl.key)
+	for _, w := range want.Sysctls {
+		if c, ok := curS[w.key()]; !ok || c != w || gone[w.Dev] {
+			linkAdds = append(linkAdds, Op{Replace, w})
+		}
+	}
+
 	// Filter.
 	var filterDels, filterAdds []Op
 	if cur.Filter != nil && cur.Filter.stale {
@@ -207,13 +225,13 @@ func Plan(cur, want *State) []Op {
 		filterAdds = append(append(append(filterAdds, aa...), sa...), fa...)
 	}
 
-	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, macAdds, addrAdds, routeAdds, filterAdds} {
+	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, macAdds, linkAdds, addrAdds, routeAdds, filterAdds} {
 		sortOps(ops)
 	}
 	slices.SortFunc(ruleDels, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
 	slices.SortFunc(ruleAdds, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
 	dels = slices.Concat(filterDels, ruleDels, routeDels, addrDels, tunnelDels)
-	adds = slices.Concat(tunnelAdds, macAdds, addrAdds, routeAdds, ruleAdds, filterAdds)
+	adds = slices.Concat(tunnelAdds, macAdds, linkAdds, addrAdds, routeAdds, ruleAdds, filterAdds)
 	return append(dels, adds...)
 }
 

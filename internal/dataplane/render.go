@@ -129,6 +129,8 @@ func (s *State) String() string {
 	}
 	add(render(n.Tunnels))
 	add(render(n.LinkMACs))
+	add(render(n.AddrGenModes))
+	add(render(n.Sysctls))
 	add(render(n.Addresses))
 	add(render(n.Routes))
 	rules := slices.Clone(n.Rules)

@@ -21,6 +21,12 @@ type State struct {
 	Rules     []Rule
 	// LinkMACs set the hardware address of devices that are not ours.
 	LinkMACs []LinkMAC
+	// AddrGenModes set how the kernel makes devices' IPv6 link-local
+	// addresses; set, never restored.
+	AddrGenModes []AddrGenMode
+	// Sysctls set network parameters of the namespace and of devices;
+	// set, never restored.
+	Sysctls []Sysctl
 	// Filter is the nftables anti-spoofing and flow table; nil means no
 	// table.
 	Filter *Filter
@@ -73,6 +79,11 @@ func (k TunnelKind) gre() bool { return k == IP6GRE || k == IP4GRE }
 
 // Tunnel is a point-to-point tunnel device, or with External a flow-based
 // device whose endpoints and GRE key come from each route's [Encap].
+//
+// Every tunnel of ours is made loose for IPv4 reverse-path filtering
+// (rp_filter 2) when it is created or changed: the paths through it are
+// asymmetric by design, and anti-spoofing is the filter's job (see
+// Netlink.tunnelSettings).
 type Tunnel struct {
 	// Name of the device; it must start with the reconciler's LinkPrefix.
 	Name string
@@ -363,6 +374,8 @@ func (s *State) Validate(prefix string) error {
 		macs[l.Dev] = true
 	}
 
+	errs = append(errs, s.validateLinkSettings()...)
+
 	if s.Filter != nil {
 		errs = append(errs, s.Filter.validate()...)
 	}
@@ -451,6 +464,9 @@ func (s *State) Clone() *State {
 		Addresses: slices.Clone(s.Addresses),
 		Routes:    slices.Clone(s.Routes),
 		Rules:     slices.Clone(s.Rules),
+
+		AddrGenModes: slices.Clone(s.AddrGenModes),
+		Sysctls:      slices.Clone(s.Sysctls),
 	}
 	for _, l := range s.LinkMACs {
 		c.LinkMACs = append(c.LinkMACs, LinkMAC{Dev: l.Dev, MAC: slices.Clone(l.MAC)})

@@ -2,6 +2,7 @@ package dataplane_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -145,6 +146,11 @@ func TestLMAShapeVM(t *testing.T) {
 	nstest.Veth(t, lma, "eth0", peer, "eth0")
 	lma.Run(t, "ip", "addr", "add", "2001:db8:ff::1/64", "dev", "eth0", "nodad")
 	lma.Run(t, "ip", "addr", "add", "192.0.2.1/24", "dev", "eth0")
+	if err := lma.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/conf/default/rp_filter", []byte("1"), 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	lma6, lma4 := addr("2001:db8:ff::1"), addr("192.0.2.1")
 	registered := &dataplane.State{
 		Tunnels: []dataplane.Tunnel{
@@ -187,6 +193,19 @@ route 2001:db8:4::/64 encap ip6 id 100 key dst 2001:db8:ff::4 src 2001:db8:ff::1
 `
 	if diff := cmp.Diff(want, got.String()); diff != "" {
 		t.Errorf("LMA kernel after registration (-want +got):\n%s", diff)
+	}
+	// Every tunnel of ours has a loose IPv4 reverse-path filter, whatever
+	// the default (set strict here, as Debian's and OpenWrt's are).
+	for _, dev := range []string{"pmip-mag2", "pmip-mag3", "pmip-gre6", "pmip-gre4"} {
+		if err := lma.Do(func() error {
+			b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + dev + "/rp_filter")
+			if err == nil && strings.TrimSpace(string(b)) != "2" {
+				t.Errorf("%s: rp_filter %s, want 2 (loose)", dev, b)
+			}
+			return err
+		}); err != nil {
+			t.Error(err)
+		}
 	}
 	// iproute2's reading of the same, for the log and as a cross-check.
 	for _, check := range []struct{ args []string }{

@@ -142,6 +142,24 @@ func (k *Kernel) Apply(_ context.Context, op dataplane.Op) error {
 			return syscall.ENODEV
 		}
 		k.state.LinkMACs = append(slices.DeleteFunc(k.state.LinkMACs, func(c dataplane.LinkMAC) bool { return c.Dev == o.Dev }), o)
+	case dataplane.AddrGenMode:
+		if op.Action == dataplane.Del {
+			return nil // set, never restored
+		}
+		if !k.exists(o.Dev) {
+			return syscall.ENODEV
+		}
+		k.state.AddrGenModes = append(slices.DeleteFunc(k.state.AddrGenModes, func(c dataplane.AddrGenMode) bool { return c.Dev == o.Dev }), o)
+	case dataplane.Sysctl:
+		if op.Action == dataplane.Del {
+			return nil // set, never restored
+		}
+		if o.Dev != "all" && o.Dev != "default" && !k.exists(o.Dev) {
+			return syscall.ENODEV // no /proc/sys/net/ipv*/conf/DEV
+		}
+		k.state.Sysctls = append(slices.DeleteFunc(k.state.Sysctls, func(c dataplane.Sysctl) bool {
+			return c.Family == o.Family && c.Dev == o.Dev && c.Name == o.Name
+		}), o)
 	default:
 		return fmt.Errorf("dataplanetest: unknown object %T", op.Obj)
 	}
@@ -176,6 +194,9 @@ func (k *Kernel) tunnel(a dataplane.Action, t dataplane.Tunnel) error {
 		// The device takes its addresses and routes with it.
 		k.state.Addresses = slices.DeleteFunc(k.state.Addresses, func(x dataplane.Address) bool { return x.Dev == t.Name })
 		k.state.Routes = slices.DeleteFunc(k.state.Routes, func(x dataplane.Route) bool { return x.Dev == t.Name })
+		// And its settings.
+		k.state.Sysctls = slices.DeleteFunc(k.state.Sysctls, func(x dataplane.Sysctl) bool { return x.Dev == t.Name })
+		k.state.AddrGenModes = slices.DeleteFunc(k.state.AddrGenModes, func(x dataplane.AddrGenMode) bool { return x.Dev == t.Name })
 	}
 	return nil
 }

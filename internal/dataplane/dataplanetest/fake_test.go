@@ -338,3 +338,46 @@ func TestChangeThenSet(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// Sysctls and address generation modes render, are never undone, need
+// their device, and go with a device of ours.
+func TestFakeLinkSettings(t *testing.T) {
+	ctx := context.Background()
+	f := dataplanetest.New("wlan0")
+	tun := dataplane.Tunnel{Name: "pmip0", Kind: dataplane.IP6, Local: addr("2001:db8::1"), Remote: addr("2001:db8::2")}
+	s := &dataplane.State{
+		Tunnels:      []dataplane.Tunnel{tun},
+		AddrGenModes: []dataplane.AddrGenMode{{Dev: "wlan0", Mode: dataplane.AddrGenNone}},
+		Sysctls: append(dataplane.ForwardingSysctls(),
+			dataplane.Sysctl{Family: 6, Dev: "wlan0", Name: "accept_ra", Value: 0},
+			dataplane.Sysctl{Family: 4, Dev: "pmip0", Name: "accept_local", Value: 1}),
+	}
+	if err := f.Set(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	want := `tunnel pmip0 ip6tnl local 2001:db8::1 remote 2001:db8::2 hoplimit 64
+link wlan0 addrgenmode none
+sysctl net.ipv4.conf.all.forwarding=1
+sysctl net.ipv4.conf.pmip0.accept_local=1
+sysctl net.ipv6.conf.all.forwarding=1
+sysctl net.ipv6.conf.wlan0.accept_ra=0
+`
+	if diff := cmp.Diff(want, f.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if err := f.Set(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	want = `link wlan0 addrgenmode none
+sysctl net.ipv4.conf.all.forwarding=1
+sysctl net.ipv6.conf.all.forwarding=1
+sysctl net.ipv6.conf.wlan0.accept_ra=0
+`
+	if diff := cmp.Diff(want, f.String()); diff != "" {
+		t.Errorf("after tear-down (-want +got):\n%s", diff)
+	}
+	err := f.Set(ctx, &dataplane.State{Sysctls: []dataplane.Sysctl{{Family: 6, Dev: "eth9", Name: "accept_ra"}}})
+	if !errors.Is(err, syscall.ENODEV) {
+		t.Errorf("sysctl of a missing device: %v", err)
+	}
+}
