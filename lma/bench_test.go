@@ -2,6 +2,7 @@ package lma
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -35,13 +36,15 @@ func (d *nullDataplane) Change(_ context.Context, ops ...dataplane.Op) error {
 // running LMA would hold them (not through the store: only the PBUs the
 // benchmark sends are written).
 func preload(t testing.TB, e *Engine, n int) {
+	var aerr error
 	err := e.call(context.Background(), func() {
 		pp := e.pools.v6["hnp"]
 		now := e.clk.Now()
 		for i := range n {
 			p, err := pp.Allocate(netip.Prefix{})
 			if err != nil {
-				t.Fatal(err)
+				aerr = err
+				return
 			}
 			b := &binding{id: e.nextID, mn: mnKey{subtype: mh.MNIDNAI, id: "pre" + strconv.Itoa(i) + "@example.net"},
 				att: mh.ATTIEEE80211, mag: "ap1", coa: ap1Addr.Addr(), tunnel: "ip6ip6", hnps: []netip.Prefix{p},
@@ -53,7 +56,7 @@ func preload(t testing.TB, e *Engine, n int) {
 		}
 		e.armExpiry()
 	})
-	if err != nil {
+	if err := errors.Join(err, aerr); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -63,7 +66,9 @@ func preload(t testing.TB, e *Engine, n int) {
 // the cache and durability on (the WAL store in a temporary directory,
 // every accepted PBU durable before its PBA). Half the PBUs are new
 // registrations, half refreshes. It reports PBU/s and latency
-// percentiles; LMA_BENCH_WINDOW sets the PBUs in flight (default 2048).
+// percentiles; LMA_BENCH_WINDOW sets the PBUs in flight (default 2048);
+// LMA_BENCH_STORE=mem replaces the WAL with memory, to see the engine's
+// own cost.
 func BenchmarkPBU(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("LMA_BENCH_BINDINGS")); err == nil {
@@ -73,17 +78,23 @@ func BenchmarkPBU(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("LMA_BENCH_WINDOW")); err == nil {
 		window = v
 	}
-	st, err := store.Open(b.TempDir(), store.Options{})
-	if err != nil {
-		b.Fatal(err)
+	var st store.Store = newMemStore()
+	if os.Getenv("LMA_BENCH_STORE") != "mem" {
+		w, err := store.Open(b.TempDir(), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		st = w
 	}
-	defer st.Close()
 	nw := transporttest.NewNetwork()
 	c6, _ := nw.Listen(lmaAddr)
 	mag, _ := nw.Listen(ap1Addr)
 	var mu sync.Mutex
 	var lat []time.Duration
 	cfg := testCfg(b, false, "")
+	// A /32 of /64s: room for millions of sessions.
+	cfg.Pools[0].Prefix = netip.MustParsePrefix("2001:db8::/32")
 	e, err := New(Options{Config: cfg, Conns: []transport.Conn{c6}, Dataplane: &nullDataplane{}, Store: st, Clock: clock.Real{},
 		ObserveLatency: func(d time.Duration) {
 			mu.Lock()

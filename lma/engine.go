@@ -91,7 +91,10 @@ type Engine struct {
 	revokes  map[uint16]*revocation
 	briSeq   uint16
 	tunnels  map[string]*tunnelRef
-	restarts uint32 // our RFC 5847 restart counter
+	// tunnelNames caches the point-to-point tunnel name per MAG address
+	// (the kind follows from the address family).
+	tunnelNames map[netip.Addr]string
+	restarts    uint32 // our RFC 5847 restart counter
 	// resyncPending: a whole-state Set is scheduled after a failure.
 	resyncPending bool
 	hbTimer       clock.Timer
@@ -124,24 +127,25 @@ func New(opts Options) (*Engine, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		conns:    opts.Conns,
-		dp:       opts.Dataplane,
-		st:       opts.Store,
-		clk:      opts.Clock,
-		log:      opts.Logger,
-		observe:  opts.ObserveLatency,
-		events:   make(chan func(), 4096),
-		done:     make(chan struct{}),
-		loopDone: make(chan struct{}),
-		ctx:      ctx,
-		cancel:   cancel,
-		stats:    newStats(),
-		bc:       newCache(),
-		parked:   map[parkKey]*parked{},
-		revokes:  map[uint16]*revocation{},
-		tunnels:  map[string]*tunnelRef{},
-		magState: map[string]*magState{},
-		nextID:   1,
+		conns:       opts.Conns,
+		dp:          opts.Dataplane,
+		st:          opts.Store,
+		clk:         opts.Clock,
+		log:         opts.Logger,
+		observe:     opts.ObserveLatency,
+		events:      make(chan func(), 4096),
+		done:        make(chan struct{}),
+		loopDone:    make(chan struct{}),
+		ctx:         ctx,
+		cancel:      cancel,
+		stats:       newStats(),
+		bc:          newCache(),
+		parked:      map[parkKey]*parked{},
+		revokes:     map[uint16]*revocation{},
+		tunnels:     map[string]*tunnelRef{},
+		tunnelNames: map[netip.Addr]string{},
+		magState:    map[string]*magState{},
+		nextID:      1,
 	}
 	if err := e.setConfig(opts.Config); err != nil {
 		cancel()

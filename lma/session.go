@@ -224,18 +224,16 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 	}
 	e.stats.status(status)
 	p, id := r.p, b.id
-	var failPBA []byte
-	if f, err := mh.Marshal(e.pba(r, mh.StatusReasonUnspecified, nil)); err == nil {
-		failPBA = f
-	}
 	e.persist.put(bindingKey(id), encodeBinding(b), func(err error) {
 		if err != nil {
 			// Not durable: it must not be acknowledged as accepted.
 			// The MAG retries; the binding goes.
 			e.stats.storeErrors.Add(1)
 			e.log.Error("lma: binding not stored, registration refused", "id", id, "err", err)
-			if failPBA != nil {
-				e.send(p.conn, p.from, failPBA)
+			// pba reads only the request when given no binding, so it
+			// may run here, off the loop.
+			if f, err := mh.Marshal(e.pba(r, mh.StatusReasonUnspecified, nil)); err == nil {
+				e.send(p.conn, p.from, f)
 			}
 			e.post(func() {
 				if b := e.bc.byID[id]; b != nil {

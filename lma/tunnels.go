@@ -47,6 +47,17 @@ func tunnelName(kind dataplane.TunnelKind, remote netip.Addr) string {
 	return fmt.Sprintf("pmip%s%09x", fam, h.Sum64()&0xfffffffff)
 }
 
+// tunnelNameOf caches tunnelName per MAG address: view runs for every
+// PBU, and hashing and formatting a name each time shows in profiles.
+func (e *Engine) tunnelNameOf(kind dataplane.TunnelKind, remote netip.Addr) string {
+	if n, ok := e.tunnelNames[remote]; ok {
+		return n
+	}
+	n := tunnelName(kind, remote)
+	e.tunnelNames[remote] = n
+	return n
+}
+
 // view is b's data plane: its tunnel and a route into it for every home
 // network prefix and the IPv4 home address (RFC 5213 5.6.1, RFC 5844
 // 3.1.3).
@@ -62,10 +73,10 @@ func (e *Engine) view(b *binding) *dpView {
 		encap = dataplane.Encap{Dst: b.coa, Src: e.cfg.IPv4Address, Keyed: b.greDownSet, Key: b.greDown}
 	case b.coa.Is4():
 		// RFC 5844 4: IPv4 transport, IPv6 and IPv4 in IPv4.
-		v.tunnel = dataplane.Tunnel{Name: tunnelName(dataplane.IP4, b.coa), Kind: dataplane.IP4, Local: e.cfg.IPv4Address, Remote: b.coa}
+		v.tunnel = dataplane.Tunnel{Name: e.tunnelNameOf(dataplane.IP4, b.coa), Kind: dataplane.IP4, Local: e.cfg.IPv4Address, Remote: b.coa}
 	default:
 		// RFC 5213 6.10.2, RFC 5844 3: IPv6 and IPv4 in IPv6.
-		v.tunnel = dataplane.Tunnel{Name: tunnelName(dataplane.IP6, b.coa), Kind: dataplane.IP6, Local: e.cfg.Address, Remote: b.coa}
+		v.tunnel = dataplane.Tunnel{Name: e.tunnelNameOf(dataplane.IP6, b.coa), Kind: dataplane.IP6, Local: e.cfg.Address, Remote: b.coa}
 	}
 	for _, p := range b.hnps {
 		v.routes = append(v.routes, dataplane.Route{Dst: p.Masked(), Dev: v.tunnel.Name, Encap: encap})
