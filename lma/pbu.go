@@ -341,11 +341,13 @@ func (e *Engine) decide(r *request, resolved *binding, forceNew bool) {
 		b = resolved
 	case forceNew:
 		b = nil
-	case b != nil && r.hi == mh.HandoffStateUnknown && b.coa != r.coa && len(r.want) == 0:
+	case b != nil && r.hi == mh.HandoffStateUnknown && b.coa != r.coa && len(r.want) == 0 && b.state != stateDeregistered:
 		// RFC 5213 5.4.1.3: handoff state unknown and the session is
 		// at another MAG: wait up to MaxDelayBeforeNewBCEAssign for
 		// that MAG's deregistration (then it is a handoff), else make
-		// a new mobility session. Nothing changes meanwhile.
+		// a new mobility session. Nothing changes meanwhile. If that
+		// deregistration already came (the session lingers for
+		// MinDelayBeforeBCEDelete, 5.3.5), it is a handoff now.
 		e.park(r, b)
 		return
 	}

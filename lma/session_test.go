@@ -309,6 +309,25 @@ func TestHandoffStateUnknown(t *testing.T) {
 			t.Errorf("%d bindings", n)
 		}
 	})
+	t.Run("deregistration arrived first: handoff at once", func(t *testing.T) {
+		// Break before make, as a Wi-Fi station that leaves its AP
+		// (AP-STA-DISCONNECTED) before associating with the next: the
+		// session waits out MinDelayBeforeBCEDelete (5.3.5), and the new
+		// MAG's PBU finds it deregistered. Nothing is left to wait for.
+		h := newHarness(t, testCfg(t, true, ""))
+		p := hnps(h.register(h.ap1, h.newPBU("alice@example.net")))[0]
+		h.register(h.ap1, h.newPBU("alice@example.net", lifetime(0), hnp(p.String()), hi(mh.HandoffStateNotChanged)))
+		h.advance(time.Second)
+		a := h.register(h.ap2, h.newPBU("alice@example.net", hi(mh.HandoffStateUnknown)))
+		if a.Status != mh.StatusAccepted || hnps(a)[0] != p {
+			t.Fatalf("PBU after the deregistration: %v (old prefix %v)", a, p)
+		}
+		h.advance(20 * time.Second)
+		bs, _ := h.e.Bindings(context.Background(), BindingFilter{})
+		if len(bs) != 1 || bs[0].State != "active" || bs[0].MAG != "ap2" {
+			t.Fatalf("after the handoff: %+v", bs)
+		}
+	})
 	t.Run("no deregistration: new session", func(t *testing.T) {
 		h := newHarness(t, testCfg(t, true, ""))
 		p := hnps(h.register(h.ap1, h.newPBU("alice@example.net")))[0]
