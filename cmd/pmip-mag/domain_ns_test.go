@@ -143,7 +143,7 @@ func newDomain(t testing.TB, extraConfig string) *domain {
 func (d *domain) start(t testing.TB, args ...string) {
 	t.Helper()
 	args = append([]string{"-config", d.config, "-dataplane", "no-tunnel",
-		"-restart-counter", filepath.Join(d.dir, "restart_counter")}, args...)
+		"-restart-counter", filepath.Join(d.dir, "restart_counter"), "-control", filepath.Join(d.dir, "ctl.sock")}, args...)
 	d.proc = exec.Command(d.bin, args...)
 	// PMIP_MAG_GOENV="GOGC=.. GOMEMLIMIT=.." reaches the daemon only,
 	// to compare the runtime's settings with the main's defaults.

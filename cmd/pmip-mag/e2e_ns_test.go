@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openpmip/pmip/internal/ctl"
+	"github.com/openpmip/pmip/mag"
 )
 
 // TestEndToEnd runs the real pmip-mag process in the domain of
@@ -91,6 +95,29 @@ esac
 	t.Logf("client %s: %s by DHCP, %s by SLAAC", mac, hoa.Addr(), slaac)
 	if out := d.client.Run(t, "ip", "-6", "route", "show", "default"); !strings.Contains(out, "via fe80::200:5eff:fe00:5213") {
 		t.Errorf("client's default router is not the fixed MAG link-local:\n%s", out)
+	}
+
+	// pmipctl's view: the control socket lists the binding as the PBA
+	// granted it.
+	cl, err := ctl.Dial(context.Background(), filepath.Join(d.dir, "ctl.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bl magBindings
+	if err := cl.Call(context.Background(), methodBindings, nil, &bl); err != nil {
+		t.Fatal(err)
+	}
+	var stats mag.Stats
+	if err := cl.Call(context.Background(), methodCounters, nil, &stats); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	if len(bl.Bindings) != 1 || bl.Bindings[0].MAC != mac || bl.Bindings[0].State != "registered" ||
+		bl.Bindings[0].HoA != hoa || len(bl.Bindings[0].Prefixes) != 1 || bl.Bindings[0].Prefixes[0] != hnp {
+		t.Errorf("control socket bindings: %+v", bl)
+	}
+	if stats.Accepted != 1 {
+		t.Errorf("control socket counters: %+v", stats)
 	}
 
 	// One registration per client, however many triggers (association,

@@ -40,6 +40,7 @@ type options struct {
 	logLevel        string // "" means the file's log_level
 	logFormat       string
 	counterFile     string
+	control         string
 	dataplane       string
 	shutdownTimeout time.Duration
 }
@@ -91,6 +92,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json (one record per line on stdout)")
 	fs.StringVar(&o.counterFile, "restart-counter", defaultCounterFile,
 		"`file` keeping the RFC 5847 restart counter across restarts (on flash, so it survives a reboot)")
+	fs.StringVar(&o.control, "control", defaultControlSocket,
+		"control `socket` for pmipctl (internal/ctl JSON protocol); empty: none")
 	fs.StringVar(&o.dataplane, "dataplane", dataplaneNetlink,
 		"data plane `mode`: netlink, or no-tunnel for kernels without ip6_tunnel/gre: everything but the tunnel and the routes through it (tests, bring-up)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 3*time.Second,

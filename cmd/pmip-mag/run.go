@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/openpmip/pmip/internal/clock"
+	"github.com/openpmip/pmip/internal/ctl"
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/internal/transport"
 	"github.com/openpmip/pmip/mag"
@@ -110,6 +111,8 @@ type magd struct {
 	triggers, ras, engine            sync.WaitGroup
 
 	failed chan error // a component that must not stop stopped
+
+	ctl *ctl.Server // nil without -control
 }
 
 // start builds and starts the whole MAG. On error everything already
@@ -185,6 +188,18 @@ func start(ctx context.Context, cfg magconfig.Config, o options, log *slog.Logge
 		if err != nil {
 			stopTriggers()
 			stopRA()
+			return nil, err
+		}
+	}
+
+	if o.control != "" {
+		m.ctl = controlServer(m.eng, m)
+		if err := m.ctl.Listen(o.control); err != nil {
+			stopTriggers()
+			stopRA()
+			if hl != nil {
+				hl.Close()
+			}
 			return nil, err
 		}
 	}
@@ -346,6 +361,9 @@ func (m *magd) goTrigger(ctx context.Context, what string, run func(context.Cont
 // rules, addresses and filters of ours; the access interfaces keep the
 // fixed MAC, see dataplane.LinkMAC).
 func (m *magd) shutdown(timeout time.Duration) error {
+	if m.ctl != nil {
+		m.ctl.Close()
+	}
 	m.stopTriggers()
 	m.triggers.Wait()
 
