@@ -89,6 +89,12 @@ func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 		e.log.Debug("lma: binding update without the P flag dropped", "from", p.from)
 		return
 	}
+	if e.persist.backlog() > maxWriteBacklog {
+		// The store is not keeping up: shed the PBU unanswered; the MAG
+		// retransmits (RFC 5213 6.9.4) once the backlog drains.
+		e.stats.shed.Add(1)
+		return
+	}
 	r := &request{p: p, pbu: pbu, coa: p.from.Addr().Unmap().WithZone(""), tsNow: e.clk.Now()}
 	opts := pbu.Options
 

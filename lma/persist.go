@@ -12,24 +12,33 @@ import (
 // blocked on a group commit: many writes are in flight at once (which is
 // what lets the store batch them into one fdatasync), but writes of one
 // key are strictly ordered. A write queued behind another of the same key
-// is coalesced with the keys' later writes: only the newest value is
+// is coalesced with the key's later writes: only the newest value is
 // written, and every waiting caller is told when it is durable.
+//
+// Submitting never blocks (the loop must not wait on a worker that waits
+// on the loop); the engine sheds PBUs instead when backlog grows past
+// maxWriteBacklog.
 type persister struct {
 	st  store.Store
 	ctx context.Context
 	log *slog.Logger
-
-	jobs chan *job
-	wg   sync.WaitGroup
+	wg  sync.WaitGroup
 
 	mu      sync.Mutex
-	chains  map[string][]*job // per key: writes waiting behind the one in flight
+	cond    *sync.Cond // signalled when ready grows or on close
+	ready   []*job     // keys with nothing in flight, waiting for a worker
+	chains  map[string][]*job
 	pending int
 	idle    chan struct{}
 	closed  bool
 }
 
-// job is one Put (val != nil or !del) or Delete of a key.
+// maxWriteBacklog bounds the writes waiting or in flight: past it the
+// store cannot keep up, and new PBUs are dropped unanswered (the MAGs
+// retransmit) rather than queued without end.
+const maxWriteBacklog = 1 << 17
+
+// job is one Put or Delete of a key.
 type job struct {
 	key  string
 	val  []byte
@@ -38,7 +47,8 @@ type job struct {
 }
 
 func newPersister(ctx context.Context, st store.Store, workers int, log *slog.Logger) *persister {
-	p := &persister{st: st, ctx: ctx, log: log, jobs: make(chan *job, 4*workers), chains: map[string][]*job{}}
+	p := &persister{st: st, ctx: ctx, log: log, chains: map[string][]*job{}}
+	p.cond = sync.NewCond(&p.mu)
 	for range workers {
 		p.wg.Add(1)
 		go p.worker()
@@ -52,6 +62,13 @@ func (p *persister) put(key, val []byte, done func(error)) {
 
 func (p *persister) del(key []byte, done func(error)) {
 	p.submit(&job{key: string(key), del: true, done: done})
+}
+
+// backlog is the number of writes waiting or in flight.
+func (p *persister) backlog() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending
 }
 
 func (p *persister) submit(j *job) {
@@ -71,13 +88,27 @@ func (p *persister) submit(j *job) {
 		return
 	}
 	p.chains[j.key] = nil
+	p.ready = append(p.ready, j)
+	p.cond.Signal()
 	p.mu.Unlock()
-	p.jobs <- j
 }
 
 func (p *persister) worker() {
 	defer p.wg.Done()
-	for j := range p.jobs {
+	for {
+		p.mu.Lock()
+		for len(p.ready) == 0 && !p.closed {
+			p.cond.Wait()
+		}
+		if len(p.ready) == 0 {
+			p.mu.Unlock()
+			return
+		}
+		j := p.ready[0]
+		p.ready[0] = nil
+		p.ready = p.ready[1:]
+		p.mu.Unlock()
+
 		batch := []*job{j}
 		for len(batch) > 0 {
 			last := batch[len(batch)-1]
@@ -137,8 +168,7 @@ func (p *persister) close() {
 		return
 	}
 	p.closed = true
+	p.cond.Broadcast()
 	p.mu.Unlock()
-	_ = p.wait(context.Background())
-	close(p.jobs)
 	p.wg.Wait()
 }

@@ -8,7 +8,7 @@ import (
 
 // stats are the engine's counters, updated from any goroutine.
 type stats struct {
-	pbus, malformed, dropped                     atomic.Uint64
+	pbus, malformed, dropped, shed               atomic.Uint64
 	byStatus                                     [256]atomic.Uint64
 	created, refreshed, handoffs, deregs         atomic.Uint64
 	expired, revoked                             atomic.Uint64
@@ -32,6 +32,9 @@ type Counters struct {
 	// Malformed messages silently dropped (RFC 6275 9.2), and other
 	// messages dropped (not for an LMA, truncated).
 	Malformed, Dropped uint64
+	// Shed counts PBUs dropped unanswered because the store's write
+	// backlog was full (overload; the MAGs retransmit).
+	Shed uint64
 	// Bindings is the number of Binding Cache entries now (a gauge).
 	Bindings int
 	// Session events.
@@ -49,6 +52,7 @@ func (s *stats) snapshot() Counters {
 		PBAsByStatus:       map[mh.Status]uint64{},
 		Malformed:          s.malformed.Load(),
 		Dropped:            s.dropped.Load(),
+		Shed:               s.shed.Load(),
 		Created:            s.created.Load(),
 		Refreshed:          s.refreshed.Load(),
 		Handoffs:           s.handoffs.Load(),
