@@ -98,7 +98,7 @@ func newTestDaemon(t *testing.T) *testDaemon {
 	d := &daemon{cfg: cfg, st: st, metrics: newMetrics(), dp: dataplanetest.New(),
 		opts: daemonOptions{configPath: path, level: new(slog.LevelVar)}}
 	d.log = discardLogger()
-	d.eng, err = lma.New(lma.Options{Config: cfg, Conns: []transport.Conn{c6}, Dataplane: d.dp,
+	d.eng, err = lma.New(lma.Options{Config: cfg, Conns: []transport.Conn{newBatchConn(c6, d.log)}, Dataplane: d.dp,
 		Store: &timedStore{Store: st, observe: d.metrics.storeCommit.Observe}, ObserveLatency: d.metrics.observePBU})
 	if err != nil {
 		t.Fatal(err)
