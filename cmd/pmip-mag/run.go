@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/openpmip/pmip/internal/logging"
 	"io"
 	"log/slog"
 	"net"
@@ -88,11 +89,7 @@ func daemon(o options, stdout, stderr io.Writer) int {
 }
 
 func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
-	ho := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, ho))
-	}
-	return slog.New(slog.NewTextHandler(w, ho))
+	return logging.New(w, format, level)
 }
 
 // magd is one running MAG: the engine and the goroutines around it.
