@@ -48,8 +48,8 @@ func preload(t testing.TB, e *Engine, n int) {
 			}
 			b := &binding{id: e.nextID, mn: mnKey{subtype: mh.MNIDNAI, id: "pre" + strconv.Itoa(i) + "@example.net"},
 				att: mh.ATTIEEE80211, mag: "ap1", coa: ap1Addr.Addr(), tunnel: "ip6ip6", hnps: []netip.Prefix{p},
-				policy: "staff", lifetime: time.Hour, registered: now, updated: now, heapIdx: -1}
-			b.deadline = now.Add(time.Hour)
+				policy: "staff", lifetime: time.Hour, registered: now.UnixNano(), updated: now.UnixNano(), heapIdx: -1}
+			b.deadline = now.Add(time.Hour).UnixNano()
 			e.nextID++
 			e.bc.add(b)
 			e.ref(e.view(b).tunnel)

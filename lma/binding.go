@@ -77,12 +77,12 @@ type binding struct {
 	linkLocal netip.Addr
 	policy    string
 
-	lifetime   time.Duration
-	registered time.Time
-	updated    time.Time
-	// deadline is the lifetime's end when active, the deletion time when
-	// deregistered.
-	deadline time.Time
+	lifetime time.Duration
+	// Times as Unix nanoseconds (a time.Time is 24 octets and a pointer,
+	// three of them a million times over): first registration, last
+	// change, and the deadline: the lifetime's end when active, the
+	// deletion time when deregistered.
+	registered, updated, deadline int64
 	// timestamp is the last accepted Timestamp option (RFC 5213 5.5);
 	// seq the last accepted Sequence Number (RFC 6275 9.5.1).
 	timestamp uint64
@@ -100,6 +100,9 @@ func (b *binding) String() string {
 	return fmt.Sprintf("binding %d %s via %s", b.id, b.mn, b.mag)
 }
 
+// deadlineTime is the deadline as a time.
+func (b *binding) deadlineTime() time.Time { return time.Unix(0, b.deadline) }
+
 func (b *binding) llidAddr() net.HardwareAddr {
 	if b.llid == "" {
 		return nil
@@ -113,7 +116,7 @@ func (b *binding) llidAddr() net.HardwareAddr {
 type expiryHeap []*binding
 
 func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].deadline < h[j].deadline }
 func (h expiryHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].heapIdx = i
@@ -243,7 +246,7 @@ func (c *cache) moveMAG(b *binding, mag string) {
 
 // setDeadline moves a binding in the expiry order.
 func (c *cache) setDeadline(b *binding, t time.Time) {
-	b.deadline = t
+	b.deadline = t.UnixNano()
 	if b.heapIdx >= 0 && b.heapIdx < len(c.heap) && c.heap[b.heapIdx] == b {
 		heap.Fix(&c.heap, b.heapIdx)
 	}

@@ -153,7 +153,7 @@ func (e *Engine) info(b *binding) BindingInfo {
 		HomePrefixes: slices.Clone(b.hnps), IPv4HomeAddress: b.hoa, IPv4DefaultRouter: b.v4router,
 		GREUplinkKey: b.greUp, GREDownlinkKey: b.greDown, HasGREUplinkKey: b.greUpSet, HasGREDownlinkKey: b.greDownSet,
 		Policy: b.policy, State: b.state.String(), Lifetime: b.lifetime,
-		Registered: b.registered, Updated: b.updated, Expires: b.deadline,
+		Registered: time.Unix(0, b.registered).UTC(), Updated: time.Unix(0, b.updated).UTC(), Expires: b.deadlineTime().UTC(),
 	}
 	if b.llid != "" {
 		i.LinkLayerID = net.HardwareAddr(b.llid).String()

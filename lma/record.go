@@ -70,8 +70,8 @@ func encodeBinding(b *binding) []byte {
 	buf = appendAddr(buf, b.linkLocal)
 	buf = appendBytes(buf, b.policy)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(b.lifetime))
-	for _, t := range []time.Time{b.registered, b.updated, b.deadline} {
-		buf = binary.BigEndian.AppendUint64(buf, uint64(t.UnixNano()))
+	for _, t := range []int64{b.registered, b.updated, b.deadline} {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(t))
 	}
 	buf = binary.BigEndian.AppendUint64(buf, b.timestamp)
 	return binary.BigEndian.AppendUint16(buf, b.seq)
@@ -176,8 +176,6 @@ func (r *reader) prefix() netip.Prefix {
 	return netip.PrefixFrom(a, p.Bits())
 }
 
-func (r *reader) time() time.Time { return time.Unix(0, int64(r.u64())) }
-
 // decodeBinding parses a record written by encodeBinding.
 func decodeBinding(data []byte) (*binding, error) {
 	r := &reader{b: data}
@@ -209,9 +207,9 @@ func decodeBinding(data []byte) (*binding, error) {
 	b.linkLocal = r.addr()
 	b.policy = r.str()
 	b.lifetime = time.Duration(r.u64())
-	b.registered = r.time()
-	b.updated = r.time()
-	b.deadline = r.time()
+	b.registered = int64(r.u64())
+	b.updated = int64(r.u64())
+	b.deadline = int64(r.u64())
 	b.timestamp = r.u64()
 	b.seq = r.u16()
 	if r.err != nil {

@@ -1,6 +1,7 @@
 package lma
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -35,7 +36,7 @@ func (e *Engine) recover(ctx context.Context) error {
 		if id >= e.nextID {
 			e.nextID = id + 1
 		}
-		if !b.deadline.After(now) {
+		if b.deadline <= now.UnixNano() {
 			// Its lifetime (or MinDelayBeforeBCEDelete) ran out while
 			// the LMA was down.
 			stale = append(stale, slices.Clone(k))
@@ -49,7 +50,7 @@ func (e *Engine) recover(ctx context.Context) error {
 	}
 	// Oldest first, so that if two records ever claimed one prefix the
 	// first registered keeps it.
-	slices.SortFunc(loaded, func(a, b *binding) int { return a.registered.Compare(b.registered) })
+	slices.SortFunc(loaded, func(a, b *binding) int { return cmp.Compare(a.registered, b.registered) })
 	for _, b := range loaded {
 		if why := e.claim(b); why != "" {
 			e.log.Error("lma: stored binding conflicts with another, removed", "binding", b, "reason", why)

@@ -40,7 +40,7 @@ func (e *Engine) register(r *request) {
 		id:         e.nextID,
 		mn:         r.mn,
 		policy:     r.pol.Name,
-		registered: now,
+		registered: now.UnixNano(),
 		heapIdx:    -1,
 	}
 	e.nextID++
@@ -86,7 +86,7 @@ func (e *Engine) fill(r *request, b *binding, g *grant, now time.Time) {
 	}
 	b.seq = r.pbu.Sequence
 	b.lifetime = r.lifetime
-	b.updated = now
+	b.updated = now.UnixNano()
 	b.state = stateActive
 	e.bc.setDeadline(b, now.Add(r.lifetime))
 }
@@ -194,7 +194,7 @@ func (e *Engine) deregister(r *request) {
 	// new MAG's PBU of a handoff finds it, then delete it.
 	now := e.clk.Now()
 	b.state = stateDeregistered
-	b.updated = now
+	b.updated = now.UnixNano()
 	if r.ts != nil {
 		b.timestamp = r.ts.Value
 	}
@@ -271,15 +271,15 @@ func (e *Engine) armExpiry() {
 		}
 		return
 	}
-	if e.expiry != nil && e.expiryAt.Equal(next.deadline) {
+	if e.expiry != nil && e.expiryAt.Equal(next.deadlineTime()) {
 		return
 	}
 	if e.expiry != nil {
 		e.expiry.Stop()
 	}
-	e.expiryAt = next.deadline
+	e.expiryAt = next.deadlineTime()
 	var t clock.Timer
-	t = e.clk.AfterFunc(next.deadline.Sub(e.clk.Now()), func() {
+	t = e.clk.AfterFunc(e.expiryAt.Sub(e.clk.Now()), func() {
 		e.post(func() {
 			if e.expiry == t {
 				e.expiry = nil
@@ -297,7 +297,7 @@ func (e *Engine) expire() {
 	now := e.clk.Now()
 	for {
 		b := e.bc.next()
-		if b == nil || b.deadline.After(now) {
+		if b == nil || b.deadline > now.UnixNano() {
 			break
 		}
 		if b.state == stateDeregistered {
