@@ -92,25 +92,20 @@ func (d *Domain) WPAStatus() map[string]string {
 	return m
 }
 
-// Roam moves the client to ap (a reassociation, as wpa_supplicant does
-// when it finds a better AP of its ESS) and waits until it is connected
-// there; it returns when the roam was asked for.
+// Roam moves the client to ap and waits until it is connected there; it
+// returns when the move began. The move is break before make: the client
+// deauthenticates from its AP, which hostapd reports (AP-STA-DISCONNECTED)
+// so the old MAG deregisters, then associates with ap (WPA2-EAP again).
+// (A silent reassociation, which mac80211 does for wpa_cli roam, leaves
+// the old AP and MAG unaware; the new MAG then can only send Handoff
+// Indicator 4, and the LMA, hearing no deregistration within
+// MaxDelayBeforeNewBCEAssign, rightly makes a new session with new
+// prefixes, RFC 5213 5.4.1.3.)
 func (d *Domain) Roam(ap *AP) time.Time {
 	d.T.Helper()
-	// The target must be in the scan results; the first scan saw it if
-	// it was up then, otherwise scan once (before any timing starts).
-	if !strings.Contains(d.wpaCli("scan_results"), ap.BSSID) {
-		d.wpaCli("scan")
-		d.Eventually("AP "+ap.Name+" in the client's scan results", 20*time.Second, 200*time.Millisecond, func() error {
-			if strings.Contains(d.wpaCli("scan_results"), ap.BSSID) {
-				return nil
-			}
-			return errorf("%s not seen", ap.BSSID)
-		})
-	}
-	d.wpaCli("bssid 0 " + ap.BSSID)
+	cli := "/sbin/wpa_cli -p " + wpaCtrl + " -i " + clientRadio
 	t0 := time.Now()
-	d.wpaCli("roam " + ap.BSSID)
+	d.nsSh("client", cli+" bssid 0 "+ap.BSSID+" && "+cli+" disconnect && "+cli+" reconnect")
 	d.Eventually("the client connected to "+ap.Name, 60*time.Second, 100*time.Millisecond, func() error {
 		st := d.WPAStatus()
 		if st["wpa_state"] == "COMPLETED" && strings.EqualFold(st["bssid"], ap.BSSID) {

@@ -21,6 +21,7 @@ func magSocket(ap *AP) string      { return "/run/pmip-mag-" + ap.Name + "/hosta
 func hostapdConf(ap *AP) string    { return shareDir + "/hostapd-" + ap.Name + ".conf" }
 func hostapdCtrl(ap *AP) string    { return "/run/hostapd-" + ap.Name }
 func magCounterFile(ap *AP) string { return "/run/pmip-mag-" + ap.Name + "/restart_counter" }
+func magControl(ap *AP) string     { return "/run/pmip-mag-" + ap.Name + "/ctl.sock" }
 
 // uci renders sections of UCI options: each section is its header line
 // followed by "key value" pairs; a key starting with "+" is a list entry.

@@ -37,7 +37,8 @@ func (d *Domain) StartAP(ap *AP) {
 	d.sh(fmt.Sprintf("mkdir -p %s %s", hostapdCtrl(ap), "/run/pmip-mag-"+ap.Name))
 	d.start("hostapd-"+ap.Name, ap.Name, nil, "/usr/sbin/hostapd", "-t", hostapdConf(ap))
 	d.waitPath(hostapdCtrl(ap)+"/"+ap.Radio, 60*time.Second)
-	d.start("mag-"+ap.Name, ap.Name, nil, d.bins["pmip-mag"], "-config", magConfPath(ap), "-restart-counter", magCounterFile(ap))
+	d.start("mag-"+ap.Name, ap.Name, nil, d.bins["pmip-mag"], "-config", magConfPath(ap),
+		"-restart-counter", magCounterFile(ap), "-control", magControl(ap))
 	d.waitPath(magSocket(ap), 60*time.Second)
 	env := []string{
 		"PMIP_MAG=" + d.bins["pmip-mag"],

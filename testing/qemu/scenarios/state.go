@@ -136,7 +136,11 @@ func (d *Domain) dumpOnFailure() {
 		fmt.Fprintf(&b, "ip netns exec %s /bin/sh -c 'for c in \"ip -d link\" \"ip addr\" \"ip -4 route show table all\" \"ip -6 route show table all\" \"ip -4 rule\" \"ip -6 rule\" \"ip neigh\" \"nft list ruleset\"; do echo \"### $c\"; $c; done' >%s/dump-%s.txt 2>&1\n", ns, resultsDir, ns)
 	}
 	if p := d.bins["pmipctl"]; p != "" {
-		fmt.Fprintf(&b, "ip netns exec lma %s -socket %s bindings >%s/pmipctl-bindings.txt 2>&1\n", p, lmaSocket, resultsDir)
+		fmt.Fprintf(&b, "ip netns exec lma %s -socket %s bindings >%s/pmipctl-lma-bindings.txt 2>&1\n", p, lmaSocket, resultsDir)
+		fmt.Fprintf(&b, "ip netns exec lma %s -socket %s counters >%s/pmipctl-lma-counters.txt 2>&1\n", p, lmaSocket, resultsDir)
+		for _, ap := range d.APs {
+			fmt.Fprintf(&b, "%s -socket %s bindings >%s/pmipctl-%s-bindings.txt 2>&1\n", p, magControl(ap), resultsDir, ap.Name)
+		}
 	}
 	fmt.Fprintf(&b, "ps >%s/ps.txt 2>&1\n", resultsDir)
 	if out, err := d.trySh(b.String()); err != nil {

@@ -70,8 +70,9 @@ type Config struct {
 	Transport string
 	// APs is how many access points to run (default 2).
 	APs int
-	// MinDelayBeforeBCEDelete is the LMA's RFC 5213 9.1 timer (default 2 s
-	// to keep the detach scenario short; the MIB default is 10 s).
+	// MinDelayBeforeBCEDelete is the LMA's RFC 5213 9.1 timer (default
+	// the PMIPV6-MIB's 10 s). A break-before-make handover must reach the
+	// new MAG's registration within it, EAP included.
 	MinDelayBeforeBCEDelete time.Duration
 }
 
@@ -89,7 +90,7 @@ func (c *Config) defaults() {
 		c.APs = 2
 	}
 	if c.MinDelayBeforeBCEDelete == 0 {
-		c.MinDelayBeforeBCEDelete = 2 * time.Second
+		c.MinDelayBeforeBCEDelete = 10 * time.Second
 	}
 }
 

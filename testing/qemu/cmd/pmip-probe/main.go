@@ -23,7 +23,7 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   pmip-probe addrs -i IFACE [-v4 CIDR] [-v6 CIDR] [-timeout D]
   pmip-probe serve -l ADDR [-chunk BYTES] [-interval D]
-  pmip-probe recv -c ADDR [-for D] [-progress D]`)
+  pmip-probe recv -c ADDR [-for D] [-progress D] [-gap D] [-stop-file F]`)
 	os.Exit(2)
 }
 

@@ -96,7 +96,8 @@ type StreamReport struct {
 // recv connects to a serve (retrying until the path is there), reads the
 // stream and reports its progress and the pauses in it: the largest
 // inter-arrival gap is a handover's interruption as the application saw
-// it. It ends after -for, or on SIGTERM/SIGINT, printing the report; a
+// it. It ends after -for, when -stop-file appears, or on SIGTERM/SIGINT,
+// printing the report; a
 // reset or an early end of the stream is an error (exit status 1).
 func recv(args []string) error {
 	fs := flag.NewFlagSet("recv", flag.ContinueOnError)
@@ -105,6 +106,7 @@ func recv(args []string) error {
 	progress := fs.Duration("progress", 250*time.Millisecond, "progress line interval")
 	gapMin := fs.Duration("gap", 50*time.Millisecond, "report every pause longer than this")
 	connectTimeout := fs.Duration("connect-timeout", 20*time.Second, "how long to retry connecting")
+	stopFile := fs.String("stop-file", "", "end (and report) once this `file` exists, checked at each progress line")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -176,6 +178,11 @@ func recv(args []string) error {
 			}
 		case now := <-tick.C:
 			_ = enc.Encode(map[string]any{"t_ns": now.UnixNano(), "bytes": rep.Bytes})
+			if *stopFile != "" {
+				if _, err := os.Stat(*stopFile); err == nil {
+					return finish(enc, &rep)
+				}
+			}
 		case <-ctx.Done():
 			return finish(enc, &rep)
 		}

@@ -1,0 +1,228 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// StreamReport is pmip-probe recv's last line.
+type StreamReport struct {
+	Bytes  int64 `json:"bytes"`
+	MaxGap struct {
+		At          int64   `json:"at_ns"`
+		Ms          float64 `json:"ms"`
+		BytesBefore int64   `json:"bytes_before"`
+	} `json:"max_gap"`
+	Gaps []struct {
+		Ms float64 `json:"ms"`
+	} `json:"gaps"`
+	Err      string  `json:"err"`
+	MeanMbps float64 `json:"mean_mbps"`
+}
+
+const stopFile = "/tmp/pmip/stop-streams"
+
+// streams are the TCP streams from the CN to the client, one per family.
+var streams = []struct{ name, addr string }{
+	{"stream-v4", CN4 + ":5001"},
+	{"stream-v6", "[" + CN6 + "]:5001"},
+}
+
+// StartStreams starts pmip-probe serve on the CN and, in the client, one
+// receiving stream over IPv4 and one over IPv6, and waits until data
+// flows on both.
+func (d *Domain) StartStreams() {
+	d.T.Helper()
+	d.sh("rm -f " + stopFile)
+	d.start("serve", "cn", nil, d.bins["pmip-probe"], "serve", "-l", fmt.Sprintf("[::]:%d", streamPort))
+	d.WaitLog("serve", "listening", 0, 30*time.Second)
+	for _, s := range streams {
+		d.start(s.name, "client", nil, d.bins["pmip-probe"], "recv", "-c", s.addr, "-for", "300s", "-stop-file", stopFile)
+	}
+	for _, s := range streams {
+		d.WaitLog(s.name, `"bytes":`, d.mark(s.name), 30*time.Second)
+		d.waitBytes(s.name, 1, 30*time.Second)
+	}
+}
+
+// streamBytes is the last progress line's byte count of a stream.
+func (d *Domain) streamBytes(name string) int64 {
+	lines := strings.Split(strings.TrimSpace(d.Log(name)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var p struct {
+			Bytes *int64 `json:"bytes"`
+		}
+		if json.Unmarshal([]byte(lines[i]), &p) == nil && p.Bytes != nil {
+			return *p.Bytes
+		}
+	}
+	return 0
+}
+
+// waitBytes waits until a stream has received at least n more bytes than
+// it had when called.
+func (d *Domain) waitBytes(name string, n int64, timeout time.Duration) {
+	d.T.Helper()
+	base := d.streamBytes(name)
+	d.Eventually(name+" receiving", timeout, 100*time.Millisecond, func() error {
+		if ended, err := d.exited(name); ended {
+			return fmt.Errorf("%s ended: %v\n%s", name, err, tail(d.Log(name), 1500))
+		}
+		if got := d.streamBytes(name) - base; got < n {
+			return errorf("%d new bytes, want %d", got, n)
+		}
+		return nil
+	})
+}
+
+// StopStreams ends the client's streams and returns their reports; a
+// stream that was reset or ended fails the test.
+func (d *Domain) StopStreams() map[string]StreamReport {
+	d.T.Helper()
+	d.sh("touch " + stopFile)
+	reps := map[string]StreamReport{}
+	for _, s := range streams {
+		d.Eventually(s.name+" to end", 10*time.Second, 100*time.Millisecond, func() error {
+			if ended, _ := d.exited(s.name); !ended {
+				return errorf("still running")
+			}
+			return nil
+		})
+		_, err := d.exited(s.name)
+		lines := strings.Split(strings.TrimSpace(d.Log(s.name)), "\n")
+		var r StreamReport
+		if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &r); jerr != nil {
+			d.T.Fatalf("%s: no report (%v, exit %v):\n%s", s.name, jerr, err, tail(d.Log(s.name), 1500))
+		}
+		if err != nil || r.Err != "" {
+			d.T.Errorf("%s broke: %s (exit %v) after %d bytes: the TCP connection did not survive", s.name, r.Err, err, r.Bytes)
+		}
+		reps[s.name] = r
+	}
+	d.stop("serve")
+	return reps
+}
+
+// Handover is scenario 2: with TCP streams from the CN running, the
+// client roams from one AP to the other. It keeps both addresses, the
+// streams keep going, and the LMA's binding moves to the new MAG: the old
+// MAG deregisters (RFC 5213 6.9.1.3), the LMA keeps the session for
+// MinDelayBeforeBCEDelete (5.3.5), and the new MAG's PBU (Handoff
+// Indicator 4, state unknown) finds it and takes it over (5.4.1.3).
+func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
+	d.T.Helper()
+	d.Say("TCP streams from the CN to the client over IPv4 and IPv6 (%s, %s)", a.V4IP, a.V6IP)
+	d.StartStreams()
+	before := d.ClientAddrs()
+	slices.Sort(before)
+	d.waitBytes("stream-v6", 50_000, 30*time.Second)
+	b0 := map[string]int64{}
+	for _, s := range streams {
+		b0[s.name] = d.streamBytes(s.name)
+	}
+	d.Say("client roams %s -> %s (leaves %s, associates with WPA2-EAP at %s)", from.Name, to.Name, from.Name, to.Name)
+	t0 := d.Roam(to)
+	d.Say("client associated with %s after %.0f ms", to.Name, ms(time.Since(t0)))
+	// Data must flow again through the new MAG, for a while.
+	for _, s := range streams {
+		d.waitBytes(s.name, 100_000, 30*time.Second)
+	}
+	reps := d.StopStreams()
+	after := d.ClientAddrs()
+	slices.Sort(after)
+	if !slices.Equal(before, after) {
+		d.T.Errorf("the client's addresses changed over the handover: %v -> %v (RFC 5213 5.3.2: the LMA keeps the home prefix and address)", before, after)
+	}
+	var gap float64
+	for _, s := range streams {
+		r := reps[s.name]
+		d.Say("%s: %d bytes, %d bytes before the handover, longest pause %.0f ms", s.name, r.Bytes, b0[s.name], r.MaxGap.Ms)
+		if r.Bytes <= b0[s.name] {
+			d.T.Errorf("%s: no bytes after the handover (%d before, %d at the end)", s.name, b0[s.name], r.Bytes)
+		}
+		gap = max(gap, r.MaxGap.Ms)
+	}
+	d.Record("handover traffic gap", gap, "ms")
+	bs, err := d.Bindings()
+	if err != nil {
+		d.T.Fatal(err)
+	}
+	active := 0
+	for _, b := range bs {
+		if b.State == "active" {
+			active++
+			if b.MAG != to.Name {
+				d.T.Errorf("after the handover the binding of %s points at %s, want %s", b.MobileNode, b.MAG, to.Name)
+			}
+		}
+	}
+	if active != 1 {
+		d.T.Errorf("%d active bindings after the handover, want 1: %+v", active, bs)
+	}
+	d.Say("same addresses %v; LMA binding now via %s", after, to.Name)
+	return time.Duration(gap * float64(time.Millisecond))
+}
+
+// Baseline is the kernel state of the LMA and the MAGs with no client.
+type Baseline map[string]string
+
+// TakeBaseline records the kernel state of the LMA's and every AP's
+// namespace, to compare with after a detach.
+func (d *Domain) TakeBaseline() Baseline {
+	d.T.Helper()
+	b := Baseline{"lma": d.KernelState("lma")}
+	for _, ap := range d.APs {
+		b[ap.Name] = d.KernelState(ap.Name)
+	}
+	return b
+}
+
+// Detach is scenario 3: the client disconnects from ap; the MAG
+// deregisters it (RFC 5213 6.9.1.3, lifetime 0), the LMA keeps the entry
+// for MinDelayBeforeBCEDelete (5.3.5) and then deletes it, and every
+// tunnel, route, rule and nftables element made for the client is gone
+// on both sides, back to the baseline taken before the client came.
+func (d *Domain) Detach(ap *AP, base Baseline) {
+	d.T.Helper()
+	d.Say("client disconnects from %s", ap.Name)
+	t0 := time.Now()
+	d.Disconnect()
+	var deregAt time.Duration
+	d.Eventually("the LMA deregistering the binding", 20*time.Second, 100*time.Millisecond, func() error {
+		bs, err := d.Bindings()
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			if b.State == "active" {
+				return errorf("binding of %s via %s still active", b.MobileNode, b.MAG)
+			}
+		}
+		deregAt = time.Since(t0)
+		return nil
+	})
+	d.Say("MAG %s deregistered the client %.0f ms after the disconnect; the LMA waits MinDelayBeforeBCEDelete (%v)",
+		ap.Name, ms(deregAt), d.Cfg.MinDelayBeforeBCEDelete)
+	var cleanAt time.Duration
+	d.Eventually("kernel state back to the baseline", d.Cfg.MinDelayBeforeBCEDelete+20*time.Second, 250*time.Millisecond, func() error {
+		for _, ns := range append([]string{"lma"}, apNames(d.APs)...) {
+			now := d.KernelState(ns)
+			if extra, missing := diffLines(now, base[ns]); len(extra) > 0 || len(missing) > 0 {
+				return errorf("%s: left over %q, missing %q", ns, extra, missing)
+			}
+		}
+		cleanAt = time.Since(t0)
+		return nil
+	})
+	bs, err := d.Bindings()
+	if err != nil {
+		d.T.Fatal(err)
+	}
+	if len(bs) != 0 {
+		d.T.Errorf("the LMA still holds %d bindings after MinDelayBeforeBCEDelete: %+v", len(bs), bs)
+	}
+	d.Say("binding cache empty; tunnels, routes, rules and nftables of the LMA and the MAGs back to the baseline %.0f ms after the disconnect", ms(cleanAt))
+}
