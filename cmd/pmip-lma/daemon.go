@@ -80,7 +80,7 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 	d.st, err = store.Open(cfg.StateDir, store.Options{Logger: d.log})
 	if err != nil {
 		if errors.Is(err, store.ErrCorrupt) {
-			return nil, fmt.Errorf("opening the store in %s: %w (the files are damaged where no crash can have left them; see docs/lma.md, \"Salvage\")", cfg.StateDir, err)
+			return nil, fmt.Errorf("opening the store in %s: %w (the files are damaged where no crash can have left them: pmip-lma -salvage rebuilds what is readable, see docs/lma.md)", cfg.StateDir, err)
 		}
 		return nil, fmt.Errorf("opening the store in %s: %w", cfg.StateDir, err)
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/openpmip/pmip/lma/lmaconfig"
+	"github.com/openpmip/pmip/lma/store"
 )
 
 const usage = `pmip-lma: the Proxy Mobile IPv6 local mobility anchor (RFC 5213, RFC 5844)
@@ -78,6 +79,7 @@ type options struct {
 	check     bool
 	dataplane string
 	pprof     string
+	salvage   bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -89,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json (one JSON object a line, for log shippers)")
 	fs.BoolVar(&o.check, "check", false, "validate the configuration, print a summary and exit (status 1 on errors)")
 	fs.StringVar(&o.dataplane, "dataplane", "netlink", "netlink (the kernel's tunnels and routes), or none: keep no data plane at all,\nfor benchmarks and tests on hosts without tunnel modules; never in production")
+	fs.BoolVar(&o.salvage, "salvage", false, "rebuild a damaged store (state_dir) from every record still readable, report what was lost, and exit;\nonly when pmip-lma refuses to start with \"store: corrupt\", and with the daemon stopped")
 	fs.StringVar(&o.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this `host:port`; keep it on loopback")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
@@ -149,6 +152,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.check {
 		fmt.Fprint(stdout, summary(cfg))
 		return 0
+	}
+	if o.salvage {
+		return salvage(cfg, stdout, stderr)
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
@@ -220,6 +226,25 @@ func servePprof(addr string, log *slog.Logger) error {
 	}()
 	log.Info("pmip-lma: profiler listening", "addr", ln.Addr())
 	return nil
+}
+
+// salvage is -salvage: the operator's way out of store.ErrCorrupt. It is
+// lossy by nature and says so.
+func salvage(cfg lmaconfig.Config, stdout, stderr io.Writer) int {
+	rep, err := store.Salvage(cfg.StateDir, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		fmt.Fprintf(stderr, "pmip-lma: salvage of %s failed: %v\n", cfg.StateDir, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s salvaged: %d bindings and counters kept from %d readable records; %d damaged bytes skipped in %d file(s)\n",
+		cfg.StateDir, rep.Keys, rep.Records, rep.SkippedBytes, len(rep.Damaged))
+	for _, f := range rep.Damaged {
+		fmt.Fprintf(stdout, "  damaged: %s\n", f)
+	}
+	if rep.MovedTo != "" {
+		fmt.Fprintf(stdout, "the old files are in %s; a binding written in a damaged record is lost (its MAG re-registers it)\n", rep.MovedTo)
+	}
+	return 0
 }
 
 // summary is what -check prints about a valid configuration.
