@@ -206,6 +206,10 @@ func (r *Reconciler) validateOne(op Op) (Op, error) {
 		s.Filter = &Filter{Sources: []Source{o}}
 	case Flow:
 		s.Filter = &Filter{Flows: []Flow{o}}
+	case TunnelIface:
+		s.Filter = &Filter{Tunnels: []string{string(o)}}
+	case TunnelSource:
+		s.Filter = &Filter{TunnelSources: []TunnelSource{o}}
 	case LinkMAC:
 		s.LinkMACs = []LinkMAC{o}
 	case Sysctl:

@@ -50,7 +50,10 @@
 // sending client's own prefix or IPv4 home address, or they are dropped
 // rather than tunnelled ([Filter]). The check is one nftables lookup in a
 // set keyed by the client's MAC address and source address; adding or
-// removing a client is one set element, never a ruleset rewrite. The same
+// removing a client is one set element, never a ruleset rewrite. On the
+// LMA, packets that arrive from a MAG's tunnel must come from a home
+// address of a session that tunnel serves ([TunnelSource]), one element
+// per prefix likewise. The same
 // table holds a map from traffic selectors to packet marks ([Flow]), the
 // mark choosing a routing table that points into a tunnel, so that moving a
 // flow (RFC 7864) is one map element.

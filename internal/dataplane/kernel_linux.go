@@ -212,7 +212,7 @@ func (k *Netlink) apply(op Op) error {
 		return k.route(op.Action, o)
 	case Rule:
 		return k.rule(op.Action, o)
-	case FilterTable, AccessIface, Source, Flow:
+	case FilterTable, AccessIface, Source, Flow, TunnelIface, TunnelSource:
 		return k.nft.apply(op)
 	case LinkMAC:
 		return k.linkMAC(op.Action, o)

@@ -42,6 +42,9 @@ import (
 //	  }
 //	}
 //
+// plus the LMA's check of what arrives from its tunnels (sets tunnels,
+// tsrc6, tsrc4 and chain tunspoof1, nft_tunnel_linux.go).
+//
 // Adding or removing a client or a flow is one element: the ruleset never
 // changes after the table is made. The digit in the chain names is the
 // layout's version: a table with other chains is rebuilt.
@@ -84,13 +87,17 @@ func (n *nftKernel) close() error { return n.conn.CloseLasting() }
 
 func (n *nftKernel) sets() map[string]*nftables.Set {
 	t := n.table
-	return map[string]*nftables.Set{
+	m := map[string]*nftables.Set{
 		setAccess: {Table: t, Name: setAccess, KeyType: nftables.TypeIFName},
 		setSrc6:   {Table: t, Name: setSrc6, KeyType: typeSrc6, Interval: true, Concatenation: true},
 		setSrc4:   {Table: t, Name: setSrc4, KeyType: typeSrc4, Concatenation: true},
 		mapFlows6: {Table: t, Name: mapFlows6, KeyType: typeFlows6, DataType: nftables.TypeMark, IsMap: true, Interval: true, Concatenation: true},
 		mapFlows4: {Table: t, Name: mapFlows4, KeyType: typeFlows4, DataType: nftables.TypeMark, IsMap: true, Interval: true, Concatenation: true},
 	}
+	for name, set := range tunnelSets(t) {
+		m[name] = set
+	}
+	return m
 }
 
 // dump returns the filter the table holds, nil without a table, and a
@@ -111,7 +118,7 @@ func (n *nftKernel) dump() (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{chainSpoof: false, chainFlows: false, chainDHCP: false}
+	want := map[string]bool{chainSpoof: false, chainFlows: false, chainDHCP: false, chainTSpoof: false}
 	for _, c := range chains {
 		if c.Table.Name != n.table.Name {
 			continue
@@ -165,6 +172,25 @@ func (n *nftKernel) dump() (*Filter, error) {
 			f.Sources = append(f.Sources, s)
 		}
 	}
+	if es, err = elems(setTunnels); err != nil {
+		return nil, err
+	}
+	for _, e := range es {
+		f.Tunnels = append(f.Tunnels, string(trimNUL(e.Key)))
+	}
+	for _, name := range []string{setTSrc6, setTSrc4} {
+		es, err := elems(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			s, ok := decodeTunnelSource(e)
+			if !ok {
+				return &Filter{stale: true}, nil
+			}
+			f.TunnelSources = append(f.TunnelSources, s)
+		}
+	}
 	for _, name := range []string{mapFlows6, mapFlows4} {
 		es, err := elems(name)
 		if err != nil {
@@ -195,6 +221,11 @@ func (n *nftKernel) apply(op Op) error {
 		err = n.element(op.Action, name, e)
 	case Flow:
 		name, e := encodeFlow(o)
+		err = n.element(op.Action, name, e)
+	case TunnelIface:
+		err = n.element(op.Action, setTunnels, nftables.SetElement{Key: ifNameKey(string(o))})
+	case TunnelSource:
+		name, e := encodeTunnelSource(o)
 		err = n.element(op.Action, name, e)
 	default:
 		err = fmt.Errorf("not an nftables object: %T", op.Obj)
@@ -238,7 +269,7 @@ func (n *nftKernel) table0(a Action) error {
 	}
 	n.conn.AddTable(n.table)
 	sets := n.sets()
-	for _, name := range []string{setAccess, setSrc6, setSrc4, mapFlows6, mapFlows4} {
+	for _, name := range []string{setAccess, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6, setTSrc4} {
 		if err := n.conn.AddSet(sets[name], nil); err != nil {
 			return err
 		}
@@ -250,6 +281,13 @@ func (n *nftKernel) table0(a Action) error {
 	})
 	for _, r := range antispoofRules(sets) {
 		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: spoof, Exprs: r})
+	}
+	tspoof := n.conn.AddChain(&nftables.Chain{
+		Name: chainTSpoof, Table: n.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &policy,
+	})
+	for _, r := range tunnelSpoofRules(sets) {
+		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: tspoof, Exprs: r})
 	}
 	flows := n.conn.AddChain(&nftables.Chain{
 		Name: chainFlows, Table: n.table, Type: nftables.ChainTypeFilter,

@@ -221,13 +221,32 @@ func Plan(cur, want *State) []Op {
 		fd, fa := diffElems(flowsOf(cf), flowsOf(wf))
 		sd, sa := diffElems(sourcesOf(cf), sourcesOf(wf))
 		ad, aa := diffElems(accessOf(cf), accessOf(wf))
+		td, ta := diffElems(tunnelsOf(cf), tunnelsOf(wf))
+		tsd, tsa := diffElems(tunnelSourcesOf(cf), tunnelSourcesOf(wf))
 		filterDels = append(append(append(filterDels, fd...), sd...), ad...)
 		filterAdds = append(append(append(filterAdds, aa...), sa...), fa...)
+		// A checked tunnel's sources go after it and come before it, so
+		// its traffic is never checked against a partial set.
+		filterDels = append(append(filterDels, td...), tsd...)
+		filterAdds = append(append(filterAdds, tsa...), ta...)
 	}
 
 	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, macAdds, linkAdds, addrAdds, routeAdds, filterAdds} {
 		sortOps(ops)
 	}
+	// Checked tunnels are added after their sources (sortOps put them
+	// before).
+	slices.SortStableFunc(filterAdds, func(a, b Op) int {
+		_, ta := a.Obj.(TunnelIface)
+		_, tb := b.Obj.(TunnelIface)
+		switch {
+		case ta && !tb:
+			return 1
+		case tb && !ta:
+			return -1
+		}
+		return 0
+	})
 	slices.SortFunc(ruleDels, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
 	slices.SortFunc(ruleAdds, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
 	dels = slices.Concat(filterDels, ruleDels, routeDels, addrDels, tunnelDels)
@@ -396,8 +415,12 @@ func objRank(o Object) int {
 		return 2
 	case Flow:
 		return 3
+	case TunnelIface:
+		return 4
+	case TunnelSource:
+		return 5
 	}
-	return 4
+	return 6
 }
 
 func compareRules(a, b Rule) int {

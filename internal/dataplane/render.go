@@ -141,6 +141,12 @@ func (s *State) String() string {
 		add(render(f.AccessIfaces))
 		add(render(f.Sources))
 		add(render(f.Flows))
+		tunnels := make([]string, len(f.Tunnels))
+		for i, t := range f.Tunnels {
+			tunnels[i] = TunnelIface(t).String()
+		}
+		add(tunnels)
+		add(render(f.TunnelSources))
 	}
 	if len(lines) == 0 {
 		return ""

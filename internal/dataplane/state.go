@@ -176,6 +176,11 @@ type Filter struct {
 	Sources []Source
 	// Flows map traffic selectors to packet marks.
 	Flows []Flow
+	// Tunnels are the LMA's tunnel devices whose decapsulated packets are
+	// checked against TunnelSources; see [TunnelSource].
+	Tunnels []string
+	// TunnelSources are the allowed (tunnel device, source prefix) pairs.
+	TunnelSources []TunnelSource
 
 	// stale is set by a dump that found a table of ours in another
 	// layout: the planner rebuilds it.
@@ -439,7 +444,7 @@ func (f *Filter) validate() []error {
 		}
 		flows[k] = true
 	}
-	return errs
+	return append(errs, f.validateTunnels()...)
 }
 
 func checkIfName(name string) error {
@@ -481,6 +486,8 @@ func (s *State) Clone() *State {
 		for i, src := range s.Filter.Sources {
 			f.Sources[i] = Source{MAC: slices.Clone(src.MAC), Prefix: src.Prefix}
 		}
+		f.Tunnels = slices.Clone(s.Filter.Tunnels)
+		f.TunnelSources = slices.Clone(s.Filter.TunnelSources)
 		c.Filter = f
 	}
 	return c

@@ -132,7 +132,7 @@ func (k *Kernel) Apply(_ context.Context, op dataplane.Op) error {
 		if op.Action != dataplane.Del {
 			k.state.Filter = &dataplane.Filter{}
 		}
-	case dataplane.AccessIface, dataplane.Source, dataplane.Flow:
+	case dataplane.AccessIface, dataplane.Source, dataplane.Flow, dataplane.TunnelIface, dataplane.TunnelSource:
 		return k.element(op.Action, o)
 	case dataplane.LinkMAC:
 		if op.Action == dataplane.Del {
@@ -249,6 +249,16 @@ func (k *Kernel) element(a dataplane.Action, o dataplane.Object) error {
 		})
 		if a != dataplane.Del {
 			f.Sources = append(f.Sources, e)
+		}
+	case dataplane.TunnelIface:
+		f.Tunnels = slices.DeleteFunc(f.Tunnels, func(c string) bool { return c == string(e) })
+		if a != dataplane.Del {
+			f.Tunnels = append(f.Tunnels, string(e))
+		}
+	case dataplane.TunnelSource:
+		f.TunnelSources = slices.DeleteFunc(f.TunnelSources, func(c dataplane.TunnelSource) bool { return c == e })
+		if a != dataplane.Del {
+			f.TunnelSources = append(f.TunnelSources, e)
 		}
 	case dataplane.Flow:
 		key := func(fl dataplane.Flow) dataplane.Flow { fl.Mark = 0; return fl }

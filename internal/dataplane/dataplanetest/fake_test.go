@@ -381,3 +381,31 @@ sysctl net.ipv6.conf.wlan0.accept_ra=0
 		t.Errorf("sysctl of a missing device: %v", err)
 	}
 }
+
+// The LMA's tunnel sources render and are one element each.
+func TestFakeTunnelSources(t *testing.T) {
+	ctx := context.Background()
+	f := dataplanetest.New()
+	s := &dataplane.State{Filter: &dataplane.Filter{
+		Tunnels:       []string{"pmip6abc"},
+		TunnelSources: []dataplane.TunnelSource{{Dev: "pmip6abc", Prefix: pfx("2001:db8:1::/64")}, {Dev: "pmip6abc", Prefix: pfx("10.1.0.5/32")}},
+	}}
+	if err := f.Set(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	want := `filter table
+filter tunnel pmip6abc
+filter tunnel-source pmip6abc 10.1.0.5/32
+filter tunnel-source pmip6abc 2001:db8:1::/64
+`
+	if diff := cmp.Diff(want, f.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	f.Kernel.Ops()
+	if err := f.Change(ctx, dataplane.Op{Action: dataplane.Del, Obj: s.Filter.TunnelSources[1]}); err != nil {
+		t.Fatal(err)
+	}
+	if ops := f.Kernel.Ops(); len(ops) != 1 || ops[0] != "del filter tunnel-source pmip6abc 10.1.0.5/32" {
+		t.Errorf("ops %q", ops)
+	}
+}

@@ -1,0 +1,114 @@
+package dataplane
+
+import (
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+)
+
+// The LMA's part of the table (see [TunnelSource]):
+//
+//	set tunnels { type ifname }
+//	set tsrc6 { type ifname . ipv6_addr; flags interval }
+//	set tsrc4 { type ifname . ipv4_addr }
+//	chain tunspoof1 {
+//	  type filter hook prerouting priority raw; policy accept;
+//	  iifname != @tunnels return
+//	  ip6 saddr fe80::/10 return
+//	  iifname . ip6 saddr @tsrc6 return
+//	  iifname . ip saddr @tsrc4 return
+//	  counter drop
+//	}
+const (
+	setTunnels  = "tunnels"
+	setTSrc6    = "tsrc6"
+	setTSrc4    = "tsrc4"
+	chainTSpoof = "tunspoof1"
+)
+
+var (
+	typeTSrc6 = nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIP6Addr)
+	typeTSrc4 = nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIPAddr)
+)
+
+func tunnelSets(t *nftables.Table) map[string]*nftables.Set {
+	return map[string]*nftables.Set{
+		setTunnels: {Table: t, Name: setTunnels, KeyType: nftables.TypeIFName},
+		setTSrc6:   {Table: t, Name: setTSrc6, KeyType: typeTSrc6, Interval: true, Concatenation: true},
+		setTSrc4:   {Table: t, Name: setTSrc4, KeyType: typeTSrc4, Concatenation: true},
+	}
+}
+
+// tunnelSpoofRules: RFC 5213 5.6.1 and RFC 5844 3.1.3, what the LMA
+// routes from a MAG's tunnel has the home address of a session of that
+// MAG as its source. Link-local sources (the tunnel's own neighbour and
+// router traffic) are never forwarded and stay allowed.
+func tunnelSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
+	iif := &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1}
+	lookup := func(set string) expr.Any {
+		return &expr.Lookup{SourceRegister: reg1, SetName: set, SetID: sets[set].ID}
+	}
+	// The source address goes right after the 16-byte interface name.
+	const afterName = reg32n + ifNameSize/4
+	return [][]expr.Any{
+		{
+			iif,
+			&expr.Lookup{SourceRegister: reg1, SetName: setTunnels, SetID: sets[setTunnels].ID, Invert: true},
+			verdict(ret),
+		},
+		append(isFamily(nfIPv6),
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2, DestRegister: reg1},
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+			verdict(ret)),
+		append(isFamily(nfIPv6),
+			iif,
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: afterName},
+			lookup(setTSrc6),
+			verdict(ret)),
+		append(isFamily(nfIPv4),
+			iif,
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: afterName},
+			lookup(setTSrc4),
+			verdict(ret)),
+		{&expr.Counter{}, verdict(expr.VerdictDrop)},
+	}
+}
+
+func ifNameKey(name string) []byte {
+	key := make([]byte, ifNameSize, ifNameSize+16)
+	copy(key, name)
+	return key
+}
+
+func encodeTunnelSource(s TunnelSource) (string, nftables.SetElement) {
+	key := ifNameKey(s.Dev)
+	a := s.Prefix.Addr()
+	if a.Is4() {
+		return setTSrc4, nftables.SetElement{Key: append(key, a.AsSlice()...)}
+	}
+	end := append(ifNameKey(s.Dev), lastAddr(s.Prefix).AsSlice()...)
+	return setTSrc6, nftables.SetElement{Key: append(key, a.AsSlice()...), KeyEnd: end}
+}
+
+func decodeTunnelSource(e nftables.SetElement) (TunnelSource, bool) {
+	if len(e.Key) < ifNameSize {
+		return TunnelSource{}, false
+	}
+	dev := string(trimNUL(e.Key[:ifNameSize]))
+	switch len(e.Key) {
+	case ifNameSize + 4:
+		a, _ := netip.AddrFromSlice(e.Key[ifNameSize:])
+		return TunnelSource{Dev: dev, Prefix: netip.PrefixFrom(a, 32)}, true
+	case ifNameSize + 16:
+		if len(e.KeyEnd) != ifNameSize+16 || string(trimNUL(e.KeyEnd[:ifNameSize])) != dev {
+			return TunnelSource{}, false
+		}
+		lo, _ := netip.AddrFromSlice(e.Key[ifNameSize:])
+		hi, _ := netip.AddrFromSlice(e.KeyEnd[ifNameSize:])
+		p, ok := rangePrefix(lo, hi)
+		return TunnelSource{Dev: dev, Prefix: p}, ok
+	}
+	return TunnelSource{}, false
+}
