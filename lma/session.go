@@ -224,6 +224,7 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 	}
 	e.stats.status(status)
 	p, id := r.p, b.id
+	silent := r.pbu.Flags&mh.BUFlagA == 0
 	e.persist.put(bindingKey(id), encodeBinding(b), func(err error) {
 		if err != nil {
 			// Not durable: it must not be acknowledged as accepted.
@@ -242,7 +243,11 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 			})
 			return
 		}
-		e.send(p.conn, p.from, data)
+		// RFC 6275 11.7.1 (via RFC 5213 5.3.6): an accepted Binding
+		// Update without the A flag gets no acknowledgement.
+		if !silent {
+			e.send(p.conn, p.from, data)
+		}
 		e.observeLatency(p)
 	})
 }

@@ -385,3 +385,76 @@ func TestSequenceNumbers(t *testing.T) {
 		t.Fatalf("old sequence: status %v seq %d", r.Status, r.Sequence)
 	}
 }
+
+// RFC 6275 11.7.1: an accepted PBU without the A flag is not
+// acknowledged; a rejected one is.
+func TestNoAckFlag(t *testing.T) {
+	h := newHarness(t, testCfg(t, true, ""))
+	h.send(h.ap1, h.newPBU("alice@example.net", func(p *mh.ProxyBindingUpdate) { p.Flags &^= mh.BUFlagA }))
+	h.nothing(h.ap1)
+	if h.e.Counters().Bindings != 1 {
+		t.Fatal("not registered")
+	}
+	h.send(h.ap1, h.newPBU("mallory@elsewhere.org", func(p *mh.ProxyBindingUpdate) { p.Flags &^= mh.BUFlagA }))
+	if s := h.pba(h.ap1).Status; s != mh.StatusProxyRegNotEnabled {
+		t.Errorf("rejection: %v", s)
+	}
+}
+
+// The operations API's filters (pmipctl bindings --mn/--mag/--prefix).
+func TestBindingFilters(t *testing.T) {
+	h := newHarness(t, testCfg(t, true, ""))
+	a := h.register(h.ap1, h.newPBU("alice@example.net", v4req("0.0.0.0/0")))
+	h.register(h.ap2, h.newPBU("bob@example.net"))
+	h.register(h.ap1, h.newPBU("carol@example.net", llid(mac2)))
+	ctx := context.Background()
+	for _, tt := range []struct {
+		f    BindingFilter
+		want []string
+	}{
+		{BindingFilter{}, []string{"alice@example.net", "bob@example.net", "carol@example.net"}},
+		{BindingFilter{MAG: "ap1"}, []string{"alice@example.net", "carol@example.net"}},
+		{BindingFilter{MobileNode: "bob@example.net"}, []string{"bob@example.net"}},
+		{BindingFilter{Prefix: hnps(a)[0]}, []string{"alice@example.net"}},
+		{BindingFilter{Prefix: netip.MustParsePrefix("10.20.0.0/16")}, []string{"alice@example.net"}},
+		{BindingFilter{Prefix: netip.MustParsePrefix("2001:db8:100::/48")}, []string{"alice@example.net", "bob@example.net", "carol@example.net"}},
+		{BindingFilter{Limit: 1}, []string{"alice@example.net"}},
+		{BindingFilter{MobileNode: "nobody@example.net"}, nil},
+	} {
+		bs, err := h.e.Bindings(ctx, tt.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, b := range bs {
+			got = append(got, b.MobileNode)
+		}
+		if tt.f.Limit == 0 && strings.Join(got, ",") != strings.Join(tt.want, ",") || len(got) != len(tt.want) {
+			t.Errorf("%+v: %v, want %v", tt.f, got, tt.want)
+		}
+	}
+	ps, _ := h.e.Pools(ctx)
+	if ps[0].Name != "hnp" || ps[0].Used != 3 || ps[1].Used != 1 || ps[0].Size != 1<<16 {
+		t.Errorf("pools %+v", ps)
+	}
+}
+
+// Reload with a pool whose range changed: the new pool re-reserves what
+// sessions hold in it, so nothing is handed out twice.
+func TestReloadPoolChanged(t *testing.T) {
+	h := newHarness(t, testCfg(t, true, ""))
+	a := h.register(h.ap1, h.newPBU("alice@example.net"))
+	cfg := testCfg(t, true, "")
+	cfg.Pools[0].Prefix = netip.MustParsePrefix("2001:db8:100::/47")
+	if err := h.e.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := h.e.Pools(context.Background())
+	if ps[0].Used != 1 || ps[0].Size != 1<<17 {
+		t.Fatalf("pools after reload %+v", ps)
+	}
+	b := h.register(h.ap1, h.newPBU("bob@example.net", llid(mac2)))
+	if hnps(b)[0] == hnps(a)[0] {
+		t.Errorf("alice's prefix handed out again")
+	}
+}
