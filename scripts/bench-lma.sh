@@ -26,6 +26,9 @@ DURATION=${BENCH_DURATION:-15s}
 BASE=${BENCH_DIR:-/var/tmp}
 # Extra pmip-lma flags, e.g. BENCH_LMA_FLAGS=-pprof=127.0.0.1:6060.
 LMA_FLAGS=${BENCH_LMA_FLAGS:-}
+# The Go runtime's soft memory limit of the LMA, as docs/pmip-lma.service
+# sets it ("" for none).
+MEMLIMIT=${BENCH_GOMEMLIMIT-900MiB}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench-lma: needs root (network namespace, raw sockets); skipped" >&2
@@ -92,7 +95,7 @@ mib() { awk -v kb="$1" 'BEGIN { printf "%.0f MiB", kb / 1024 }'; }
 start_lma() {
 	# Not through inns: $! must be the LMA itself (ip netns exec execs
 	# it), for /proc/PID/status.
-	ip netns exec "$NS" "$WORK/bin/pmip-lma" -config "$WORK/lma.conf" -dataplane none ${LMA_FLAGS:+"$LMA_FLAGS"} 2>>"$WORK/lma.log" &
+	ip netns exec "$NS" env GOMEMLIMIT="$MEMLIMIT" "$WORK/bin/pmip-lma" -config "$WORK/lma.conf" -dataplane none ${LMA_FLAGS:+"$LMA_FLAGS"} 2>>"$WORK/lma.log" &
 	LMA_PID=$!
 	t0=$(now_ms)
 	until ctl info >/dev/null 2>&1; do
@@ -112,7 +115,8 @@ OUT=$WORK/table
 {
 	echo "pmip-lma benchmark: $N bindings, raw IPv6 MH socket on loopback, $(nproc) CPUs ($(uname -r)),"
 	echo "WAL store on $(df -T "$WORK" | awk 'NR == 2 { print $2 }') ($WORK), data plane: none (no tunnel modules on this host),"
-	echo "closed loop = $WINDOW PBUs in flight; open loop = paced at $RATE/s; latency PBU sent -> PBA received."
+	echo "closed loop = $WINDOW PBUs in flight; open loop = paced at $RATE/s; latency PBU sent -> PBA received;"
+	echo "LMA GOMEMLIMIT=${MEMLIMIT:-none}, timestamps on (TimestampValidityWindow 300 ms: a PBU queued longer is refused with 156)."
 	echo
 } >"$OUT"
 

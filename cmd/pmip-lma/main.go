@@ -175,16 +175,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	if o.pprof != "" {
+		// Before start, so that recovery can be profiled too.
+		if err := servePprof(o.pprof, log); err != nil {
+			log.Error("pmip-lma: -pprof", "err", err)
+		}
+	}
 	d, err := start(cfg, daemonOptions{configPath: o.config, dataplane: o.dataplane, log: log,
 		level: level, levelFromFlag: o.logLevel != ""})
 	if err != nil {
 		log.Error("pmip-lma: not started", "err", err)
 		return 1
-	}
-	if o.pprof != "" {
-		if err := servePprof(o.pprof, log); err != nil {
-			log.Error("pmip-lma: -pprof", "err", err)
-		}
 	}
 	go func() {
 		for {
