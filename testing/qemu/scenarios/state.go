@@ -2,11 +2,12 @@ package scenarios
 
 import (
 	"encoding/json"
-
 	"fmt"
-	"github.com/openpmip/pmip/internal/ctl"
+	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/openpmip/pmip/internal/ctl"
 )
 
 // fallbackTunnels are the devices the tunnel modules create in every
@@ -84,10 +85,13 @@ func (d *Domain) KernelState(ns string) string {
 		if strings.Contains(l, " cache") || strings.Contains(l, "expires") || strings.TrimSpace(l) == "" {
 			continue
 		}
-		b.WriteString(l + "\n")
+		// nftables counters count traffic, not configuration.
+		b.WriteString(nftCounter.ReplaceAllString(l, "counter") + "\n")
 	}
 	return b.String()
 }
+
+var nftCounter = regexp.MustCompile(`counter packets \d+ bytes \d+`)
 
 // diffLines returns the lines only in a and only in b.
 func diffLines(a, b string) (onlyA, onlyB []string) {

@@ -122,9 +122,8 @@ func (d *Domain) PingThroughTunnel(ap *AP) {
 	}
 }
 
-// RecordRoundTrips reads the PBU/PBA exchanges of ap's backhaul capture
-// and records the first registration's round trip.
-func (d *Domain) RecordRoundTrips(ap *AP) []RoundTrip {
+// backhaulMH reads the Mobility Header messages of ap's backhaul capture.
+func (d *Domain) backhaulMH(ap *AP) []MHPacket {
 	d.T.Helper()
 	b, err := os.ReadFile(filepath.Join(d.VM.LogDir(), "backhaul-"+ap.Name+".pcap"))
 	if err != nil {
@@ -134,8 +133,15 @@ func (d *Domain) RecordRoundTrips(ap *AP) []RoundTrip {
 	pkts, err := parseMH(b)
 	if err != nil {
 		d.T.Errorf("backhaul capture: %v", err)
-		return nil
 	}
+	return pkts
+}
+
+// RecordRoundTrips reads the PBU/PBA exchanges of ap's backhaul capture
+// and records the accepted registration's round trip.
+func (d *Domain) RecordRoundTrips(ap *AP) []RoundTrip {
+	d.T.Helper()
+	pkts := d.backhaulMH(ap)
 	rts := roundTrips(pkts)
 	if len(rts) == 0 {
 		d.T.Errorf("no PBU answered by a PBA in the capture of %s's backhaul (%d MH packets)", ap.Name, len(pkts))

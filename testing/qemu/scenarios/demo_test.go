@@ -1,0 +1,35 @@
+package scenarios
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo is what `make demo` shows (testing/qemu/cmd/pmip-demo runs it
+// and prints its narration): scenarios 1, 2 and 3 in one guest, one after
+// the other, and the figures they measured.
+//
+//	[cn] ── [lma] ══ [ap1] MAG1 )))  client: 1. attach, ping
+//	              ══ [ap2] MAG2 )))          2. roam ap1 -> ap2 under TCP streams
+//	                                         3. detach; kernel state back to the baseline
+func TestDemo(t *testing.T) {
+	t0 := time.Now()
+	d := New(t, Config{})
+	d.Up()
+	base := d.TakeBaseline()
+	d.Say("--- scenario 1: attach, dual stack")
+	a := d.AttachAndPing(d.APs[0])
+	d.Say("--- scenario 2: handover %s -> %s", d.APs[0].Name, d.APs[1].Name)
+	d.Handover(d.APs[0], d.APs[1], a)
+	d.PingThroughTunnel(d.APs[1])
+	d.Say("--- scenario 3: detach")
+	d.Detach(d.APs[1], base)
+	var b strings.Builder
+	for _, f := range d.Figures() {
+		fmt.Fprintf(&b, "\n  %-30s %8.1f %s", f.Name, f.Value, f.Unit)
+	}
+	d.Say("figures (TCG, stock Debian kernel %s):%s", d.VM.Release, b.String())
+	d.Say("demo done in %v", time.Since(t0).Round(time.Second))
+}
