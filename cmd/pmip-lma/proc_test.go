@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -262,17 +263,23 @@ func snapshot(t *testing.T, sock string) (ctl.BindingsResult, ctl.PoolsResult, c
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var b ctl.BindingsResult
-	var p ctl.PoolsResult
-	var d ctl.DataplaneResult
-	if err := c.Call(ctx, ctl.MethodBindings, ctl.BindingsParams{}, &b); err != nil {
-		t.Fatal(err)
+	// Sessions expire while we ask (the test's 4 s lifetimes): retry
+	// until the pools and the data plane read the same before and after
+	// the bindings, so that the three describe one moment.
+	for try := 0; ; try++ {
+		var b ctl.BindingsResult
+		var p0, p1 ctl.PoolsResult
+		var d0, d1 ctl.DataplaneResult
+		for _, call := range []struct {
+			method string
+			res    any
+		}{{ctl.MethodPools, &p0}, {ctl.MethodDataplane, &d0}, {ctl.MethodBindings, &b}, {ctl.MethodPools, &p1}, {ctl.MethodDataplane, &d1}} {
+			if err := c.Call(ctx, call.method, nil, call.res); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if (slices.Equal(p0.Pools, p1.Pools) && d0 == d1) || try == 10 {
+			return b, p1, d1
+		}
 	}
-	if err := c.Call(ctx, ctl.MethodPools, nil, &p); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Call(ctx, ctl.MethodDataplane, nil, &d); err != nil {
-		t.Fatal(err)
-	}
-	return b, p, d
 }
