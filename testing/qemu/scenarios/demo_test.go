@@ -1,8 +1,6 @@
 package scenarios
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 )
@@ -26,10 +24,9 @@ func TestDemo(t *testing.T) {
 	d.PingThroughTunnel(d.APs[1])
 	d.Say("--- scenario 3: detach")
 	d.Detach(d.APs[1], base)
-	var b strings.Builder
+	d.Say("figures (TCG, stock Debian kernel %s):", d.VM.Release)
 	for _, f := range d.Figures() {
-		fmt.Fprintf(&b, "\n  %-30s %8.1f %s", f.Name, f.Value, f.Unit)
+		d.Say("  %-30s %8.1f %s", f.Name, f.Value, f.Unit)
 	}
-	d.Say("figures (TCG, stock Debian kernel %s):%s", d.VM.Release, b.String())
 	d.Say("demo done in %v", time.Since(t0).Round(time.Second))
 }

@@ -137,6 +137,9 @@ func runOnce(n int, timeout time.Duration, verbose bool) ([]figure, error) {
 		return nil, fmt.Errorf("run %d failed after %v (go test: %v); its log: %s", n, time.Since(t0).Round(time.Second), werr, logPath)
 	}
 	fmt.Printf("demo passed in %v (log: %s)\n", time.Since(t0).Round(time.Second), logPath)
+	if len(figs) == 0 {
+		return nil, fmt.Errorf("run %d passed but reported no figures; its log: %s", n, logPath)
+	}
 	return figs, nil
 }
 
