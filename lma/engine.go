@@ -373,4 +373,11 @@ func (e *Engine) setConfig(cfg lmaconfig.Config) error {
 	return nil
 }
 
+// debug reports whether debug lines are wanted, so that the per-PBU ones
+// cost nothing otherwise. Per-session events (registration, refresh,
+// handoff, deregistration, removal) log at debug level: at 50,000 PBUs a
+// second an info line each would flood the journal; Counters and metrics
+// carry them instead.
+func (e *Engine) debug() bool { return e.log.Enabled(context.Background(), slog.LevelDebug) }
+
 func (e *Engine) String() string { return fmt.Sprintf("lma %s", e.cfg.Address) }

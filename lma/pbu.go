@@ -68,16 +68,6 @@ type request struct {
 	tsNow time.Time
 }
 
-// single returns the only option of type T, and whether there were more.
-func single[T mh.Option](opts []mh.Option) (T, bool, bool) {
-	all := mh.OptionsOf[T](opts)
-	var zero T
-	if len(all) == 0 {
-		return zero, false, false
-	}
-	return all[0], true, len(all) > 1
-}
-
 // handlePBU is RFC 5213 5.3.1, in the order of its checks.
 func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 	e.stats.pbus.Add(1)
@@ -96,48 +86,58 @@ func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 		return
 	}
 	r := &request{p: p, pbu: pbu, coa: p.from.Addr().Unmap().WithZone(""), tsNow: e.clk.Now()}
-	opts := pbu.Options
 
-	// Options that may appear once. A PBU repeating one of them is
-	// malformed: RFC 6275 9.2 discards it silently (multiple Home
-	// Network Prefix options are allowed, RFC 5213 5.3.1; repeated IPv4
-	// Home Address Requests have a status of their own below).
-	var dupMNID, dupHI, dupATT, dupLL, dupTS, dupGRE, dupLLA, dupCoA bool
-	var hasHI, hasATT, hasLL bool
-	var hi *mh.HandoffIndicatorOption
-	var att *mh.AccessTechnologyTypeOption
-	var ll *mh.MobileNodeLinkLayerID
-	r.mnid, _, dupMNID = single[*mh.MobileNodeIdentifier](opts)
-	hi, hasHI, dupHI = single[*mh.HandoffIndicatorOption](opts)
-	att, hasATT, dupATT = single[*mh.AccessTechnologyTypeOption](opts)
-	ll, hasLL, dupLL = single[*mh.MobileNodeLinkLayerID](opts)
-	r.ts, _, dupTS = single[*mh.Timestamp](opts)
-	r.gre, _, dupGRE = single[*mh.GREKey](opts)
-	r.lla, _, dupLLA = single[*mh.LinkLocalAddress](opts)
-	r.v4coa, _, dupCoA = single[*mh.IPv4CareOfAddress](opts)
-	if dupMNID || dupHI || dupATT || dupLL || dupTS || dupGRE || dupLLA || dupCoA {
+	// One pass over the options. Those that may appear once make a PBU
+	// that repeats them malformed: RFC 6275 9.2 discards it silently
+	// (several Home Network Prefix options are allowed, RFC 5213 5.3.1;
+	// repeated IPv4 Home Address Requests have a status of their own
+	// below).
+	var hasHI, hasATT, dup bool
+	var v4reqs int
+	for _, o := range pbu.Options {
+		switch o := o.(type) {
+		case *mh.MobileNodeIdentifier:
+			dup = dup || r.mnid != nil
+			r.mnid = o
+		case *mh.HandoffIndicatorOption:
+			dup = dup || hasHI
+			r.hi, hasHI = o.HI, true
+		case *mh.AccessTechnologyTypeOption:
+			dup = dup || hasATT
+			r.att, hasATT = o.ATT, true
+		case *mh.MobileNodeLinkLayerID:
+			dup = dup || r.llid != ""
+			r.llid = string(o.ID)
+		case *mh.Timestamp:
+			dup = dup || r.ts != nil
+			r.ts = o
+		case *mh.GREKey:
+			dup = dup || r.gre != nil
+			r.gre = o
+		case *mh.LinkLocalAddress:
+			dup = dup || r.lla != nil
+			r.lla = o
+		case *mh.IPv4CareOfAddress:
+			dup = dup || r.v4coa != nil
+			r.v4coa = o
+		case *mh.HomeNetworkPrefix:
+			r.hnpOpts = append(r.hnpOpts, o)
+		case *mh.IPv4HomeAddressRequest:
+			if r.v4req == nil {
+				r.v4req = o
+			}
+			v4reqs++
+		}
+	}
+	if dup {
 		e.stats.malformed.Add(1)
 		e.log.Debug("lma: PBU repeats a single-instance option, dropped", "from", p.from)
 		return
 	}
-	r.hnpOpts = mh.OptionsOf[*mh.HomeNetworkPrefix](opts)
 	if len(r.hnpOpts) > maxHNPOptions {
 		e.stats.malformed.Add(1)
 		e.log.Debug("lma: PBU with too many home network prefix options, dropped", "from", p.from, "count", len(r.hnpOpts))
 		return
-	}
-	v4reqs := mh.OptionsOf[*mh.IPv4HomeAddressRequest](opts)
-	if len(v4reqs) > 0 {
-		r.v4req = v4reqs[0]
-	}
-	if hasHI {
-		r.hi = hi.HI
-	}
-	if hasATT {
-		r.att = att.ATT
-	}
-	if hasLL {
-		r.llid = string(ll.ID)
 	}
 
 	// RFC 5213 5.3.1: the mobile node is identified by the Mobile Node
@@ -193,7 +193,7 @@ func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 
 	// RFC 5844 3.2.1: one IPv4 home address per mobility session:
 	// MULTIPLE_IPV4_HOME_ADDRESS_ASSIGNMENT_NOT_SUPPORTED (173).
-	if len(v4reqs) > 1 {
+	if v4reqs > 1 {
 		e.reject(r, mh.StatusMultipleIPv4HoANotSupported)
 		return
 	}
@@ -552,7 +552,9 @@ func (e *Engine) observeLatency(p *packet) {
 // reject answers r with a rejecting status and changes nothing.
 func (e *Engine) reject(r *request, status mh.Status) {
 	e.stats.status(status)
-	e.log.Debug("lma: PBU rejected", "from", r.p.from, "mn", r.mn, "status", status)
+	if e.debug() {
+		e.log.Debug("lma: PBU rejected", "from", r.p.from, "mn", r.mn, "status", status)
+	}
 	e.reply(r, e.pba(r, status, nil))
 }
 

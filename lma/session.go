@@ -49,7 +49,9 @@ func (e *Engine) register(r *request) {
 	e.armExpiry()
 	e.dpTransition(nil, e.view(b))
 	e.stats.created.Add(1)
-	e.log.Info("lma: new mobility session", "binding", b, "hnps", b.hnps, "hoa", b.hoa, "tunnel", b.tunnel, "lifetime", b.lifetime)
+	if e.debug() {
+		e.log.Debug("lma: new mobility session", "binding", b, "hnps", b.hnps, "hoa", b.hoa, "tunnel", b.tunnel, "lifetime", b.lifetime)
+	}
 	e.commit(r, b, g.v4status)
 }
 
@@ -128,7 +130,19 @@ func (e *Engine) update(r *request, b *binding) {
 	handoff := b.coa != r.coa
 	wasDereg := b.state == stateDeregistered
 	oldMAG, oldCoA := b.mag, b.coa
-	old := e.view(b)
+	// A refresh (RFC 5213 5.3.3) changes nothing in the data plane:
+	// skip building its view twice, the commonest PBU by far.
+	var down uint32
+	var downSet bool
+	if r.tunnel == lmaconfig.TunnelGRE && r.gre != nil {
+		down, downSet = r.gre.Key, r.gre.HasKey
+	}
+	dpSame := !handoff && b.tunnel == r.tunnel && b.greDown == down && b.greDownSet == downSet &&
+		len(g.hnps) == 0 && !g.hoa.IsValid()
+	var old *dpView
+	if !dpSame {
+		old = e.view(b)
+	}
 	e.bc.unindexResources(b)
 	if r.tunnel != lmaconfig.TunnelGRE && b.greUpSet {
 		b.greUp, b.greUpSet = 0, false // the session left GRE
@@ -138,10 +152,14 @@ func (e *Engine) update(r *request, b *binding) {
 	e.fill(r, b, g, now)
 	e.bc.indexResources(b)
 	e.armExpiry()
-	e.dpTransition(old, e.view(b))
+	if !dpSame {
+		e.dpTransition(old, e.view(b))
+	}
 	if handoff {
 		e.stats.handoffs.Add(1)
-		e.log.Info("lma: handoff", "binding", b, "from", oldMAG, "hi", r.hi)
+		if e.debug() {
+			e.log.Debug("lma: handoff", "binding", b, "from", oldMAG, "hi", r.hi)
+		}
 		if !wasDereg {
 			// RFC 5846 8.1: the LMA may tell the previous MAG that the
 			// session moved, so that it stops serving the mobile.
@@ -149,7 +167,9 @@ func (e *Engine) update(r *request, b *binding) {
 		}
 	} else {
 		e.stats.refreshed.Add(1)
-		e.log.Debug("lma: refresh", "binding", b, "lifetime", b.lifetime)
+		if e.debug() {
+			e.log.Debug("lma: refresh", "binding", b, "lifetime", b.lifetime)
+		}
 	}
 	e.commit(r, b, g.v4status)
 }
@@ -202,7 +222,9 @@ func (e *Engine) deregister(r *request) {
 	e.bc.setDeadline(b, now.Add(e.cfg.MinDelayBeforeBCEDelete))
 	e.armExpiry()
 	e.stats.deregs.Add(1)
-	e.log.Info("lma: deregistration", "binding", b, "delete_in", e.cfg.MinDelayBeforeBCEDelete)
+	if e.debug() {
+		e.log.Debug("lma: deregistration", "binding", b, "delete_in", e.cfg.MinDelayBeforeBCEDelete)
+	}
 	e.commit(r, b, 0)
 	// RFC 5213 5.4.1.3: a PBU waiting for this deregistration is a
 	// handoff.
@@ -263,7 +285,9 @@ func (e *Engine) remove(b *binding, why string) {
 	e.dpTransition(old, nil)
 	e.persist.del(bindingKey(b.id), nil)
 	e.armExpiry()
-	e.log.Info("lma: binding removed", "binding", b, "reason", why)
+	if e.debug() {
+		e.log.Debug("lma: binding removed", "binding", b, "reason", why)
+	}
 }
 
 // armExpiry keeps the one clock timer on the earliest deadline.
