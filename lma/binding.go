@@ -3,7 +3,6 @@ package lma
 import (
 	"container/heap"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -102,13 +101,6 @@ func (b *binding) String() string {
 
 // deadlineTime is the deadline as a time.
 func (b *binding) deadlineTime() time.Time { return time.Unix(0, b.deadline) }
-
-func (b *binding) llidAddr() net.HardwareAddr {
-	if b.llid == "" {
-		return nil
-	}
-	return net.HardwareAddr(b.llid)
-}
 
 // expiryHeap orders bindings by deadline; index kept in heapIdx so that a
 // refresh moves its entry in O(log n) and a million bindings need one
