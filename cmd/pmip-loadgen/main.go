@@ -147,6 +147,11 @@ func echoServer(addr netip.Addr, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "pmip-loadgen: echoing on %s\n", addr)
+	return echo(conn, stderr)
+}
+
+// echo answers on conn until it is closed.
+func echo(conn transport.Conn, stderr io.Writer) error {
 	msgs := make([]transport.Message, conn.BatchSize())
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, transport.MaxMessageLen)
