@@ -36,6 +36,17 @@ type Kernel interface {
 	Apply(ctx context.Context, op Op) error
 }
 
+// Batcher is a [Kernel] that applies runs of operations with fewer
+// system calls (the netlink kernel sends many route requests in one
+// sendmsg): what a restarted LMA needs to install a million routes. The
+// Reconciler hands it every run of consecutive routes of a plan.
+type Batcher interface {
+	Kernel
+	// ApplyBatch performs ops in order, each as Apply would, and returns
+	// one result per operation.
+	ApplyBatch(ctx context.Context, ops []Op) []error
+}
+
 // Options name what the data plane owns; see the package documentation.
 type Options struct {
 	// LinkPrefix starts the name of every tunnel of ours ("pmip").
@@ -114,17 +125,40 @@ func (r *Reconciler) Set(ctx context.Context, s *State) error {
 	}
 	ops := Plan(r.cur, want)
 	var errs []error
-	for i, op := range ops {
+	batcher, _ := r.kernel.(Batcher)
+	for i := 0; i < len(ops); {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("dataplane: %d of %d operations not applied: %w", len(ops)-i, len(ops), err))
 			break
 		}
-		if err := r.kernel.Apply(ctx, op); err != nil {
-			r.opts.Logger.Warn("dataplane operation failed", "op", op.String(), "err", err)
-			errs = append(errs, fmt.Errorf("dataplane: %s: %w", op, err))
-			continue
+		// A run of routes (the bulk of an LMA's state) goes to the
+		// kernel in batches, up to runMax at a time so that a cancelled
+		// context stops it.
+		n := 1
+		if _, ok := ops[i].Obj.(Route); ok && batcher != nil {
+			for n < runMax && i+n < len(ops) {
+				if _, ok := ops[i+n].Obj.(Route); !ok {
+					break
+				}
+				n++
+			}
 		}
-		r.opts.Logger.Debug("dataplane", "op", op.String())
+		run := ops[i : i+n]
+		var results []error
+		if n == 1 {
+			results = []error{r.kernel.Apply(ctx, run[0])}
+		} else {
+			results = batcher.ApplyBatch(ctx, run)
+		}
+		for j, err := range results {
+			if err != nil {
+				r.opts.Logger.Warn("dataplane operation failed", "op", run[j].String(), "err", err)
+				errs = append(errs, fmt.Errorf("dataplane: %s: %w", run[j], err))
+				continue
+			}
+			r.opts.Logger.Debug("dataplane", "op", run[j].String())
+		}
+		i += n
 	}
 	if len(errs) > 0 {
 		r.cur = nil // unknown: dump again next time
@@ -133,6 +167,9 @@ func (r *Reconciler) Set(ctx context.Context, s *State) error {
 	r.cur = want
 	return nil
 }
+
+// runMax is the longest run of routes handed to a [Batcher] at once.
+const runMax = 4096
 
 // Change applies single operations without planning the whole state: each
 // costs one kernel request, whatever the number of objects, which is what

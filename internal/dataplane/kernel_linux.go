@@ -32,6 +32,10 @@ type Netlink struct {
 	// on any failure, so a device recreated by someone else is found
 	// again.
 	index map[string]uint32
+
+	// batchSize is how many route requests ApplyBatch sends per sendmsg;
+	// 0 means routeBatch, 1 one request at a time.
+	batchSize int
 }
 
 var _ Kernel = (*Netlink)(nil)
@@ -361,27 +365,12 @@ func (k *Netlink) address(a Action, x Address) error {
 }
 
 func (k *Netlink) route(a Action, r Route) error {
-	i, err := k.ifindex(r.Dev)
-	if err != nil {
-		if a == Del && errors.Is(err, unix.ENODEV) {
-			return nil // the device took the route with it
-		}
-		return err
+	m, skip, err := k.routeRequest(a, r)
+	if err != nil || skip {
+		return err // a route whose device is gone went with it
 	}
-	b, err := encodeRoute(r, i, k.opts.Protocol)
-	if err != nil {
-		return err
-	}
-	switch a {
-	case Add, Replace:
-		_, err = k.exec(unix.RTM_NEWROUTE, netlink.Create|netlink.Replace|netlink.Acknowledge, b)
-	case Del:
-		_, err = k.exec(unix.RTM_DELROUTE, netlink.Acknowledge, b)
-		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-	}
-	return err
+	_, err = k.rt.Execute(m)
+	return routeResult(a, err)
 }
 
 func (k *Netlink) rule(a Action, r Rule) error {

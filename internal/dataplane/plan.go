@@ -396,13 +396,27 @@ func indexBy[T any, K comparable](xs []T, key func(T) K) map[K]T {
 // sortOps orders ops by kind of object (the order Plan documents) and then
 // by their rendering, so that a plan is deterministic. Only the changes are
 // sorted, never the whole state.
+// Each op is rendered once, not at every comparison: rendering is most of
+// the cost of planning a restarted LMA's million routes.
 func sortOps(ops []Op) {
-	slices.SortStableFunc(ops, func(a, b Op) int {
-		if ra, rb := objRank(a.Obj), objRank(b.Obj); ra != rb {
-			return ra - rb
+	type keyed struct {
+		rank int
+		s    string
+		op   Op
+	}
+	ks := make([]keyed, len(ops))
+	for i, op := range ops {
+		ks[i] = keyed{objRank(op.Obj), op.Obj.String(), op}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		if a.rank != b.rank {
+			return a.rank - b.rank
 		}
-		return strings.Compare(a.Obj.String(), b.Obj.String())
+		return strings.Compare(a.s, b.s)
 	})
+	for i := range ks {
+		ops[i] = ks[i].op
+	}
 }
 
 func objRank(o Object) int {
