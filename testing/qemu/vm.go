@@ -72,6 +72,12 @@ type Share struct {
 type NIC struct {
 	Netdev string
 	MAC    string // optional, e.g. "52:54:00:00:00:01"
+	// Model is the QEMU network device (default virtio-net on the
+	// machine's bus), e.g. "pcnet" for the Malta board's own NIC; the
+	// guest then needs its driver in Options.Modules and Load.
+	Model string
+	// DeviceOptions are appended to the device's options.
+	DeviceOptions string
 }
 
 // VM is a running guest.
@@ -295,9 +301,16 @@ func (vm *VM) qemuArgs(o Options, sock string) []string {
 		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("virtio-9p-%s,fsdev=fs%d,mount_tag=%s", a.VirtioBus, i, s.Tag))
 	}
 	for i, n := range o.NICs {
-		dev := fmt.Sprintf("virtio-net-%s,netdev=net%d", a.VirtioBus, i)
+		model := "virtio-net-" + a.VirtioBus
+		if n.Model != "" {
+			model = n.Model
+		}
+		dev := fmt.Sprintf("%s,netdev=net%d", model, i)
 		if n.MAC != "" {
 			dev += ",mac=" + n.MAC
+		}
+		if n.DeviceOptions != "" {
+			dev += "," + n.DeviceOptions
 		}
 		args = append(args, "-netdev", fmt.Sprintf("socket,id=net%d,%s", i, n.Netdev), "-device", dev)
 	}

@@ -32,7 +32,7 @@ type Attachment struct {
 // wpaCli runs wpa_cli against the client's wpa_supplicant.
 func (d *Domain) wpaCli(args string) string {
 	d.T.Helper()
-	return d.nsSh("client", "/sbin/wpa_cli -p "+wpaCtrl+" -i "+clientRadio+" "+args)
+	return d.nsSh("client", "/sbin/wpa_cli -p "+wpaCtrl+" -i "+d.radio+" "+args)
 }
 
 // Associate starts the client on ap: wpa_supplicant with WPA2-EAP
@@ -42,16 +42,16 @@ func (d *Domain) wpaCli(args string) string {
 // came.
 func (d *Domain) Associate(ap *AP) Attachment {
 	d.T.Helper()
-	conf := filepath.Join(d.VM.ShareDir(), "pmip", "wpa.conf")
+	conf := filepath.Join(d.vmFor("client").ShareDir(), "pmip", "wpa.conf")
 	if err := os.WriteFile(conf, []byte(wpaConfig(ap.BSSID)), 0o644); err != nil {
 		d.T.Fatal(err)
 	}
-	d.start("addrs", "client", nil, d.bins["pmip-probe"], "addrs", "-i", clientRadio, "-v4", V4Pool, "-v6", HNPPool, "-timeout", "120s")
+	d.start("addrs", "client", nil, d.bins["pmip-probe"], "addrs", "-i", d.radio, "-v4", V4Pool, "-v6", HNPPool, "-timeout", "120s")
 	// The network starts disabled so wpa_cli -a is attached before the
 	// association it must see.
-	d.start("wpa_supplicant", "client", nil, "/sbin/wpa_supplicant", "-t", "-i", clientRadio, "-c", shareDir+"/wpa.conf")
-	d.waitPath(wpaCtrl+"/"+clientRadio, 30*time.Second)
-	d.start("wpa_cli", "client", nil, "/sbin/wpa_cli", "-p", wpaCtrl, "-i", clientRadio, "-a", scriptDir+"/client-action.sh")
+	d.start("wpa_supplicant", "client", nil, "/sbin/wpa_supplicant", "-t", "-i", d.radio, "-c", shareDir+"/wpa.conf")
+	d.waitPath("client", wpaCtrl+"/"+d.radio, 30*time.Second)
+	d.start("wpa_cli", "client", nil, "/sbin/wpa_cli", "-p", wpaCtrl, "-i", d.radio, "-a", scriptDir+"/client-action.sh")
 	time.Sleep(300 * time.Millisecond) // wpa_cli attaches; a miss shows below as no IPv4 address, never a false pass
 	d.wpaCli("enable_network 0")
 	d.WaitLog("addrs", "}\n", 0, 150*time.Second)
@@ -103,7 +103,7 @@ func (d *Domain) WPAStatus() map[string]string {
 // prefixes, RFC 5213 5.4.1.3.)
 func (d *Domain) Roam(ap *AP) time.Time {
 	d.T.Helper()
-	cli := "/sbin/wpa_cli -p " + wpaCtrl + " -i " + clientRadio
+	cli := "/sbin/wpa_cli -p " + wpaCtrl + " -i " + d.radio
 	t0 := time.Now()
 	d.nsSh("client", cli+" bssid 0 "+ap.BSSID+" && "+cli+" disconnect && "+cli+" reconnect")
 	d.Eventually("the client connected to "+ap.Name, 60*time.Second, 100*time.Millisecond, func() error {
@@ -126,7 +126,7 @@ func (d *Domain) Disconnect() {
 // ClientAddrs returns the global addresses on the client's radio.
 func (d *Domain) ClientAddrs() []string {
 	d.T.Helper()
-	out := d.nsSh("client", "ip -o addr show dev "+clientRadio+" scope global")
+	out := d.nsSh("client", "ip -o addr show dev "+d.radio+" scope global")
 	var addrs []string
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)

@@ -51,6 +51,9 @@ func lmaConfig(c Config, aps []*AP) string {
 		fmt.Sprintf("min_delay_before_bce_delete %d", c.MinDelayBeforeBCEDelete.Milliseconds()),
 		"heartbeat_interval 30",
 	}}
+	if c.NoTimestamps {
+		secs[0] = append(secs[0], "timestamps 0")
+	}
 	for _, ap := range aps {
 		s := []string{"mag '" + ap.Name + "'", "+address " + ap.Addr4, "+tunnel " + c.Tunnel}
 		if c.Transport == "ipv6" {
@@ -80,6 +83,9 @@ func magConfig(c Config, ap *AP) string {
 	}
 	if c.Transport == "ipv6" {
 		m = append(m, "lma_address "+LMA6, "+proxy_coa "+ap.Addr6)
+	}
+	if c.NoTimestamps {
+		m = append(m, "timestamps 0")
 	}
 	return uci(m,
 		[]string{"access 'wlan'", "interface br-lan", "att 802.11",

@@ -3,13 +3,16 @@ package scenarios
 import (
 	"fmt"
 	"time"
+
+	"github.com/openpmip/pmip/testing/qemu"
 )
 
-// waitPath waits in the guest until path exists (a socket a daemon made).
-func (d *Domain) waitPath(path string, timeout time.Duration) {
+// waitPath waits in the guest of namespace ns until path exists (a
+// socket a daemon made).
+func (d *Domain) waitPath(ns, path string, timeout time.Duration) {
 	d.T.Helper()
 	n := int(timeout / (50 * time.Millisecond))
-	d.sh(fmt.Sprintf(`i=0; until [ -e %s ]; do i=$((i+1)); [ $i -lt %d ] || { echo "no %s after %v"; exit 1; }; sleep 0.05; done`,
+	d.shOn(d.vmFor(ns), fmt.Sprintf(`i=0; until [ -e %s ]; do i=$((i+1)); [ $i -lt %d ] || { echo "no %s after %v"; exit 1; }; sleep 0.05; done`,
 		path, n, path, timeout))
 }
 
@@ -19,7 +22,7 @@ func (d *Domain) StartLMA() {
 	d.T.Helper()
 	d.sh("rm -f " + lmaSocket + "; mkdir -p /var/lib/pmip-lma /run/pmip-lma")
 	d.start("lma", "lma", nil, d.bins["pmip-lma"], "-config", lmaConf)
-	d.waitPath(lmaSocket, 60*time.Second)
+	d.waitPath("lma", lmaSocket, 60*time.Second)
 }
 
 // KillLMA kills the LMA with SIGKILL, as a crash or a power cut would.
@@ -34,12 +37,12 @@ func (d *Domain) KillLMA() {
 // the project's action hook, which forwards station events to the MAG.
 func (d *Domain) StartAP(ap *AP) {
 	d.T.Helper()
-	d.sh(fmt.Sprintf("mkdir -p %s %s", hostapdCtrl(ap), "/run/pmip-mag-"+ap.Name))
+	d.shOn(d.vmFor(ap.Name), fmt.Sprintf("mkdir -p %s %s", hostapdCtrl(ap), "/run/pmip-mag-"+ap.Name))
 	d.start("hostapd-"+ap.Name, ap.Name, nil, "/usr/sbin/hostapd", "-t", hostapdConf(ap))
-	d.waitPath(hostapdCtrl(ap)+"/"+ap.Radio, 60*time.Second)
+	d.waitPath(ap.Name, hostapdCtrl(ap)+"/"+ap.Radio, 60*time.Second)
 	d.start("mag-"+ap.Name, ap.Name, nil, d.bins["pmip-mag"], "-config", magConfPath(ap),
 		"-restart-counter", magCounterFile(ap), "-control", magControl(ap))
-	d.waitPath(magSocket(ap), 60*time.Second)
+	d.waitPath(ap.Name, magSocket(ap), 60*time.Second)
 	env := []string{
 		"PMIP_MAG=" + d.bins["pmip-mag"],
 		"PMIP_MAG_SOCKET=" + magSocket(ap),
@@ -53,9 +56,15 @@ func (d *Domain) StartAP(ap *AP) {
 // waits until tcpdump listens.
 func (d *Domain) StartCapture(name, ns, iface string) {
 	d.T.Helper()
+	d.StartCaptureOn(d.vmFor(ns), name, ns, iface)
+}
+
+// StartCaptureOn is StartCapture in a given guest.
+func (d *Domain) StartCaptureOn(vm *qemu.VM, name, ns, iface string) {
+	d.T.Helper()
 	// -Z root: the image has no tcpdump user. -s: headers and the
 	// Mobility Header are enough; the stream's payload is not needed.
-	d.start("tcpdump-"+name, ns, nil, "/usr/bin/tcpdump", "-Z", "root", "-U", "--immediate-mode", "-s", "300",
+	d.startOn(vm, "tcpdump-"+name, ns, nil, "/usr/bin/tcpdump", "-Z", "root", "-U", "--immediate-mode", "-s", "300",
 		"-i", iface, "-w", resultsDir+"/"+name+".pcap")
 	d.WaitLog("tcpdump-"+name, "listening on", 0, 30*time.Second)
 }
@@ -65,6 +74,6 @@ func (d *Domain) StartCapture(name, ns, iface string) {
 func (d *Domain) StartBackhaulCaptures() {
 	d.T.Helper()
 	for _, ap := range d.APs {
-		d.StartCapture("backhaul-"+ap.Name, "", "bh-"+ap.Name)
+		d.StartCaptureOn(d.vmFor(ap.Name), "backhaul-"+ap.Name, "", "bh-"+ap.Name)
 	}
 }

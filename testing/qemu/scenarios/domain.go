@@ -23,6 +23,11 @@ type Domain struct {
 	APs []*AP
 	// ClientMAC is the client radio's address, as the MAGs see it.
 	ClientMAC string
+	// APVM is the guest of the APs and the client when Config.MAGArch
+	// puts them in their own (scenario 6); nil when one guest holds all.
+	APVM *qemu.VM
+
+	radio string // the client's radio interface
 
 	ctx   context.Context
 	bins  map[string]string // guest paths of our binaries
@@ -57,52 +62,91 @@ func New(t testing.TB, cfg Config) *Domain {
 	qemu.Require(t)
 	cfg.defaults()
 	t0 := time.Now()
-	vm := qemu.Boot(t, qemu.Options{Name: "domain", Binaries: imageBinaries(), Memory: 768})
+	opts := qemu.Options{Name: "domain", Binaries: imageBinaries(), Memory: 768}
+	var edgeOpts qemu.Options
+	if cfg.MAGArch != "" {
+		// Two guests on one QEMU socket link: its eth0 joins each
+		// guest's backhaul bridge.
+		port := qemu.LocalPort(t)
+		opts.Name = "core"
+		opts.NICs = []qemu.NIC{{Netdev: fmt.Sprintf("listen=127.0.0.1:%d", port), MAC: linkMAC(roleCore)}}
+		edgeOpts = qemu.Options{Name: "ap-" + cfg.MAGArch, Arch: cfg.MAGArch, Binaries: imageBinaries(),
+			// The Malta kernel's virtio_net probe fails with EINVAL
+			// (modern and legacy alike): the board's own PCnet NIC.
+			Modules: []string{"pcnet32"}, Load: []string{"pcnet32"},
+			NICs: []qemu.NIC{{Netdev: fmt.Sprintf("connect=127.0.0.1:%d", port), MAC: linkMAC(roleEdge),
+				Model: "pcnet", DeviceOptions: "romfile="}}}
+	}
+	vm := qemu.Boot(t, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	d := &Domain{T: t, VM: vm, Cfg: cfg, APs: apsOf(cfg.APs), ctx: ctx,
+	d := &Domain{T: t, VM: vm, Cfg: cfg, APs: apsOf(cfg.APs), ctx: ctx, radio: fmt.Sprintf("wlan%d", cfg.APs),
 		bins: map[string]string{}, procs: map[string]*proc{}, logs: map[string]*logBuffer{}}
+	if cfg.MAGArch != "" {
+		d.APVM = qemu.Boot(t, edgeOpts)
+	}
 	// Cleanups run last registered first: the dumps while the daemons
-	// still run, then the processes end, then (Boot's) the guest.
+	// still run, then the processes end, then (Boot's) the guests.
 	t.Cleanup(d.killAll)
 	t.Cleanup(d.dumpOnFailure)
 
 	// Our binaries, built in parallel on the host while nothing else runs.
+	type build struct {
+		vm  *qemu.VM
+		pkg string
+	}
+	var builds []build
+	for _, pkg := range ourMains {
+		builds = append(builds, build{vm, pkg})
+		if d.APVM != nil && (strings.HasSuffix(pkg, "pmip-mag") || strings.HasSuffix(pkg, "pmip-probe") || strings.HasSuffix(pkg, "pmipctl")) {
+			builds = append(builds, build{d.APVM, pkg})
+		}
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
-	for _, pkg := range ourMains {
+	for _, b := range builds {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := vm.GoBuild(ctx, pkg)
+			p, err := b.vm.GoBuild(ctx, b.pkg)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, err)
 				return
 			}
-			d.bins[filepath.Base(pkg)] = p
+			// The same path in every guest: /usr/local/bin/<name>.
+			d.bins[filepath.Base(b.pkg)] = p
 		}()
 	}
-	d.writeShare()
+	d.writeShare(vm)
+	if d.APVM != nil {
+		d.writeShare(d.APVM)
+	}
 	wg.Wait()
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	d.sh(setupScript(cfg, d.APs))
-	for _, ap := range d.APs {
-		ap.BSSID = strings.TrimSpace(d.sh("cat /tmp/pmip/" + ap.Radio + ".mac"))
+	if d.APVM == nil {
+		d.sh(setupScript(cfg, d.APs, roleAll))
+	} else {
+		d.sh(setupScript(cfg, d.APs, roleCore))
+		d.shOn(d.APVM, setupScript(cfg, d.APs, roleEdge))
 	}
-	d.ClientMAC = strings.TrimSpace(d.sh("cat /tmp/pmip/" + clientRadio + ".mac"))
-	d.Logf("domain ready in %v: guest kernel %s, %d APs, %s transport, %s tunnels",
-		time.Since(t0).Round(time.Millisecond), vm.Release, len(d.APs), cfg.Transport, cfg.Tunnel)
+	edge := d.vmFor("client")
+	for _, ap := range d.APs {
+		ap.BSSID = strings.TrimSpace(d.shOn(edge, "cat /tmp/pmip/"+ap.Radio+".mac"))
+	}
+	d.ClientMAC = strings.TrimSpace(d.shOn(edge, "cat /tmp/pmip/"+d.radio+".mac"))
+	d.Logf("domain ready in %v: guest kernel %s, %d APs (%s), %s transport, %s tunnels",
+		time.Since(t0).Round(time.Millisecond), vm.Release, len(d.APs), edge.Image.Arch.Name, cfg.Transport, cfg.Tunnel)
 	return d
 }
 
-// writeShare writes the configurations into the guest's share.
-func (d *Domain) writeShare() {
-	dir := filepath.Join(d.VM.ShareDir(), "pmip")
+// writeShare writes the configurations into a guest's share.
+func (d *Domain) writeShare(vm *qemu.VM) {
+	dir := filepath.Join(vm.ShareDir(), "pmip")
 	files := map[string]string{
 		"lma.conf":         lmaConfig(d.Cfg, d.APs),
 		"eap_users":        eapUsers(),
@@ -122,7 +166,7 @@ func (d *Domain) writeShare() {
 			d.T.Fatal(err)
 		}
 		// Kept with the results, so a failed run shows what it ran with.
-		_ = os.WriteFile(filepath.Join(d.VM.LogDir(), "conf."+name), []byte(body), 0o644)
+		_ = os.WriteFile(filepath.Join(vm.LogDir(), "conf."+name), []byte(body), 0o644)
 	}
 }
 
@@ -177,11 +221,25 @@ func (d *Domain) Figures() []Figure {
 	return slices.Clone(d.figures)
 }
 
-// sh runs a dash script in the guest's root namespace and fails the test
-// if it fails.
+// vmFor is the guest that holds namespace ns.
+func (d *Domain) vmFor(ns string) *qemu.VM {
+	if d.APVM != nil && (ns == "client" || strings.HasPrefix(ns, "ap")) {
+		return d.APVM
+	}
+	return d.VM
+}
+
+// sh runs a dash script in the (first) guest's root namespace and fails
+// the test if it fails.
 func (d *Domain) sh(script string) string {
 	d.T.Helper()
-	out, err := d.VM.Run(d.ctx, "/bin/sh", "-c", script)
+	return d.shOn(d.VM, script)
+}
+
+// shOn is sh in a given guest.
+func (d *Domain) shOn(vm *qemu.VM, script string) string {
+	d.T.Helper()
+	out, err := vm.Run(d.ctx, "/bin/sh", "-c", script)
 	if err != nil {
 		d.T.Fatalf("%v\n%s", err, out)
 	}
@@ -196,13 +254,19 @@ func (d *Domain) trySh(script string) (string, error) {
 // nsSh runs a dash script in namespace ns.
 func (d *Domain) nsSh(ns, script string) string {
 	d.T.Helper()
-	return d.sh("exec ip netns exec " + ns + " /bin/sh -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'")
+	return d.shOn(d.vmFor(ns), "exec ip netns exec "+ns+" /bin/sh -c '"+strings.ReplaceAll(script, "'", `'\''`)+"'")
 }
 
 // start runs a long-lived process in namespace ns ("" for the root one),
 // its output in results/<test>/<name>.log and kept in memory for
 // WaitLog. It is killed when the test ends.
 func (d *Domain) start(name, ns string, env []string, argv ...string) *qemu.Process {
+	d.T.Helper()
+	return d.startOn(d.vmFor(ns), name, ns, env, argv...)
+}
+
+// startOn is start in a given guest.
+func (d *Domain) startOn(vm *qemu.VM, name, ns string, env []string, argv ...string) *qemu.Process {
 	d.T.Helper()
 	if ns != "" {
 		argv = append([]string{"/bin/ip", "netns", "exec", ns}, argv...)
@@ -212,7 +276,7 @@ func (d *Domain) start(name, ns string, env []string, argv ...string) *qemu.Proc
 		d.T.Fatal(err)
 	}
 	lb := &logBuffer{}
-	p, err := d.VM.Start(qemu.Cmd{Argv: argv, Env: env, Output: io.MultiWriter(f, lb)})
+	p, err := vm.Start(qemu.Cmd{Argv: argv, Env: env, Output: io.MultiWriter(f, lb)})
 	if err != nil {
 		f.Close()
 		d.T.Fatal(err)

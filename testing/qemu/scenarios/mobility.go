@@ -36,7 +36,7 @@ var streams = []struct{ name, addr string }{
 // flows on both.
 func (d *Domain) StartStreams() {
 	d.T.Helper()
-	d.sh("rm -f " + stopFile)
+	d.shOn(d.vmFor("client"), "rm -f "+stopFile)
 	d.start("serve", "cn", nil, d.bins["pmip-probe"], "serve", "-l", fmt.Sprintf("[::]:%d", streamPort))
 	d.WaitLog("serve", "listening", 0, 30*time.Second)
 	for _, s := range streams {
@@ -82,7 +82,7 @@ func (d *Domain) waitBytes(name string, n int64, timeout time.Duration) {
 // stream that was reset or ended fails the test.
 func (d *Domain) StopStreams() map[string]StreamReport {
 	d.T.Helper()
-	d.sh("touch " + stopFile)
+	d.shOn(d.vmFor("client"), "touch "+stopFile)
 	reps := map[string]StreamReport{}
 	for _, s := range streams {
 		d.Eventually(s.name+" to end", 10*time.Second, 100*time.Millisecond, func() error {

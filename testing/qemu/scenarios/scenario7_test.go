@@ -34,7 +34,7 @@ func TestScenario7(t *testing.T) {
 	d.Say("LMA restarts")
 	t0 := time.Now()
 	d.start("lma-restarted", "lma", nil, d.bins["pmip-lma"], "-config", lmaConf)
-	d.waitPath(lmaSocket, 60*time.Second)
+	d.waitPath("lma", lmaSocket, 60*time.Second)
 	d.Eventually("the restarted LMA serving the binding", 30*time.Second, 200*time.Millisecond, func() error {
 		bs, err := d.Bindings()
 		if err != nil {

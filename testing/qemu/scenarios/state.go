@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/openpmip/pmip/internal/ctl"
+	"github.com/openpmip/pmip/testing/qemu"
 )
 
 // fallbackTunnels are the devices the tunnel modules create in every
@@ -134,21 +135,31 @@ func (d *Domain) dumpOnFailure() {
 	if !d.T.Failed() {
 		return
 	}
-	var b strings.Builder
-	b.WriteString("set +e\n")
+	scripts := map[*qemu.VM]*strings.Builder{}
+	add := func(vm *qemu.VM, format string, args ...any) {
+		b := scripts[vm]
+		if b == nil {
+			b = &strings.Builder{}
+			b.WriteString("set +e\n")
+			scripts[vm] = b
+		}
+		fmt.Fprintf(b, format+"\n", args...)
+	}
 	for _, ns := range append([]string{"lma", "cn", "client"}, apNames(d.APs)...) {
-		fmt.Fprintf(&b, "ip netns exec %s /bin/sh -c 'for c in \"ip -d link\" \"ip addr\" \"ip -4 route show table all\" \"ip -6 route show table all\" \"ip -4 rule\" \"ip -6 rule\" \"ip neigh\" \"nft list ruleset\"; do echo \"### $c\"; $c; done' >%s/dump-%s.txt 2>&1\n", ns, resultsDir, ns)
+		add(d.vmFor(ns), "ip netns exec %s /bin/sh -c 'for c in \"ip -d link\" \"ip addr\" \"ip -4 route show table all\" \"ip -6 route show table all\" \"ip -4 rule\" \"ip -6 rule\" \"ip neigh\" \"nft list ruleset\"; do echo \"### $c\"; $c; done' >%s/dump-%s.txt 2>&1", ns, resultsDir, ns)
 	}
 	if p := d.bins["pmipctl"]; p != "" {
-		fmt.Fprintf(&b, "ip netns exec lma %s -socket %s bindings >%s/pmipctl-lma-bindings.txt 2>&1\n", p, lmaSocket, resultsDir)
-		fmt.Fprintf(&b, "ip netns exec lma %s -socket %s counters >%s/pmipctl-lma-counters.txt 2>&1\n", p, lmaSocket, resultsDir)
+		add(d.VM, "ip netns exec lma %s -socket %s bindings >%s/pmipctl-lma-bindings.txt 2>&1", p, lmaSocket, resultsDir)
+		add(d.VM, "ip netns exec lma %s -socket %s counters >%s/pmipctl-lma-counters.txt 2>&1", p, lmaSocket, resultsDir)
 		for _, ap := range d.APs {
-			fmt.Fprintf(&b, "%s -socket %s bindings >%s/pmipctl-%s-bindings.txt 2>&1\n", p, magControl(ap), resultsDir, ap.Name)
+			add(d.vmFor(ap.Name), "%s -socket %s bindings >%s/pmipctl-%s-bindings.txt 2>&1", p, magControl(ap), resultsDir, ap.Name)
 		}
 	}
-	fmt.Fprintf(&b, "ps >%s/ps.txt 2>&1\n", resultsDir)
-	if out, err := d.trySh(b.String()); err != nil {
-		d.T.Logf("dumping the guest's state: %v\n%s", err, out)
+	for vm, b := range scripts {
+		fmt.Fprintf(b, "ps >%s/ps-%s.txt 2>&1\n", resultsDir, vm.Image.Arch.Name)
+		if out, err := vm.Run(d.ctx, "/bin/sh", "-c", b.String()); err != nil {
+			d.T.Logf("dumping the guest's state: %v\n%s", err, out)
+		}
 	}
 	d.T.Logf("scenario results (logs, pcaps, dumps): %s", d.VM.LogDir())
 }

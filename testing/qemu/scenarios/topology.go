@@ -49,7 +49,8 @@ type AP struct {
 	BSSID string // the radio's MAC, read at setup
 }
 
-// apsOf are the domain's access points; the client's radio is wlan2.
+// apsOf are the domain's access points; the client's radio is the next
+// one (wlan1 with one AP, wlan2 with two).
 func apsOf(n int) []*AP {
 	all := []*AP{
 		{Name: "ap1", Radio: "wlan0", Addr6: "2001:db8:ffff::11", Addr4: "198.51.100.11"},
@@ -57,8 +58,6 @@ func apsOf(n int) []*AP {
 	}
 	return all[:n]
 }
-
-const clientRadio = "wlan2"
 
 // Config chooses the variant of the domain a scenario needs.
 type Config struct {
@@ -70,6 +69,14 @@ type Config struct {
 	Transport string
 	// APs is how many access points to run (default 2).
 	APs int
+	// MAGArch, when set ("mipsel"), runs the APs and the client in a
+	// second guest of that architecture, linked to the LMA's by QEMU
+	// socket networking (scenario 6).
+	MAGArch string
+	// NoTimestamps makes both daemons order PBUs by sequence number
+	// instead of timestamps (RFC 5213 5.5, TimestampBasedApproachInUse
+	// 0): two guests' clocks are not synchronised.
+	NoTimestamps bool
 	// MinDelayBeforeBCEDelete is the LMA's RFC 5213 9.1 timer (default
 	// the PMIPV6-MIB's 10 s). A break-before-make handover must reach the
 	// new MAG's registration within it, EAP included.
@@ -94,56 +101,92 @@ func (c *Config) defaults() {
 	}
 }
 
-// setupScript builds the namespaces, links and radios. It runs under dash
-// in the guest; each `ip` exec costs ~0.1 s under TCG, so every namespace
-// is configured by one `ip -batch`.
-func setupScript(c Config, aps []*AP) string {
+// Roles of a guest in the domain: all of it, or (scenario 6) the core
+// (LMA, CN) and the edge (APs, client) linked by the guests' eth0.
+const (
+	roleAll = iota
+	roleCore
+	roleEdge
+)
+
+// setupScript builds the namespaces, links and radios of a guest in role.
+// It runs under dash in the guest; each `ip` exec costs ~0.1 s under TCG,
+// so every namespace is configured by one `ip -batch`.
+func setupScript(c Config, aps []*AP, role int) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	core, edge := role != roleEdge, role != roleCore
 	w("set -eu")
 	w("mkdir -p /tmp/pmip /run/pmip /var/run")
 	w("cp /mnt/share/pmip/*.sh /tmp/pmip/ && chmod 755 /tmp/pmip/*.sh")
-	names := []string{"lma", "cn", "client"}
-	for _, ap := range aps {
-		names = append(names, ap.Name)
+	var names, bhPorts []string
+	if core {
+		names = append(names, "lma", "cn")
+		bhPorts = append(bhPorts, "lma")
+	}
+	if edge {
+		names = append(names, "client")
+		for _, ap := range aps {
+			names = append(names, ap.Name)
+			bhPorts = append(bhPorts, ap.Name)
+		}
 	}
 	for _, ns := range names {
 		w("ip netns add %s", ns)
 	}
-	// Three radios on one simulated medium: one per AP and the client's.
-	w("modprobe mac80211_hwsim radios=3")
-	w("for pair in ap1:wlan0 ap2:wlan1 client:%s; do", clientRadio)
-	w(`	ns=${pair%%:*} dev=${pair#*:}`)
-	w(`	[ -e /run/netns/$ns ] || continue`)
-	w(`	cat /sys/class/net/$dev/address >/tmp/pmip/$dev.mac`)
-	w(`	iw phy "$(cat /sys/class/net/$dev/phy80211/name)" set netns name "$ns"`)
-	w("done")
+	if edge {
+		// One radio per AP and the client's, on one simulated medium.
+		w("modprobe mac80211_hwsim radios=%d", len(aps)+1)
+		var pairs []string
+		for _, ap := range aps {
+			pairs = append(pairs, ap.Name+":"+ap.Radio)
+		}
+		pairs = append(pairs, fmt.Sprintf("client:wlan%d", len(aps)))
+		w("for pair in %s; do", strings.Join(pairs, " "))
+		w(`	ns=${pair%%%%:*} dev=${pair#*:}`)
+		w(`	cat /sys/class/net/$dev/address >/tmp/pmip/$dev.mac`)
+		w(`	iw phy "$(cat /sys/class/net/$dev/phy80211/name)" set netns name "$ns"`)
+		w("done")
+	}
+	if role != roleAll {
+		// The guests' link: the virtio NIC, found by its MAC (names
+		// differ between machines).
+		w(`nic=$(grep -il '%s' /sys/class/net/*/address | cut -d/ -f5)`, linkMAC(role))
+		w(`[ -n "$nic" ] || { echo "no NIC with MAC %s:"; ip -o link; dmesg | grep -i -e virtio -e pci -e eth | tail -30; exit 1; }`, linkMAC(role))
+	}
 	// Root namespace: the backhaul bridge and the veth pairs.
-	w("ip -batch - <<'EOF'")
+	w("ip -batch - <<EOF")
 	w("link add bh type bridge stp_state 0 forward_delay 0")
 	w("link set bh up")
-	for _, ns := range names {
-		if ns == "cn" || ns == "client" {
-			continue
-		}
+	for _, ns := range bhPorts {
 		w("link add bh-%s type veth peer name bh0 netns %s", ns, ns)
 		w("link set bh-%s master bh up", ns)
 	}
-	w("link add cn0 netns lma type veth peer name eth0 netns cn")
+	if core {
+		w("link add cn0 netns lma type veth peer name eth0 netns cn")
+	}
 	w("EOF")
 
-	// The LMA: backhaul, the correspondent's link, forwarding.
-	lma := []string{
-		"link set lo up", "link set bh0 up", "link set cn0 up",
-		"addr add " + LMA6 + "/64 dev bh0 nodad", "addr add " + LMA4 + "/24 dev bh0",
-		"addr add " + lmaC6 + "/64 dev cn0 nodad", "addr add " + lmaC4 + "/24 dev cn0",
+	if role != roleAll {
+		// The Malta PCnet answers EAGAIN while it initialises.
+		w(`i=0; until ip link set "$nic" master bh up 2>/dev/null; do i=$((i+1)); [ $i -lt 40 ] || { ip link set "$nic" master bh up; exit 1; }; sleep 0.25; done`)
 	}
-	nsBatch(&b, "lma", forwarding, lma)
-	nsBatch(&b, "cn", "", []string{
-		"link set lo up", "link set eth0 up",
-		"addr add " + CN6 + "/64 dev eth0 nodad", "addr add " + CN4 + "/24 dev eth0",
-		"route add default via " + lmaC4, "route add default via " + lmaC6,
-	})
+	if core {
+		// The LMA: backhaul, the correspondent's link, forwarding.
+		nsBatch(&b, "lma", forwarding, []string{
+			"link set lo up", "link set bh0 up", "link set cn0 up",
+			"addr add " + LMA6 + "/64 dev bh0 nodad", "addr add " + LMA4 + "/24 dev bh0",
+			"addr add " + lmaC6 + "/64 dev cn0 nodad", "addr add " + lmaC4 + "/24 dev cn0",
+		})
+		nsBatch(&b, "cn", "", []string{
+			"link set lo up", "link set eth0 up",
+			"addr add " + CN6 + "/64 dev eth0 nodad", "addr add " + CN4 + "/24 dev eth0",
+			"route add default via " + lmaC4, "route add default via " + lmaC6,
+		})
+	}
+	if !edge {
+		return b.String()
+	}
 	for _, ap := range aps {
 		cmds := []string{"link set lo up", "link set bh0 up", "addr add " + ap.Addr4 + "/24 dev bh0"}
 		if c.Transport == "ipv6" {
@@ -159,8 +202,16 @@ func setupScript(c Config, aps []*AP) string {
 	}
 	// The client: its radio up (carrier comes with the association); the
 	// kernel's defaults do SLAAC (accept_ra 1, autoconf 1, not a router).
-	nsBatch(&b, "client", "", []string{"link set lo up", "link set " + clientRadio + " up"})
+	nsBatch(&b, "client", "", []string{"link set lo up", fmt.Sprintf("link set wlan%d up", len(aps))})
 	return b.String()
+}
+
+// linkMAC is the MAC of a guest's NIC on the QEMU socket link.
+func linkMAC(role int) string {
+	if role == roleCore {
+		return "52:54:00:00:05:01"
+	}
+	return "52:54:00:00:05:02"
 }
 
 // forwarding turns a namespace into a router.
