@@ -25,7 +25,6 @@
 //	PMIP_QEMU=1 go test -v -run TestScenario3 ./testing/qemu/scenarios   # detach
 //	PMIP_QEMU=1 go test -v -run TestScenario4 ./testing/qemu/scenarios   # GRE with keys
 //	PMIP_QEMU=1 go test -v -run TestScenario5 ./testing/qemu/scenarios   # IPv4 transport
-//	PMIP_QEMU=1 go test -v -run TestScenario6 ./testing/qemu/scenarios   # mipsel MAG guest
 //	PMIP_QEMU=1 go test -v -run TestScenario7 ./testing/qemu/scenarios   # LMA kill -9 and restart
 //	PMIP_QEMU=1 go test -v -run TestDemo ./testing/qemu/scenarios        # 1-3 in one guest, narrated
 //
