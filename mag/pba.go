@@ -123,8 +123,13 @@ func (e *Engine) rejectLocked(b *binding, status mh.Status) effects {
 	switch status {
 	case mh.StatusGREKeyOptionRequired:
 		hint = "the LMA requires GRE keys: set option tunnel 'gre'"
-	case mh.StatusMAGNotAuthorizedForProxyReg, mh.StatusProxyRegNotEnabled:
+	case mh.StatusMAGNotAuthorizedForProxyReg:
+		// RFC 5213 5.3.1: 154, the sending MAG is not authorized.
 		hint = "the LMA does not accept this MAG: check its MAG list"
+	case mh.StatusProxyRegNotEnabled:
+		// RFC 5213 5.3.1: 152, the LMA has no policy profile for this
+		// mobile node identifier (per client, not per MAG).
+		hint = "the LMA has no policy for this mobile node identifier: check the identity or the LMA's policies"
 	case mh.StatusNotLMAForThisMobileNode, mh.StatusNotAuthorizedForHomeNetworkPrefix,
 		mh.StatusNotAuthorizedForIPv4MobilityService, mh.StatusNotAuthorizedForIPv4HomeAddress,
 		mh.StatusNotAuthorizedForIPv6MobilityService:
