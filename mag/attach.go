@@ -1,8 +1,10 @@
 package mag
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/mag/dhcpserver"
@@ -75,18 +77,34 @@ func (e *Engine) OnStation(ev hostapd.Event) {
 		e.log.Debug("station event on an interface no access link lists", "event", ev)
 		return
 	}
+	k := l2key(ev.MAC)
 	switch ev.Kind {
 	case hostapd.Disconnected:
 		e.mu.Lock()
-		b := e.clients[l2key(ev.MAC)]
+		b := e.clients[k]
 		stale := b != nil && b.bss != "" && b.bss != ev.Interface
+		if st, ok := e.stations[k]; ok && st.bss != "" && st.bss != ev.Interface {
+			stale = true
+		}
+		var held bool
+		if !stale {
+			delete(e.stations, k)
+			_, held = e.endHoldLocked(k)
+		}
 		e.mu.Unlock()
 		if stale {
 			// A station that roamed between two BSSs of this MAG (two
 			// radios of one AP) may be reported leaving the old one
 			// after joining the new: that is not a detach.
 			e.log.Info("station left a BSS it had already moved from; binding kept",
-				"mac", ev.MAC, "left", ev.Interface, "now", b.bss)
+				"mac", ev.MAC, "left", ev.Interface)
+			return
+		}
+		if held {
+			// It left while waiting for its identity: nothing was
+			// registered; its access side forgets it.
+			e.log.Debug("station left before it registered", "mac", ev.MAC)
+			e.forgetAccess(l, ev.MAC)
 			return
 		}
 		e.detach(ev.MAC, "hostapd disconnect", dropSilently)
@@ -94,13 +112,27 @@ func (e *Engine) OnStation(ev hostapd.Event) {
 		if ev.Source == hostapd.SourceUbus {
 			// ubus "assoc" comes before 802.1X: the identity, and the
 			// authorization, arrive with "sta-authorized" (see
-			// hostapd.Connected).
+			// hostapd.Connected). A client heard meanwhile keeps
+			// waiting for it.
+			e.mu.Lock()
+			e.noteStationLocked(ev, false)
+			e.mu.Unlock()
 			return
 		}
-		e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity, bss: ev.Interface})
+		e.stationAttach(ev, l)
 	case hostapd.Authorized:
-		e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity, bss: ev.Interface})
+		e.stationAttach(ev, l)
 	}
+}
+
+// stationAttach attaches the station hostapd reported authorized: with
+// its 802.1X identity if it has one, at once in any case (a PSK network
+// has none: the MAC-derived identifier).
+func (e *Engine) stationAttach(ev hostapd.Event, l *link) {
+	e.mu.Lock()
+	e.noteStationLocked(ev, true)
+	e.mu.Unlock()
+	e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity, bss: ev.Interface})
 }
 
 // OnSniffAttach handles a trigger of mag/sniff (Config.OnAttach).
@@ -227,24 +259,52 @@ func l2key(hw net.HardwareAddr) macKey {
 // attach is where every trigger ends: one binding per MAC (issue 4, "one
 // registration per client"), the identity from hostapd taking over the
 // MN-ID whenever it arrives, and a bound on registrations in flight.
-func (e *Engine) attach(t trigger) {
+func (e *Engine) attach(t trigger) { e.attachTrigger(t, true) }
+
+// attachTrigger is attach; fresh is false for a trigger that already
+// waited for its identity (identity.go), which is neither counted again
+// nor held again.
+func (e *Engine) attachTrigger(t trigger, fresh bool) {
 	if !l2.IsUnicastMAC(t.mac) {
 		e.log.Debug("trigger from a non-unicast MAC dropped", "mac", t.mac)
 		return
 	}
 	k := l2key(t.mac)
 	e.mu.Lock()
-	e.stats.Triggers++
-	if e.closed {
+	if fresh {
+		e.stats.Triggers++
+	}
+	if e.closed || e.draining {
 		e.mu.Unlock()
 		return
 	}
 	attachAt := e.clk.Now()
+	var waited time.Duration
+	if t.src == fromStation {
+		// hostapd reported the client: a wait for its identity ends
+		// here (identity.go), with what the held trigger showed.
+		if h := e.holds[k]; h != nil {
+			e.endHoldLocked(k)
+			t = mergeEvidence(t, h.t)
+			waited = attachAt.Sub(h.since)
+		}
+	} else if st, ok := e.stations[k]; ok && st.final && t.identity == "" {
+		// A station hostapd reported earlier registers again under the
+		// identity it authenticated with.
+		t.identity, t.bss = st.identity, st.bss
+	}
 	var fx effects
 	if b := e.clients[k]; b != nil {
 		fx = e.retriggerLocked(b, t)
 		e.mu.Unlock()
 		fx.run()
+		return
+	}
+	if h := e.holds[k]; h != nil {
+		// Already waiting for hostapd: one registration per client.
+		h.t = mergeEvidence(h.t, t)
+		e.stats.Deduplicated++
+		e.mu.Unlock()
 		return
 	}
 	pol := e.cfg.ClientPolicy(t.mac, t.identity)
@@ -255,9 +315,9 @@ func (e *Engine) attach(t trigger) {
 		e.forgetAccess(t.link, t.mac)
 		return
 	}
-	if e.pending >= e.cfg.MaxPendingClients {
+	if e.pending+len(e.holds) >= e.cfg.MaxPendingClients {
 		// Issue 4, bad input: a flood of new MACs costs at most
-		// MaxPendingClients bindings in flight.
+		// MaxPendingClients bindings in flight or waiting.
 		e.stats.DroppedPending++
 		n := e.stats.DroppedPending
 		e.mu.Unlock()
@@ -266,6 +326,15 @@ func (e *Engine) attach(t trigger) {
 				"max_pending", e.cfg.MaxPendingClients, "dropped", n)
 		}
 		e.forgetAccess(t.link, t.mac)
+		return
+	}
+	if fresh && e.shouldWaitLocked(t) {
+		// RFC 5213 6.9.1.1: the MAG identifies the mobile node before
+		// it registers it; hostapd is about to tell who it is.
+		e.holdForIdentityLocked(t, attachAt)
+		e.mu.Unlock()
+		e.log.Debug("client heard before hostapd reported it: waiting for its identity",
+			"mac", t.mac, "source", t.src, "identity_wait", e.cfg.IdentityWait)
 		return
 	}
 	mnid, err := mnidOf(pol)
@@ -290,8 +359,10 @@ func (e *Engine) attach(t trigger) {
 	// PBU; nothing is served before the PBA.
 	e.startPBULocked(b, e.cfg.BindingLifetime)
 	e.mu.Unlock()
-	e.log.Info("client attached, registering", "binding", b, "source", t.src,
-		"iface", t.link.cfg.Interface, "handoff", b.hi)
+	if e.log.Enabled(e.ctx, slog.LevelInfo) {
+		e.log.Info("client attached, registering", "binding", b, "source", t.src,
+			"iface", t.link.cfg.Interface, "handoff", b.hi, "identity_wait", waited)
+	}
 }
 
 // retriggerLocked handles a trigger for a MAC already in the list: it is

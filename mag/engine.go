@@ -38,25 +38,32 @@ type Options struct {
 
 // Stats counts the engine's work.
 type Stats struct {
-	Triggers          uint64 // attach triggers received, all sources
-	Deduplicated      uint64 // triggers for a MAC already in the list
-	DroppedPending    uint64 // triggers dropped: MaxPendingClients in flight
-	NotServed         uint64 // triggers for clients the policy refuses
-	PBUSent           uint64 // PBUs written, retransmissions included
-	Retransmissions   uint64
-	Accepted          uint64 // PBAs accepted
-	Rejected          uint64 // PBAs rejected (status >= 128)
-	GaveUp            uint64 // registrations unanswered after the backoff
-	Deregistrations   uint64 // deregistration PBUs (first transmissions)
-	Expired           uint64 // bindings that ran out without refresh
-	UnmatchedPBA      uint64 // PBAs matching no PBU in flight
-	BadMessages       uint64 // unparsable or unexpected messages
-	HeartbeatsSent    uint64
-	HeartbeatsAnswer  uint64 // heartbeat requests from the LMA answered
-	LMARestarts       uint64 // restart counter changes seen
-	LMAFailures       uint64 // times the LMA was declared unreachable
-	Revocations       uint64 // BRIs handled
-	DataplaneFailures uint64
+	Triggers       uint64 // attach triggers received, all sources
+	Deduplicated   uint64 // triggers for a MAC already in the list
+	DroppedPending uint64 // triggers dropped: MaxPendingClients in flight
+	// IdentityWaits counts clients heard before hostapd reported them
+	// that waited for their identity (Config.IdentityWait);
+	// IdentityWaitTimeouts those that then registered under the
+	// MAC-derived identifier because hostapd said nothing in time.
+	IdentityWaits         uint64
+	IdentityWaitTimeouts  uint64
+	StationsNotRemembered uint64 // hostapd stations above maxStations
+	NotServed             uint64 // triggers for clients the policy refuses
+	PBUSent               uint64 // PBUs written, retransmissions included
+	Retransmissions       uint64
+	Accepted              uint64 // PBAs accepted
+	Rejected              uint64 // PBAs rejected (status >= 128)
+	GaveUp                uint64 // registrations unanswered after the backoff
+	Deregistrations       uint64 // deregistration PBUs (first transmissions)
+	Expired               uint64 // bindings that ran out without refresh
+	UnmatchedPBA          uint64 // PBAs matching no PBU in flight
+	BadMessages           uint64 // unparsable or unexpected messages
+	HeartbeatsSent        uint64
+	HeartbeatsAnswer      uint64 // heartbeat requests from the LMA answered
+	LMARestarts           uint64 // restart counter changes seen
+	LMAFailures           uint64 // times the LMA was declared unreachable
+	Revocations           uint64 // BRIs handled
+	DataplaneFailures     uint64
 }
 
 // Engine is the MAG engine. Create it with New, give it each access link's
@@ -83,19 +90,22 @@ type Engine struct {
 
 	// mu guards everything below.
 	mu       sync.Mutex
-	clients  map[macKey]*binding // the Binding Update List, by client MAC
-	inflight map[uint16]*binding // PBUs awaiting a PBA, by sequence number
-	pending  int                 // bindings registering for the first time
-	tables   map[uint32]*binding // GRE per-client tables in use
-	seq      uint16              // last sequence number used
-	greKey   uint32              // last downlink GRE key chosen
-	tsOffset time.Duration       // LMA clock minus ours (RFC 5213 5.5)
-	hb       heartbeatState      // RFC 5847
+	clients  map[macKey]*binding      // the Binding Update List, by client MAC
+	inflight map[uint16]*binding      // PBUs awaiting a PBA, by sequence number
+	pending  int                      // bindings registering for the first time
+	holds    map[macKey]*identityHold // clients waiting for hostapd (identity.go)
+	stations map[macKey]station       // what hostapd reported, until disconnect
+	tables   map[uint32]*binding      // GRE per-client tables in use
+	seq      uint16                   // last sequence number used
+	greKey   uint32                   // last downlink GRE key chosen
+	tsOffset time.Duration            // LMA clock minus ours (RFC 5213 5.5)
+	hb       heartbeatState           // RFC 5847
 	stats    Stats
 	rnd      *rand.Rand
 	running  bool
 	ctx      context.Context // Run's, for data plane calls
 	closed   bool
+	draining bool // DeregisterAll ran: no new registration
 }
 
 // link is one access link of the configuration.
@@ -128,6 +138,8 @@ func New(cfg magconfig.Config, opts Options, log *slog.Logger, clk clock.Clock, 
 		clients:   map[macKey]*binding{},
 		inflight:  map[uint16]*binding{},
 		tables:    map[uint32]*binding{},
+		holds:     map[macKey]*identityHold{},
+		stations:  map[macKey]station{},
 		ctx:       context.Background(),
 	}
 	if e.opts.RulePriority == 0 {
@@ -260,6 +272,9 @@ func (e *Engine) shutdown() {
 	}
 	for _, b := range e.inflight {
 		b.stopTimers()
+	}
+	for k := range e.holds {
+		e.endHoldLocked(k)
 	}
 }
 

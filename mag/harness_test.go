@@ -51,6 +51,8 @@ config mag 'main'
 	option link_local_address 'fe80::200:5eff:fe00:5213'
 	option link_layer_address '00:00:5e:00:52:13'
 	option max_pending_clients '4'
+	# Triggers register at once; identity_test.go turns the wait on.
+	option identity_wait '0'
 
 config access 'lan'
 	option interface 'br-lan'

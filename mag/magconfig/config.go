@@ -76,8 +76,16 @@ type Config struct {
 	SilenceTimeout time.Duration
 	// DHCPLeaseTime is the collocated DHCPv4 server's lease (RFC 5844 3.4).
 	DHCPLeaseTime time.Duration
-	// MaxPendingClients bounds the registrations in flight.
+	// MaxPendingClients bounds the registrations in flight, clients
+	// waiting for their identity (IdentityWait) included.
 	MaxPendingClients int
+	// IdentityWait is how long a client first seen by its own frames (RS,
+	// DAD NS, DHCP) on an access link with the hostapd trigger waits for
+	// hostapd to report it, so that it registers once, under its 802.1X
+	// identity, instead of first under the MAC-derived identifier. A
+	// hostapd event ends the wait at once; after IdentityWait the client
+	// registers under the MAC-derived identifier. 0 registers at once.
+	IdentityWait time.Duration
 	// LogLevel is the slog level of the daemon's logger.
 	LogLevel slog.Level
 

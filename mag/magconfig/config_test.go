@@ -48,6 +48,7 @@ func TestLoadExample(t *testing.T) {
 		SilenceTimeout:                300 * time.Second,
 		DHCPLeaseTime:                 time.Hour,
 		MaxPendingClients:             64,
+		IdentityWait:                  2 * time.Second,
 		LogLevel:                      slog.LevelInfo,
 		Access: []Access{
 			{Name: "lan", Interface: "br-lan", ATT: ATTIEEE8011,
@@ -95,6 +96,7 @@ config policy
 		{"TimestampBasedApproachInUse (RFC 5213 9.3)", c.Timestamps, true},
 		{"HEARTBEAT_INTERVAL (RFC 5847 5)", c.HeartbeatInterval, 60 * time.Second},
 		{"MISSING_HEARTBEATS_ALLOWED (RFC 5847 5)", c.MissingHeartbeatsAllowed, 3},
+		{"IdentityWait", c.IdentityWait, DefaultIdentityWait},
 		{"LinkLocalAddress", c.LinkLocalAddress, DefaultLinkLocalAddress},
 		{"LinkLayerAddress", c.LinkLayerAddress.String(), "00:00:5e:00:52:13"},
 		{"ATT", c.Access[0].ATT, ATTIEEE8011},
@@ -288,11 +290,60 @@ func TestClientPolicy(t *testing.T) {
 		})
 	}
 
+	// Waiting for hostapd's identity pays only where the identity would
+	// become the MN-ID.
+	for m, want := range map[string]bool{
+		"02:00:5e:10:00:09": true,  // the policy's identity rule
+		"02:00:5e:10:00:01": false, // override with an identifier
+		"02:00:5e:10:00:02": false, // not served
+	} {
+		if got := c.IdentityMatters(mac(m)); got != want {
+			t.Errorf("IdentityMatters(%s) = %v, want %v", m, got, want)
+		}
+	}
+
 	c.Policy.MACIdentifier = MNIDEUI48
 	c.Policy.Use8021XIdentity = false
+	if c.IdentityMatters(mac("02:00:5e:10:00:09")) {
+		t.Error("IdentityMatters with use_8021x_identity 0")
+	}
 	got := c.ClientPolicy(mac("02:00:5e:10:00:09"), "alice@example.net")
 	want := ClientPolicy{Serve: true, MNIDType: MNIDEUI48, MNID: []byte{2, 0, 0x5e, 0x10, 0, 9}, IPv6: true, IPv4: true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("EUI-48 ClientPolicy (-want +got):\n%s", diff)
+	}
+}
+
+// option identity_wait: milliseconds, 0 (no wait) to MaxIdentityWait.
+func TestIdentityWait(t *testing.T) {
+	conf := func(v string) string {
+		return `config mag 'main'
+	option lma_address '2001:db8::1'
+	list proxy_coa '2001:db8:2::1'
+	option identity_wait '` + v + `'
+config access 'wlan'
+	option interface 'wlan0'
+config policy
+	option realm 'example.net'
+`
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "500": 500 * time.Millisecond, "10000": 10 * time.Second} {
+		c, err := Parse("pmip", []byte(conf(v)))
+		if err != nil {
+			t.Fatalf("identity_wait %s: %v", v, err)
+		}
+		if c.IdentityWait != want {
+			t.Errorf("identity_wait %s = %v, want %v", v, c.IdentityWait, want)
+		}
+	}
+	for v, want := range map[string]string{
+		"10001": "pmip:4: option identity_wait: 10001 milliseconds is out of range [0, 10000]",
+		"-1":    "pmip:4: option identity_wait: -1 milliseconds is out of range [0, 10000]",
+		"2s":    `pmip:4: option identity_wait: "2s" is not a number of milliseconds`,
+	} {
+		_, err := Parse("pmip", []byte(conf(v)))
+		if err == nil || err.Error() != want {
+			t.Errorf("identity_wait %s: error %v, want %s", v, err, want)
+		}
 	}
 }

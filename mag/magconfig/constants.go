@@ -49,6 +49,22 @@ const (
 	// flood of DHCP DISCOVERs from random MACs exhausts nothing.
 	DefaultMaxPendingClients = 64
 
+	// DefaultIdentityWait is how long a client seen first by its own
+	// frames waits for hostapd's station event with its 802.1X identity.
+	// hostapd reports a station when its 4-way handshake completes; the
+	// client's first RS, DAD probe or DHCPDISCOVER follow within
+	// milliseconds, while the hook chain (hostapd_cli -a, the action
+	// script, `hostapd_cli sta`, the MAG's socket) takes tens of
+	// milliseconds on an AP and a few hundred under emulation. 2 s covers
+	// it with room and costs a client without a hostapd event (a wired
+	// host on the same bridge) no more than its DHCP client's first
+	// retransmission would (RFC 2131 4.1: 4 s).
+	DefaultIdentityWait = 2 * time.Second
+	// MaxIdentityWait bounds option identity_wait: well below the access
+	// side's pending timeouts (sniff 30 s), which would otherwise forget
+	// the waiting client first.
+	MaxIdentityWait = 10 * time.Second
+
 	// DefaultHostapdSocket is where the hostapd hooks send station events.
 	DefaultHostapdSocket = "/var/run/pmip-mag/hostapd.sock"
 

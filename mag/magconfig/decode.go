@@ -79,6 +79,7 @@ func (c *Config) decodeMain(s *uci.Section) []error {
 	c.SilenceTimeout = d.Seconds("silence_timeout", DefaultSilenceTimeout, 10*time.Second, 24*3600*time.Second)
 	c.DHCPLeaseTime = d.Seconds("dhcp_lease_time", DefaultDHCPLeaseTime, 60*time.Second, 7*24*3600*time.Second)
 	c.MaxPendingClients = int(d.Int("max_pending_clients", DefaultMaxPendingClients, 1, 65535))
+	c.IdentityWait = d.Milliseconds("identity_wait", DefaultIdentityWait, 0, MaxIdentityWait)
 	c.LogLevel = logLevel(d, "log_level")
 
 	// Transport and addresses must agree.

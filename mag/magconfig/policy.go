@@ -48,6 +48,23 @@ func (c *Config) ClientPolicy(mac net.HardwareAddr, identity string) ClientPolic
 	return p
 }
 
+// IdentityMatters reports whether an 802.1X identity hostapd may report
+// for the client with this MAC would become its Mobile Node Identifier:
+// the policy uses identities, and no `config client` for the MAC names
+// an identifier or refuses service. When it does not, waiting for
+// hostapd (IdentityWait) gains nothing.
+func (c *Config) IdentityMatters(mac net.HardwareAddr) bool {
+	if !c.Policy.Use8021XIdentity {
+		return false
+	}
+	for _, cl := range c.Clients {
+		if bytes.Equal(cl.MAC, mac) {
+			return cl.Serve && cl.Identifier == ""
+		}
+	}
+	return true
+}
+
 // MACIdentifier derives the Mobile Node Identifier from a MAC address as
 // the policy says.
 func MACIdentifier(p Policy, mac net.HardwareAddr) (MNIDType, []byte) {
