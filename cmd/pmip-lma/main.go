@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/openpmip/pmip/internal/logging"
 	"io"
 	"log/slog"
 	"net"
@@ -162,12 +163,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		l, _ := parseLevel(o.logLevel)
 		level.Set(l)
 	}
-	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
-	if o.logFormat == "json" {
-		h = slog.NewJSONHandler(stderr, hopts)
-	}
-	log := slog.New(h)
+	log := logging.New(stderr, o.logFormat, level)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
