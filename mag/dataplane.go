@@ -168,6 +168,13 @@ func (e *Engine) desiredLocked() *dataplane.State {
 	// RFC 5213 6.10.3, 6.10.5: the MAG routes between its access links
 	// and the tunnel, for IPv6 and (RFC 5844 3) IPv4.
 	st.Sysctls = dataplane.ForwardingSysctls()
+	// IPv4 downlink arrives on the tunnel from sources the main table
+	// reaches by the uplink: no reverse-path filter may drop it. The data
+	// plane turns it off on the tunnel; the kernel applies the larger of
+	// that and conf/all (OpenWrt's default may be 1), so all goes to 0 and
+	// each other device keeps its own value. Anti-spoofing on the access
+	// links is the filter's (RFC 5213 6.10.5).
+	st.Sysctls = append(st.Sysctls, dataplane.Sysctl{Family: 4, Dev: "all", Name: "rp_filter", Value: 0})
 	ifaces := make([]string, 0, len(e.links))
 	for name := range e.links {
 		ifaces = append(ifaces, name)

@@ -36,6 +36,7 @@ link lan4 address 00:00:5e:00:52:13
 link br-lan addrgenmode none
 link lan4 addrgenmode none
 sysctl net.ipv4.conf.all.forwarding=1
+sysctl net.ipv4.conf.all.rp_filter=0
 sysctl net.ipv6.conf.all.forwarding=1
 sysctl net.ipv6.conf.br-lan.accept_ra=0
 sysctl net.ipv6.conf.br-lan.forwarding=1

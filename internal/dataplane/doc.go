@@ -31,7 +31,8 @@
 // link-local addresses ([AddrGenMode], none: the fixed one of RFC 5213 6.8
 // is an [Address] of ours), and network sysctls ([Sysctl]: forwarding,
 // accept_ra). The daemons write nothing under /proc themselves. Our own
-// tunnels get a loose IPv4 reverse-path filter when created.
+// tunnels get IPv4 reverse-path filtering off when created (with
+// net.ipv4.conf.all.rp_filter=0 from the engines, see [Tunnel]).
 //
 // # Tunnels and GRE keys
 //

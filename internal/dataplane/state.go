@@ -80,10 +80,11 @@ func (k TunnelKind) gre() bool { return k == IP6GRE || k == IP4GRE }
 // Tunnel is a point-to-point tunnel device, or with External a flow-based
 // device whose endpoints and GRE key come from each route's [Encap].
 //
-// Every tunnel of ours is made loose for IPv4 reverse-path filtering
-// (rp_filter 2) when it is created or changed: the paths through it are
-// asymmetric by design, and anti-spoofing is the filter's job (see
-// Netlink.tunnelSettings).
+// Every tunnel of ours gets IPv4 reverse-path filtering off (rp_filter 0)
+// when it is created or changed: the paths through it are asymmetric by
+// design, and anti-spoofing is the filter's job. The kernel applies the
+// larger of conf/all and the device's value, so the engines also set
+// net.ipv4.conf.all.rp_filter=0 ([Sysctl]); see Netlink.tunnelSettings.
 type Tunnel struct {
 	// Name of the device; it must start with the reconciler's LinkPrefix.
 	Name string

@@ -19,10 +19,14 @@ import (
 // the IPv6 address generation mode (IFLA_AF_SPEC / AF_INET6).
 const (
 	ipv4DevconfRPFilter = 8 // IPV4_DEVCONF_RP_FILTER
-	// rpFilterLoose is rp_filter 2: a source is accepted when any route
-	// leads back to it. The kernel applies max(all, device), so 2 on a
-	// device wins over a strict (1) default of all.
-	rpFilterLoose = 2
+	// rpFilterOff is rp_filter 0 on our tunnels. Loose mode (2) is not
+	// enough: a device without an IPv4 address (our tunnels have none)
+	// fails the reverse-path check of any source whose route leaves by
+	// another device, loose or strict (__fib_validate_source,
+	// "last_resort"). The kernel applies max(conf/all, conf/DEV): it
+	// takes net.ipv4.conf.all.rp_filter=0 too, which the engines set as
+	// a [Sysctl] (each device's own value then rules for it).
+	rpFilterOff = 0
 )
 
 // encodeLinkAF is an RTM_NEWLINK changing the device with the given index
@@ -65,18 +69,18 @@ func encodeLinkAF(index uint32, name string, inet map[uint16]uint32, addrGen int
 	return append(b, a...), nil
 }
 
-// tunnelSettings makes a tunnel of ours loose for IPv4 reverse-path
-// filtering. Both daemons route asymmetrically through their tunnels: the
-// MAG receives downlink from its tunnel for sources its main table
-// reaches by the uplink, and sends uplink through policy rules that the
-// reverse-path lookup (iif lo) never sees; the LMA moves a home address
-// from one MAG's tunnel to another's on handover. A strict filter
-// (rp_filter=1, the default of Debian's and OpenWrt's sysctl.d) would drop
-// those packets. Anti-spoofing is the nftables table's job (RFC 5213
-// 6.10.5 on the MAG, 5.6.2 on the LMA), which checks every source against
-// its binding, for IPv6 too where the kernel has no rp_filter.
+// tunnelSettings turns IPv4 reverse-path filtering off on a tunnel of
+// ours. Both daemons route asymmetrically through their tunnels: the MAG
+// receives downlink from its tunnel for sources its main table reaches by
+// the uplink, and sends uplink through policy rules that the reverse-path
+// lookup (iif lo) never sees; the LMA moves a home address from one MAG's
+// tunnel to another's on handover. A reverse-path filter (rp_filter 1 or
+// 2, Debian's and OpenWrt's sysctl.d defaults) would drop those packets.
+// Anti-spoofing is the nftables table's job (RFC 5213 6.10.5 on the MAG,
+// 5.6.1 on the LMA), which checks every source against its binding, for
+// IPv6 too where the kernel has no rp_filter.
 func (k *Netlink) tunnelSettings(name string) error {
-	b, err := encodeLinkAF(0, name, map[uint16]uint32{ipv4DevconfRPFilter: rpFilterLoose}, -1)
+	b, err := encodeLinkAF(0, name, map[uint16]uint32{ipv4DevconfRPFilter: rpFilterOff}, -1)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func TestLinkAFGolden(t *testing.T) {
 		t.Errorf("addrgenmode (-want +got):\n%s", diff)
 	}
 
-	got, err = encodeLinkAF(0, "pmip0", map[uint16]uint32{ipv4DevconfRPFilter: rpFilterLoose}, -1)
+	got, err = encodeLinkAF(0, "pmip0", map[uint16]uint32{ipv4DevconfRPFilter: rpFilterOff}, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestLinkAFGolden(t *testing.T) {
 		nla(26|nested, // IFLA_AF_SPEC
 			nla(2|nested, // AF_INET
 				nla(1|nested, // IFLA_INET_CONF
-					nla(8, u32h(2))))), // IPV4_DEVCONF_RP_FILTER loose
+					nla(8, u32h(0))))), // IPV4_DEVCONF_RP_FILTER off
 	)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("rp_filter (-want +got):\n%s", diff)
@@ -130,8 +130,8 @@ func TestPlanLinkSettings(t *testing.T) {
 //
 //	ns "rpf": pmip-v0 ──veth── x0 (ns "rpfpeer")
 //
-// The request sent after creating a tunnel makes its IPv4 reverse-path
-// filter loose.
+// The request sent after creating a tunnel turns its IPv4 reverse-path
+// filter off.
 func TestTunnelRPFilter(t *testing.T) {
 	ns := nstest.New(t, "rpf")
 	peer := nstest.New(t, "rpfpeer")
@@ -152,8 +152,8 @@ func TestTunnelRPFilter(t *testing.T) {
 	if err := ns.Do(func() (err error) { got, err = os.ReadFile(proc); return err }); err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(string(got)) != "2" {
-		t.Errorf("rp_filter %s, want 2", got)
+	if strings.TrimSpace(string(got)) != "0" {
+		t.Errorf("rp_filter %s, want 0", got)
 	}
 	if err := k.tunnelSettings("pmip-none"); err == nil {
 		t.Error("settings of a missing device succeeded")
