@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -40,7 +39,10 @@ func TestMain(m *testing.M) {
 // host), else this test binary in execEnv mode (tier 3 in the guest).
 func lmaBinary(t *testing.T) (path string, env []string) {
 	t.Helper()
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
 	if _, err := os.Stat(gobin); err == nil && !nstest.InVM() {
 		out := filepath.Join(t.TempDir(), "pmip-lma")
 		cmd := exec.Command(gobin, "build", "-o", out, ".")

@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -158,6 +159,9 @@ func echo(conn transport.Conn, stderr io.Writer) error {
 	}
 	for {
 		k, err := conn.ReadBatch(msgs)
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -6,14 +6,13 @@ import (
 	"net/netip"
 
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nlenc"
 	"golang.org/x/sys/unix"
 )
 
 // Our own codecs for route, rule and address messages: jsimonetti/rtnetlink
 // has no RTA_ENCAP on plain routes, no IFA_PROTO, and fails a whole rule
 // dump on an attribute newer than itself. Header fields are host order
-// (nlenc), addresses and tunnel ids network order.
+// (binary.NativeEndian), addresses and tunnel ids network order.
 
 const (
 	ifaProto        = 11     // IFA_PROTO, Linux 6.1+
@@ -112,7 +111,7 @@ func decodeRoute(b []byte) (decodedRoute, error) {
 	fam, dstLen := b[0], int(b[1])
 	d.Table = uint32(b[4])
 	d.protocol, d.typ = b[5], b[7]
-	d.cloned = nlenc.Uint32(b[8:12])&unix.RTM_F_CLONED != 0
+	d.cloned = binary.NativeEndian.Uint32(b[8:12])&unix.RTM_F_CLONED != 0
 	dst := zeroAddr(fam)
 	ad, err := netlink.NewAttributeDecoder(b[sizeofRtMsg:])
 	if err != nil {
@@ -271,7 +270,7 @@ func encodeAddress(a Address, index uint32, proto uint8) ([]byte, error) {
 	if ip.IsLinkLocalUnicast() {
 		b[3] = unix.RT_SCOPE_LINK
 	}
-	nlenc.PutUint32(b[4:8], index)
+	binary.NativeEndian.PutUint32(b[4:8], index)
 	ae := netlink.NewAttributeEncoder()
 	ae.Bytes(unix.IFA_LOCAL, ip.AsSlice())
 	ae.Bytes(unix.IFA_ADDRESS, ip.AsSlice())
@@ -300,7 +299,7 @@ func decodeAddress(b []byte) (decodedAddress, error) {
 	}
 	bits := int(b[1])
 	flags := uint32(b[2])
-	d.index = nlenc.Uint32(b[4:8])
+	d.index = binary.NativeEndian.Uint32(b[4:8])
 	var local, address netip.Addr
 	ad, err := netlink.NewAttributeDecoder(b[sizeofIfAddrMsg:])
 	if err != nil {
@@ -348,7 +347,7 @@ func decodeLink(b []byte) (decodedLink, error) {
 	if len(b) < sizeofIfInfoMsg {
 		return d, errShortMessage
 	}
-	d.index = nlenc.Uint32(b[4:8])
+	d.index = binary.NativeEndian.Uint32(b[4:8])
 	ad, err := netlink.NewAttributeDecoder(b[sizeofIfInfoMsg:])
 	if err != nil {
 		return d, err
