@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -237,6 +238,9 @@ func (w *WAL) scanForRecovery(seq uint64, idx *index) (scanResult, error) {
 			res.sealed, res.end = true, sc.pos
 			return res, nil
 		}
+		if sc.rec.kind == kindBatch {
+			continue
+		}
 		if sc.rec.kind != kindPut && sc.rec.kind != kindDelete {
 			return res, fmt.Errorf("%w: segment %s: record of kind %q at offset %d", ErrCorrupt, path, sc.rec.kind, sc.pos-int64(sc.rec.size))
 		}
@@ -248,7 +252,56 @@ func (w *WAL) scanForRecovery(seq uint64, idx *index) (scanResult, error) {
 		return res, fmt.Errorf("store: read %s: %w", path, sc.err)
 	}
 	res.tornErr = sc.err
+	if sc.err != nil {
+		// A crash tears only the last batch: a batch or a seal committed
+		// after the bad record means the bad record was synced, and
+		// everything after it acknowledged. Clearing it as a torn tail
+		// would silently lose acknowledged bindings.
+		at, found, err := findCommitAfter(f, res.end, st.Size())
+		if err != nil {
+			return res, fmt.Errorf("store: read %s: %w", path, err)
+		}
+		if found {
+			return res, fmt.Errorf("%w: segment %s: damaged record at offset %d (%v) but a later commit at offset %d: "+
+				"acknowledged data follows the damage (Salvage keeps what still reads)", ErrCorrupt, path, res.end, sc.err, at)
+		}
+	}
 	return res, nil
+}
+
+// findCommitAfter looks in f from offset from to size for a valid batch
+// header or seal record, at any offset (the damage may have shifted
+// nothing, but a bad length field hides where the next record starts).
+// Segments are zero-filled before use and a recovered tail is zeroed, so
+// such a record was written after the bad one.
+func findCommitAfter(f *os.File, from, size int64) (int64, bool, error) {
+	const chunk = 1 << 20
+	buf := make([]byte, chunk+batchHeaderSize)
+	for off := from; off < size; off += chunk {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, false, err
+		}
+		b := buf[:n]
+		for i := 0; ; {
+			j := bytes.Index(b[i:], fixedTail[:])
+			if j < 0 {
+				break
+			}
+			at := i + j - 4 // the pattern starts at the length field
+			i += j + 1
+			if at < 0 || at+batchHeaderSize > len(b) {
+				continue
+			}
+			if k := b[at+recordHeader]; k != kindBatch && k != kindSeal {
+				continue
+			}
+			if _, err := decodeRecord(b[at : at+batchHeaderSize]); err == nil {
+				return off + int64(at), true, nil
+			}
+		}
+	}
+	return 0, false, nil
 }
 
 // clearTail zeroes whatever follows the valid records of the active

@@ -26,6 +26,14 @@ const (
 	kindDelete   = 'D'
 	kindEnd      = 'E' // snapshot trailer: value is the record count, uint64
 	kindSeal     = 'S' // last record of a full segment: value is its sequence number, uint64
+	// kindBatch opens every group commit in a log segment: value is the
+	// length in bytes of the batch's records that follow it (uint32) and
+	// their count (uint32). A crash can tear only the last batch (each is
+	// one write and one fdatasync, and the next is written only after
+	// that sync returned), so a valid batch header (or seal) after a bad
+	// record proves that the bad record was synced and acknowledged:
+	// damage, not a torn tail.
+	kindBatch = 'B'
 
 	// MaxKeySize and MaxValueSize bound what Put accepts. Bindings are a
 	// few hundred bytes; the bounds catch a caller's bug before it turns
@@ -101,7 +109,7 @@ func decodeRecord(b []byte) (record, error) {
 		if len(key) == 0 || len(value) != 0 {
 			return record{}, fmt.Errorf("%w: malformed delete", errBadRecord)
 		}
-	case kindEnd, kindSeal:
+	case kindEnd, kindSeal, kindBatch:
 		if len(key) != 0 || len(value) != 8 {
 			return record{}, fmt.Errorf("%w: malformed %c record", errBadRecord, kind)
 		}
@@ -110,6 +118,24 @@ func decodeRecord(b []byte) (record, error) {
 	}
 	return record{kind: kind, key: key, value: value, size: recordHeader + n}, nil
 }
+
+// batchHeaderSize is the encoded size of a kindBatch record (also of a
+// seal and of a snapshot trailer: an empty key and 8 octets of value).
+const batchHeaderSize = recordHeader + 1 + 1 + 8
+
+// putBatchHeader fills the batchHeaderSize octets at the start of b with
+// the header of the records that follow it in b.
+func putBatchHeader(b []byte, count int) {
+	var v [8]byte
+	binary.LittleEndian.PutUint32(v[:], uint32(len(b)-batchHeaderSize))
+	binary.LittleEndian.PutUint32(v[4:], uint32(count))
+	appendRecord(b[:0], kindBatch, nil, v[:])
+}
+
+// fixedTail is what every record of an empty key and an 8-octet value
+// (batch header, seal) holds from offset 4 to 10: its body length and,
+// after the kind, a key length of 0. findCommitAfter looks for it.
+var fixedTail = [4]byte{batchHeaderSize - recordHeader, 0, 0, 0}
 
 // File headers: 8 bytes of magic, the file's sequence number, and a CRC-32C
 // of both, 20 bytes in all.

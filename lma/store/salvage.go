@@ -157,8 +157,10 @@ func salvageFile(path, magic string, seq uint64, rep *SalvageReport, apply func(
 			if rec.kind == kindSeal || rec.kind == kindEnd {
 				break
 			}
-			apply(rec)
-			rep.Records++
+			if rec.kind != kindBatch {
+				apply(rec)
+				rep.Records++
+			}
 			off += rec.size
 			continue
 		}

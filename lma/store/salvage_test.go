@@ -47,7 +47,7 @@ func TestSalvage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b[fileHeader+recordHeader+3] ^= 0xff // inside the first record's body
+		b[fileHeader+batchHeaderSize+recordHeader+3] ^= 0xff // inside the first record's body (after its batch header)
 		if err := os.WriteFile(seg, b, 0o600); err != nil {
 			t.Fatal(err)
 		}

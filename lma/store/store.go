@@ -32,7 +32,10 @@
 // snapshot and segments removed. Recovery reads the snapshot, then the
 // segments; a torn record at the tail of the last segment (the batch being
 // written when the process died, never acknowledged) is cleared; damage
-// anywhere else is reported, never papered over. Salvage then rebuilds
+// anywhere else is reported, never papered over. Every group commit opens
+// with a batch header record, so that damage followed by a later batch
+// (acknowledged after the damaged one was synced) is told apart from a
+// torn last batch. Salvage then rebuilds
 // what can be read, explicitly and with a report of what was lost.
 package store
 

@@ -89,7 +89,8 @@ type segInfo struct {
 }
 
 type batch struct {
-	buf   []byte
+	buf   []byte // a batch header's room, then the records
+	n     int    // records in buf
 	done  chan struct{}
 	err   error     // set before done is closed
 	first time.Time // when the first record was added
@@ -188,8 +189,11 @@ func (w *WAL) append(ctx context.Context, kind byte, key, value []byte) error {
 	b := w.pending
 	if len(b.buf) == 0 {
 		b.first = time.Now()
+		// Room for the batch header, filled in at commit.
+		b.buf = append(b.buf, make([]byte, batchHeaderSize)...)
 	}
 	b.buf = appendRecord(b.buf, kind, key, value)
+	b.n++
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -226,6 +230,7 @@ func (w *WAL) commitLoop() {
 			w.mu.Unlock()
 
 			taken := time.Now()
+			putBatchHeader(b.buf, b.n)
 			b.err = w.commit(b.buf)
 			close(b.done)
 			if w.onBatch != nil {
