@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/openpmip/pmip/mag/dhcpserver"
 	"github.com/openpmip/pmip/mag/dhcpserver/dhcpservertest"
@@ -119,7 +120,8 @@ func randomMAC(r *rand.Rand) net.HardwareAddr {
 }
 
 // TestDiscoverFlood: a DISCOVER flood from random MACs costs at most
-// MaxPending entries and TriggerBurst engine calls, while a client with a
+// MaxPending entries and engine calls at the trigger rate after
+// TriggerBurst, while a client with a
 // lease is still served and, once the flood's transactions expire or the
 // bucket refills, new clients get through again (issue 4, "Bad input").
 func TestDiscoverFlood(t *testing.T) {
@@ -159,10 +161,13 @@ func TestDiscoverFlood(t *testing.T) {
 	if st.Triggers > burst+60 {
 		t.Errorf("%d triggers, want at most %d", st.Triggers, burst+60)
 	}
-	if st.Triggers+st.RateLimited+st.PendingFull != flood {
-		t.Errorf("triggers %d + rate limited %d + pending full %d != %d", st.Triggers, st.RateLimited, st.PendingFull, flood)
+	if st.NewClients+st.PendingFull != flood {
+		t.Errorf("new clients %d + pending full %d != %d", st.NewClients, st.PendingFull, flood)
 	}
-	if st.PendingFull == 0 || st.RateLimited == 0 {
+	if st.Triggers > st.NewClients || st.Queued > st.NewClients {
+		t.Errorf("%d triggers, %d queued of %d new clients", st.Triggers, st.Queued, st.NewClients)
+	}
+	if st.PendingFull == 0 || st.Queued == 0 {
 		t.Errorf("expected both limits to act: %+v", st)
 	}
 	if n := len(h.eng.Seen()); uint64(n) != st.Triggers {
@@ -274,5 +279,69 @@ func TestARP(t *testing.T) {
 				t.Errorf("reply %+v to %v", r, f.To)
 			}
 		})
+	}
+}
+
+// TestBurstQueues: new clients beyond the trigger burst queue instead of
+// being dropped; the engine hears of them at the trigger rate, oldest
+// first, and a queued client whose lease is ready meanwhile (another
+// trigger registered it) is answered and not told again.
+func TestBurstQueues(t *testing.T) {
+	h := newHarness(t, func(c *dhcpserver.Config) {
+		c.MaxPending = 1000
+		c.TriggerBurst = 10
+		c.TriggerRate = 5
+	})
+	macs := make([]net.HardwareAddr, 100)
+	for i := range macs {
+		macs[i] = net.HardwareAddr{0x02, 0xbb, 0, 0, 0, byte(i)}
+		h.inject(bcastFrame(macs[i], discover(t, macs[i], false)))
+	}
+	h.process(sentinel)
+	if n := len(h.eng.Seen()); n != 10 {
+		t.Fatalf("%d clients told at once, want the burst of 10", n)
+	}
+	if st := h.srv.Stats(); st.Queued != 90 || st.PendingFull != 0 || st.NewClients != 100 {
+		t.Errorf("stats %+v: want 90 queued, none dropped, 100 new", st)
+	}
+	// Client 50 gets its lease through another trigger while queued.
+	h.eng.SetLease(macs[50], testLease())
+	h.srv.LeaseReady(macs[50])
+	if r := h.reply(); r.Msg.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("queued client with a lease got %s", r.Msg.Summary())
+	}
+	h.clk.Advance(time.Second)
+	if n := len(h.eng.Seen()); n != 15 {
+		t.Fatalf("%d clients told after a second, want 15", n)
+	}
+	h.clk.Advance(17 * time.Second)
+	var got, want []string
+	for _, c := range h.eng.Seen() {
+		got = append(got, c.HardwareAddr.String())
+	}
+	for i, m := range macs {
+		if i != 50 {
+			want = append(want, m.String())
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("clients told, in order (-want +got):\n%s", diff)
+	}
+	if p := h.srv.Pending(); p != 99 {
+		t.Errorf("%d pending, want 99 waiting for their leases", p)
+	}
+}
+
+// Issue 4: with the defaults, 64 DISCOVERs in the same instant all reach
+// the engine at once.
+func TestClassroomBurst(t *testing.T) {
+	h := newHarness(t, nil)
+	for i := range 64 {
+		hw := net.HardwareAddr{0x02, 0xcc, 0, 0, 0, byte(i)}
+		h.inject(bcastFrame(hw, discover(t, hw, false)))
+	}
+	h.process(sentinel)
+	if n := len(h.eng.Seen()); n != 64 {
+		t.Errorf("%d of 64 clients told", n)
 	}
 }

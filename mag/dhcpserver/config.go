@@ -26,11 +26,13 @@ const (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultLeaseTime       = time.Hour
-	DefaultMaxPending      = 128
-	DefaultPendingTimeout  = 2 * clientRetransmitMax
-	DefaultTriggerRate     = 20 // new clients per second
-	DefaultTriggerBurst    = 40
+	DefaultLeaseTime      = time.Hour
+	DefaultMaxPending     = 128
+	DefaultPendingTimeout = 2 * clientRetransmitMax
+	DefaultTriggerRate    = 20 // new clients per second, after the burst
+	// DefaultTriggerBurst lets a burst of 64 new clients (the MAG's
+	// default max_pending_clients) reach the engine at once.
+	DefaultTriggerBurst    = 64
 	DefaultTriggerInterval = 2 * time.Second
 	DefaultLogInterval     = 10 * time.Second
 	DefaultLogBurst        = 10
@@ -58,15 +60,17 @@ type Config struct {
 	// because the tunnel to the LMA shrinks the path MTU. 68..65535.
 	MTU int
 
-	// MaxPending bounds the clients without a lease the server remembers
-	// (the flood bound of issue 4: beyond it DHCPDISCOVERs from new MACs
-	// are dropped and counted).
+	// MaxPending bounds the clients without a lease the server remembers,
+	// queued for the trigger rate or waiting for LeaseReady (the flood
+	// bound of issue 4: beyond it DHCPDISCOVERs from new MACs are dropped
+	// and counted).
 	MaxPending int
 	// PendingTimeout is how long a remembered transaction waits for
 	// LeaseReady before it is forgotten.
 	PendingTimeout time.Duration
-	// TriggerRate and TriggerBurst bound OnClientSeen calls for new
-	// clients overall (token bucket, per second).
+	// TriggerRate and TriggerBurst pace OnClientSeen calls for new
+	// clients overall (token bucket, per second); a new client without a
+	// token queues (within MaxPending) until one accrues.
 	TriggerRate  float64
 	TriggerBurst int
 	// TriggerInterval is the least time between two OnClientSeen calls

@@ -24,7 +24,9 @@
 // inject in-memory conns instead (dhcpservertest).
 //
 // Against floods (issue 4, "Bad input") the server bounds the clients
-// waiting for a lease (Config.MaxPending), rate-limits attach triggers
-// overall (token bucket) and per client (Config.TriggerInterval), counts
-// every drop (Stats) and rate-limits its warnings.
+// waiting for a lease (Config.MaxPending, beyond which new clients are
+// dropped), paces attach triggers overall (token bucket: a burst beyond
+// it queues, in arrival order, rather than being dropped) and per client
+// (Config.TriggerInterval), counts every drop (Stats) and rate-limits its
+// warnings.
 package dhcpserver

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/openpmip/pmip/internal/clock"
 )
 
 // Server is the MAG's collocated DHCPv4 server (RFC 5844 3.4.1, DHCP
@@ -24,10 +26,12 @@ type Server struct {
 	arpConn   net.PacketConn // nil: no ARP responder
 	stats     counters
 
-	// mu guards pending and bucket.
+	// mu guards the four fields below.
 	mu      sync.Mutex
 	pending map[mac]*pendingTxn
 	bucket  tokenBucket
+	queue   []mac       // new clients waiting for a token, oldest first
+	release clock.Timer // armed while the queue is not empty
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -40,6 +44,10 @@ type pendingTxn struct {
 	unicast   bool // the client sent it to a unicast IP address
 	seen      time.Time
 	triggered time.Time
+	// queued: the engine has not been told yet; client is what it will
+	// be told when a token of the trigger rate accrues.
+	queued bool
+	client Client
 }
 
 // New returns a server that reads DHCP frames from dhcpConn and ARP
@@ -119,6 +127,11 @@ func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.mu.Lock()
+		if s.release != nil {
+			s.release.Stop()
+		}
+		s.mu.Unlock()
 		err = s.dhcpConn.Close()
 		if s.arpConn != nil {
 			err = errors.Join(err, s.arpConn.Close())
@@ -194,10 +207,14 @@ func (s *Server) lookup(k mac) (Lease, bool) {
 }
 
 // remember records a transaction from a client without a lease and, at
-// most once per TriggerInterval per client and within the global trigger
-// rate, tells the engine (the DHCP attach trigger, RFC 5844 3.4.1: the
-// server must not offer before the PBA). It bounds what a flood from
-// random MACs can cost: MaxPending entries, TriggerRate engine calls.
+// most once per TriggerInterval per client, tells the engine (the DHCP
+// attach trigger, RFC 5844 3.4.1: the server must not offer before the
+// PBA). It bounds what a flood from random MACs can cost: MaxPending
+// entries (beyond them new clients are dropped and counted), and engine
+// calls for new clients paced by the trigger rate. A new client without a
+// token queues, in arrival order, and the engine hears of it when one
+// accrues: a burst of legitimate clients (an AP rebooting, a classroom)
+// is registered in full rather than waiting for its retransmissions.
 func (s *Server) remember(k mac, m *dhcpv4.DHCPv4, unicast bool, c Client) {
 	now := s.cfg.Clock.Now()
 	trigger := false
@@ -206,7 +223,9 @@ func (s *Server) remember(k mac, m *dhcpv4.DHCPv4, unicast bool, c Client) {
 	switch {
 	case p != nil:
 		p.req, p.unicast, p.seen = m, unicast, now
-		if now.Sub(p.triggered) >= s.cfg.TriggerInterval {
+		if p.queued {
+			p.client = c // still waiting for its turn: newest details
+		} else if now.Sub(p.triggered) >= s.cfg.TriggerInterval {
 			p.triggered = now
 			trigger = true
 		}
@@ -215,12 +234,16 @@ func (s *Server) remember(k mac, m *dhcpv4.DHCPv4, unicast bool, c Client) {
 		s.stats.pendingFull.Add(1)
 		s.warn.warn("client dropped: too many clients waiting for a lease", "mac", k, "max_pending", s.cfg.MaxPending)
 		return
-	case !s.bucket.allow(now):
+	case len(s.queue) > 0 || !s.bucket.allow(now):
+		s.stats.newClients.Add(1)
+		s.pending[k] = &pendingTxn{req: m, unicast: unicast, seen: now, queued: true, client: c}
+		s.queue = append(s.queue, k)
+		s.stats.queued.Add(1)
+		s.armReleaseLocked(now)
 		s.mu.Unlock()
-		s.stats.rateLimited.Add(1)
-		s.warn.warn("client dropped: new-client rate exceeded", "mac", k, "rate", s.cfg.TriggerRate)
 		return
 	default:
+		s.stats.newClients.Add(1)
 		s.pending[k] = &pendingTxn{req: m, unicast: unicast, seen: now, triggered: now}
 		trigger = true
 	}
@@ -239,10 +262,60 @@ func (s *Server) remember(k mac, m *dhcpv4.DHCPv4, unicast bool, c Client) {
 		return
 	}
 	if trigger {
-		s.stats.triggers.Add(1)
-		s.log.Info("client without lease, asking the engine to register it",
-			"mac", k, "msg", c.MessageType, "requested", c.Requested, "hostname", c.Hostname)
-		s.cfg.Engine.OnClientSeen(c)
+		s.tell(c)
+	}
+}
+
+// tell passes one client to the engine.
+func (s *Server) tell(c Client) {
+	s.stats.triggers.Add(1)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("client without lease, asking the engine to register it",
+			"mac", c.HardwareAddr, "msg", c.MessageType, "requested", c.Requested, "hostname", c.Hostname)
+	}
+	s.cfg.Engine.OnClientSeen(c)
+}
+
+// armReleaseLocked arms the pacer for the head of the queue.
+func (s *Server) armReleaseLocked(now time.Time) {
+	if s.release == nil && !s.closed.Load() {
+		s.release = s.cfg.Clock.AfterFunc(s.bucket.wait(now), s.releaseQueued)
+	}
+}
+
+// releaseQueued tells the engine of queued clients, oldest first, as far
+// as the trigger rate allows, and re-arms for the rest. A client answered
+// (LeaseReady), forgotten or expired meanwhile is skipped.
+func (s *Server) releaseQueued() {
+	now := s.cfg.Clock.Now()
+	var out []Client
+	s.mu.Lock()
+	s.release = nil
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return
+	}
+	for len(s.queue) > 0 {
+		p := s.pending[s.queue[0]]
+		if p == nil || !p.queued {
+			s.queue = s.queue[1:]
+			continue
+		}
+		if !s.bucket.allow(now) {
+			break
+		}
+		s.queue = s.queue[1:]
+		out = append(out, p.client)
+		p.queued, p.client, p.triggered = false, Client{}, now
+	}
+	if len(s.queue) == 0 {
+		s.queue = nil
+	} else {
+		s.armReleaseLocked(now)
+	}
+	s.mu.Unlock()
+	for _, c := range out {
+		s.tell(c)
 	}
 }
 

@@ -13,9 +13,14 @@ type Stats struct {
 	Discovers, Requests, Declines, Releases, Informs uint64
 	// Server messages sent.
 	Offers, Acks, Naks uint64
-	// OnClientSeen calls, and new clients not admitted because the
-	// trigger rate was exceeded or MaxPending clients were waiting.
-	Triggers, RateLimited, PendingFull uint64
+	// New clients remembered (each then told to the engine at once or
+	// after queuing), and those dropped because MaxPending clients were
+	// waiting: every DISCOVER or REQUEST from a new client is one or the
+	// other.
+	NewClients, PendingFull uint64
+	// OnClientSeen calls, and new clients that queued for the trigger
+	// rate before the engine was told of them.
+	Triggers, Queued uint64
 	// Pending transactions answered after LeaseReady, and those that
 	// expired first.
 	Answered, Expired uint64
@@ -32,7 +37,7 @@ type counters struct {
 	received, malformed, ignored                     atomic.Uint64
 	discovers, requests, declines, releases, informs atomic.Uint64
 	offers, acks, naks                               atomic.Uint64
-	triggers, rateLimited, pendingFull               atomic.Uint64
+	newClients, triggers, queued, pendingFull        atomic.Uint64
 	answered, expired, badLeases                     atomic.Uint64
 	arpReceived, arpReplies, writeErrors             atomic.Uint64
 }
@@ -43,7 +48,8 @@ func (c *counters) snapshot() Stats {
 		Discovers: c.discovers.Load(), Requests: c.requests.Load(), Declines: c.declines.Load(),
 		Releases: c.releases.Load(), Informs: c.informs.Load(),
 		Offers: c.offers.Load(), Acks: c.acks.Load(), Naks: c.naks.Load(),
-		Triggers: c.triggers.Load(), RateLimited: c.rateLimited.Load(), PendingFull: c.pendingFull.Load(),
+		NewClients: c.newClients.Load(), PendingFull: c.pendingFull.Load(),
+		Triggers: c.triggers.Load(), Queued: c.queued.Load(),
 		Answered: c.answered.Load(), Expired: c.expired.Load(), BadLeases: c.badLeases.Load(),
 		ARPReceived: c.arpReceived.Load(), ARPReplies: c.arpReplies.Load(), WriteErrors: c.writeErrors.Load(),
 	}

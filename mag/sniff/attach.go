@@ -1,7 +1,10 @@
 package sniff
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"time"
@@ -14,6 +17,15 @@ import (
 // whether the trigger was new and went to OnAttach, which it calls before
 // returning. The MAC is the key: a MAC already pending or registered is
 // deduplicated.
+//
+// A new MAC takes a place in the pending set (at most MaxPending; beyond
+// it the trigger is dropped and counted) and a token of the bucket that
+// paces OnAttach (AttachRate per second after a burst of AttachBurst).
+// Without a token it queues, in arrival order, and goes to OnAttach when
+// one accrues (the clock's timer, on its goroutine; Offer then reports
+// false): a burst of clients (an AP rebooting, a classroom) is registered
+// in full, a flood of random MACs costs the engine no more than the rate
+// and the pending set no more than its bound.
 func (s *Sniffer) Offer(t Trigger) bool {
 	k, ok := key(t.MAC)
 	if !ok || !l2.IsUnicastMAC(t.MAC) {
@@ -48,21 +60,74 @@ func (s *Sniffer) Offer(t Trigger) bool {
 		}
 		return false
 	}
-	if !s.bucket.take(s.clk.Now()) {
-		s.stats.DroppedRateLimited++
-		n := s.stats.DroppedRateLimited
+	p := &pendingMAC{since: t.At}
+	s.pending[k] = p
+	s.stats.Admitted++
+	if len(s.queue) > 0 || !s.bucket.take(s.clk.Now()) {
+		// Queued behind the clients before it, released by the pacer.
+		p.t, p.queued = t, true
+		s.queue = append(s.queue, k)
+		s.stats.Queued++
+		s.armReleaseLocked()
 		s.mu.Unlock()
-		if n&(n-1) == 0 {
-			s.log.Warn("attach trigger dropped: rate limited", "mac", t.MAC, "dropped", n)
-		}
 		return false
 	}
-	s.pending[k] = t.At
 	s.stats.Attaches++
 	s.mu.Unlock()
-	s.log.Info("attach trigger", "mac", t.MAC, "kind", t.Kind, "link_local", t.LinkLocal)
-	s.cfg.OnAttach(t)
+	s.deliver(t)
 	return true
+}
+
+// deliver hands one admitted trigger to the engine.
+func (s *Sniffer) deliver(t Trigger) {
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("attach trigger", "mac", t.MAC, "kind", t.Kind, "link_local", t.LinkLocal)
+	}
+	s.cfg.OnAttach(t)
+}
+
+// armReleaseLocked arms the pacer for the head of the queue.
+func (s *Sniffer) armReleaseLocked() {
+	if s.release != nil || s.closed {
+		return
+	}
+	s.release = s.clk.AfterFunc(s.bucket.wait(s.clk.Now()), s.releaseQueued)
+}
+
+// releaseQueued delivers queued triggers, oldest first, as far as the
+// bucket allows, and re-arms for the rest.
+func (s *Sniffer) releaseQueued() {
+	now := s.clk.Now()
+	var out []Trigger
+	s.mu.Lock()
+	s.release = nil
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	for len(s.queue) > 0 {
+		p := s.pending[s.queue[0]]
+		if p == nil || !p.queued {
+			s.queue = s.queue[1:] // forgotten or expired while queued
+			continue
+		}
+		if !s.bucket.take(now) {
+			break
+		}
+		s.queue = s.queue[1:]
+		out = append(out, p.t)
+		p.t, p.queued = Trigger{}, false
+		s.stats.Attaches++
+	}
+	if len(s.queue) == 0 {
+		s.queue = nil
+	} else {
+		s.armReleaseLocked()
+	}
+	s.mu.Unlock()
+	for _, t := range out {
+		s.deliver(t)
+	}
 }
 
 // Registered moves mac from pending to registered: its triggers are
@@ -93,7 +158,7 @@ func (s *Sniffer) Registered(m net.HardwareAddr, probes ...netip.Addr) error {
 		s.mu.Unlock()
 		return fmt.Errorf("sniff: %s: %w", m, ErrFull)
 	}
-	delete(s.pending, k)
+	delete(s.pending, k) // a queued trigger is then skipped
 	// Seen now: registration followed a trigger from it.
 	s.tracked[k] = &tracked{lastSeen: s.clk.Now(), seen: true, probes: ps}
 	s.mu.Unlock()
@@ -133,13 +198,31 @@ func newTokenBucket(rate float64, burst int, now time.Time) tokenBucket {
 }
 
 func (b *tokenBucket) take(now time.Time) bool {
-	if dt := now.Sub(b.last); dt > 0 {
-		b.tokens = min(b.burst, b.tokens+dt.Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
+	b.refill(now)
+	if b.tokens < 1-tokenEpsilon {
 		return false
 	}
 	b.tokens--
 	return true
+}
+
+// tokenEpsilon absorbs float rounding, so that a token is there at the
+// instant wait said it would be.
+const tokenEpsilon = 1e-6
+
+func (b *tokenBucket) refill(now time.Time) {
+	if dt := now.Sub(b.last); dt > 0 {
+		b.tokens = min(b.burst, b.tokens+dt.Seconds()*b.rate)
+		b.last = now
+	}
+}
+
+// wait is the time until the bucket holds a token, at least a
+// millisecond (a timer for less would spin on rounding).
+func (b *tokenBucket) wait(now time.Time) time.Duration {
+	b.refill(now)
+	if b.tokens >= 1-tokenEpsilon {
+		return time.Millisecond
+	}
+	return max(time.Millisecond, time.Duration(math.Ceil((1-b.tokens)/b.rate*float64(time.Second))))
 }

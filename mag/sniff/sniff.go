@@ -17,8 +17,9 @@
 // when hostapd says nothing).
 //
 // State is bounded against floods: at most MaxPending unregistered MACs
-// wait for the engine, attach triggers are rate limited by a token bucket,
-// and every drop is counted (Stats).
+// wait for the engine, beyond which triggers are dropped and counted
+// (Stats); attach triggers reach the engine paced by a token bucket, a
+// burst beyond it queuing in arrival order rather than being dropped.
 package sniff
 
 import (
@@ -94,8 +95,8 @@ type Detach struct {
 const (
 	DefaultMaxPending     = 64
 	DefaultPendingTimeout = 30 * time.Second
-	DefaultAttachRate     = 20 // triggers per second
-	DefaultAttachBurst    = 32
+	DefaultAttachRate     = 20 // triggers per second, after the burst
+	DefaultAttachBurst    = DefaultMaxPending
 	DefaultMaxTracked     = 512
 	DefaultProbeCount     = 3           // RFC 4861 10: MAX_UNICAST_SOLICIT
 	DefaultProbeInterval  = time.Second // RFC 4861 10: RETRANS_TIMER
@@ -118,13 +119,16 @@ type Config struct {
 	// Ignore lists source MACs that never trigger (the MAG's own: the
 	// interface's address and the fixed router address of RFC 5213 6.9.3).
 	Ignore []net.HardwareAddr
-	// MaxPending caps MACs triggered but neither Registered nor Forgotten.
+	// MaxPending caps MACs triggered (or queued for the engine) but
+	// neither Registered nor Forgotten; triggers from new MACs beyond it
+	// are dropped and counted.
 	MaxPending int
 	// PendingTimeout forgets a pending MAC the engine never answered for,
 	// so it may trigger again.
 	PendingTimeout time.Duration
 	// AttachRate (per second) and AttachBurst shape the token bucket that
-	// attach triggers draw from.
+	// paces attach triggers to the engine; a trigger without a token
+	// queues (within MaxPending) until one accrues.
 	AttachRate  float64
 	AttachBurst int
 	// DetachTimeout is the silence after which a registered client is
@@ -156,10 +160,11 @@ type Config struct {
 // Stats counts what the sniffer saw and what it dropped.
 type Stats struct {
 	Frames             uint64 // frames read
+	Admitted           uint64 // new MACs taken into the pending set
 	Attaches           uint64 // triggers delivered to OnAttach
+	Queued             uint64 // admitted triggers that waited for a token
 	Deduplicated       uint64 // triggers for a MAC already pending or registered
 	DroppedPendingFull uint64 // triggers dropped: MaxPending reached
-	DroppedRateLimited uint64 // triggers dropped: token bucket empty
 	Malformed          uint64 // frames that failed to parse
 	Invalid            uint64 // ND messages failing RFC 4861 checks
 	NotTrigger         uint64 // frames passed whole that carried no trigger
@@ -177,6 +182,14 @@ type Stats struct {
 var ErrFull = errors.New("sniff: registered client table full")
 
 type mac = [6]byte
+
+// pendingMAC is a MAC that triggered and waits for the engine's answer,
+// or, queued, for a token to reach the engine.
+type pendingMAC struct {
+	since  time.Time
+	t      Trigger // while queued
+	queued bool
+}
 
 type tracked struct {
 	lastSeen time.Time
@@ -198,9 +211,11 @@ type Sniffer struct {
 	ignore map[mac]bool
 
 	mu      sync.Mutex
-	pending map[mac]time.Time // MAC -> when it triggered
+	pending map[mac]*pendingMAC
 	tracked map[mac]*tracked
 	bucket  tokenBucket
+	queue   []mac       // pending MACs waiting for a token, oldest first
+	release clock.Timer // armed while the queue is not empty
 	stats   Stats
 	timer   clock.Timer
 	closed  bool
@@ -276,7 +291,7 @@ func New(cfg Config) (*Sniffer, error) {
 		clk:     cfg.Clock,
 		log:     cfg.Logger.With("iface", cfg.Interface),
 		ignore:  make(map[mac]bool),
-		pending: make(map[mac]time.Time),
+		pending: make(map[mac]*pendingMAC),
 		tracked: make(map[mac]*tracked),
 	}
 	s.bucket = newTokenBucket(cfg.AttachRate, cfg.AttachBurst, s.clk.Now())
@@ -338,6 +353,9 @@ func (s *Sniffer) Close() error {
 	}
 	s.closed = true
 	s.timer.Stop()
+	if s.release != nil {
+		s.release.Stop()
+	}
 	for _, c := range s.tracked {
 		s.stopProbing(c)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/openpmip/pmip/internal/clock/clocktest"
 	"github.com/openpmip/pmip/mag/l2/l2test"
 )
@@ -173,7 +174,10 @@ func TestFloodIsBounded(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
+// A burst beyond the bucket queues instead of being dropped: the engine
+// gets the burst at once, then AttachRate per second, oldest first, until
+// every client of the burst has attached.
+func TestBurstQueues(t *testing.T) {
 	s, _, clk, rec := newTest(t, func(c *Config) {
 		c.MaxPending = 1000
 		c.AttachRate = 5
@@ -185,21 +189,64 @@ func TestRateLimit(t *testing.T) {
 	if n, _ := rec.counts(); n != 10 {
 		t.Fatalf("%d attaches from a burst, want 10", n)
 	}
-	if st := s.Stats(); st.DroppedRateLimited != 90 {
-		t.Errorf("rate limited = %d, want 90", st.DroppedRateLimited)
+	if st := s.Stats(); st.Queued != 90 || st.Admitted != 100 || s.Pending() != 100 {
+		t.Errorf("queued %d, admitted %d, pending %d; want 90, 100, 100", st.Queued, st.Admitted, s.Pending())
 	}
+	// A queued client's repeated triggers are deduplicated, and one
+	// that is forgotten while queued is not delivered.
+	s.HandleFrame(l2test.RS(randMAC(20), netip.IPv6Unspecified()))
+	s.Forget(randMAC(30))
 	clk.Advance(time.Second)
-	for i := 100; i < 200; i++ {
-		s.HandleFrame(l2test.RS(randMAC(i), netip.IPv6Unspecified()))
-	}
 	if n, _ := rec.counts(); n != 15 {
 		t.Fatalf("%d attaches one second later, want 15", n)
 	}
-	// A dropped client is not pending: its next trigger can attach it.
-	clk.Advance(time.Second)
-	s.HandleFrame(l2test.RS(randMAC(50), netip.IPv6Unspecified()))
-	if n, _ := rec.counts(); n != 16 {
-		t.Fatalf("%d attaches, want 16", n)
+	clk.Advance(17 * time.Second)
+	rec.mu.Lock()
+	var got []string
+	for _, a := range rec.attaches {
+		got = append(got, a.MAC.String())
+	}
+	rec.mu.Unlock()
+	var want []string
+	for i := range 100 {
+		if i != 30 {
+			want = append(want, randMAC(i).String())
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("attaches, in order (-want +got):\n%s", diff)
+	}
+	if st := s.Stats(); st.Attaches != 99 || st.DroppedPendingFull != 0 {
+		t.Errorf("stats %+v: want 99 attaches, nothing dropped", st)
+	}
+	// The queue is empty: the next client goes straight through.
+	s.HandleFrame(l2test.RS(randMAC(500), netip.IPv6Unspecified()))
+	if n, _ := rec.counts(); n != 100 {
+		t.Errorf("%d attaches, want 100", n)
+	}
+}
+
+// Issue 4: with the defaults, 64 clients arriving in the same instant
+// all reach the engine at once; 96 do within two seconds, none dropped.
+func TestClassroomBurst(t *testing.T) {
+	for _, tt := range []struct {
+		clients int
+		at      time.Duration // when the last attaches
+	}{{64, 0}, {96, 1600 * time.Millisecond}} {
+		s, _, clk, rec := newTest(t, func(c *Config) { c.MaxPending = 128 })
+		for i := range tt.clients {
+			s.HandleFrame(l2test.DHCP(randMAC(i), l2test.DHCPDiscover, nil))
+		}
+		if tt.at > 0 {
+			clk.Advance(tt.at - time.Millisecond)
+			if n, _ := rec.counts(); n >= tt.clients {
+				t.Errorf("%d clients: all attached before %v", tt.clients, tt.at)
+			}
+			clk.Advance(time.Millisecond)
+		}
+		if n, _ := rec.counts(); n != tt.clients {
+			t.Errorf("%d clients: %d attached after %v", tt.clients, n, tt.at)
+		}
 	}
 }
 

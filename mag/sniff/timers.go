@@ -17,8 +17,8 @@ func (s *Sniffer) tick() {
 		s.mu.Unlock()
 		return
 	}
-	for k, since := range s.pending {
-		if now.Sub(since) >= s.cfg.PendingTimeout {
+	for k, p := range s.pending {
+		if now.Sub(p.since) >= s.cfg.PendingTimeout {
 			delete(s.pending, k)
 			s.stats.PendingExpired++
 		}
