@@ -87,10 +87,9 @@ var registrationCases = []goldenCase{
 			16 12 00 40 20010db8000100020000000000000000
 			25 06 00 60 0a000005
 			26 06 0000 0a000001
-			0100
 			21 06 0000 11223344
 			27 02 0001
-			0100`),
+			01 02 0000`),
 	},
 	{
 		name: "PBU over IPv4 transport",
@@ -112,10 +111,8 @@ var registrationCases = []goldenCase{
 			Sequence: 0xfffe, Flags: BUFlagA | BUFlagP | BUFlagT, Lifetime: 0,
 			Options: []Option{&GREKey{}},
 		},
-		b: h(`3b 02 05 00 0000 | fffe 8280 0000
-			0100
-			21 02 0000
-			01 04 00000000`),
+		b: h(`3b 01 05 00 0000 | fffe 8280 0000
+			21 02 0000`),
 	},
 	{
 		name: "PBA rejected with unknown option kept raw",

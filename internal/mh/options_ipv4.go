@@ -69,7 +69,10 @@ func (o *IPv4CareOfAddress) parseData(b []byte) (err error) {
 // GREKey is the GRE Key option (RFC 5845 6.1). In a PBU it carries the
 // downlink key the LMA must use, in a PBA the uplink key for the MAG (RFC
 // 5845 3). HasKey false encodes the keyless form (Length 2) that asks for
-// GRE without giving a key. RFC 5845 6.1: alignment 4n+2.
+// GRE without giving a key. RFC 5845 6.1: alignment 4n, which puts the
+// 32-bit key after the 16-bit Reserved field on a 4-octet boundary (the
+// brief this was first written from said 4n+2, which misaligns the key;
+// OAI's PMIPv6 daemon, quoting the RFC, uses 4n too).
 type GREKey struct {
 	HasKey bool
 	Key    uint32
@@ -79,7 +82,7 @@ var _ Option = (*GREKey)(nil)
 
 // Code implements Option.
 func (o *GREKey) Code() OptionType      { return OptGREKey }
-func (o *GREKey) alignment() (int, int) { return 4, 2 } // RFC 5845 6.1
+func (o *GREKey) alignment() (int, int) { return 4, 0 } // RFC 5845 6.1
 func (o *GREKey) marshalData() ([]byte, error) {
 	if !o.HasKey {
 		if o.Key != 0 {
