@@ -53,14 +53,23 @@ type Options struct {
 // store writers and the data plane applier feed it events. Exported
 // methods are safe for concurrent use.
 type Engine struct {
-	conns   []transport.Conn
+	conns []transport.Conn
+	// out[i] batches what the engine sends on conns[i].
+	out     []*sender
+	sendErr atomic.Uint64
 	dp      dataplane.Dataplane
 	st      store.Store
 	clk     clock.Clock
 	log     *slog.Logger
 	observe func(time.Duration)
 
-	events    chan func() // run on the loop
+	events chan func() // run on the loop
+	// recvMu orders receivers' posts against Close: a receiver holds it
+	// for reading from its check of stopRead until its batch is posted,
+	// so that once Close has set stopRead under the write lock, nothing
+	// read afterwards reaches the loop.
+	recvMu    sync.RWMutex
+	stopRead  bool // guarded by recvMu
 	closeOnce sync.Once
 	done      chan struct{}
 	loopDone  chan struct{}
@@ -151,11 +160,20 @@ func New(opts Options) (*Engine, error) {
 		cancel()
 		return nil, err
 	}
+	for _, c := range e.conns {
+		e.out = append(e.out, newSender(c, e.log, &e.sendErr))
+	}
+	closeSenders := func() {
+		for _, s := range e.out {
+			s.close()
+		}
+	}
 	e.persist = newPersister(ctx, e.st, opts.Writers, e.log)
 	e.apply = newApplier(ctx, e.dp, e.log, e.stats, func() { e.post(e.scheduleResync) })
 	if err := e.recover(ctx); err != nil {
 		e.persist.close()
 		e.apply.close()
+		closeSenders()
 		cancel()
 		return nil, err
 	}
@@ -195,15 +213,36 @@ func (e *Engine) loop() {
 	}
 }
 
-// Close stops the engine: sockets are closed, writes in flight finish
-// (their PBAs still leave), timers stop. The store and data plane stay as
-// they are: a restart picks them up.
+// Close stops the engine, in an order that loses no answer: it stops
+// taking messages from the sockets, lets the loop finish the messages
+// already read, waits for the store writes in flight and sends their PBAs
+// (a binding made durable is acknowledged), then closes the sockets and
+// stops the timers. The store and data plane stay as they are: a restart
+// picks them up.
 func (e *Engine) Close() error {
 	first := false
 	e.closeOnce.Do(func() { first = true })
 	if !first {
 		<-e.loopDone
 		return nil
+	}
+	// 1. Stop reading: what receivers read from now on is dropped (the
+	// MAGs retransmit to the restarted LMA).
+	e.recvMu.Lock()
+	e.stopRead = true
+	e.recvMu.Unlock()
+	// 2. Finish what was read: two round trips through the loop cover
+	// every batch posted before stopRead (as in Sync).
+	for range 2 {
+		_ = e.call(context.Background(), func() {})
+	}
+	// 3. Finish the writes; each durable one queues its PBA.
+	e.persist.close()
+	// Failed writes posted their follow-ups to the loop.
+	_ = e.call(context.Background(), func() {})
+	// 4. Send what is queued, then close the sockets.
+	for _, s := range e.out {
+		s.close()
 	}
 	close(e.done)
 	var errs []error
@@ -213,7 +252,6 @@ func (e *Engine) Close() error {
 		}
 	}
 	e.wg.Wait()
-	e.persist.close()
 	e.apply.close()
 	e.cancel()
 	<-e.loopDone
@@ -252,8 +290,8 @@ func (e *Engine) call(ctx context.Context, f func()) error {
 var errClosed = errors.New("lma: engine closed")
 
 // Sync waits until every message received so far has been processed,
-// its store write is durable and its PBA sent, and its data plane
-// changes applied. Tests and the operations API use it to observe a
+// its store write is durable and its PBA handed to the socket, and its
+// data plane changes applied. Tests and the operations API use it to observe a
 // settled engine.
 func (e *Engine) Sync(ctx context.Context) error {
 	// Receivers hand each batch to the loop before reading the next, so
@@ -274,7 +312,16 @@ func (e *Engine) Sync(ctx context.Context) error {
 		return err
 	}
 	// A failed change posted its resynchronisation to the loop.
-	return e.call(ctx, func() {})
+	if err := e.call(ctx, func() {}); err != nil {
+		return err
+	}
+	// What the loop and the writes queued has left.
+	for _, s := range e.out {
+		if err := s.wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // packet is one received message.
@@ -299,10 +346,11 @@ func (e *Engine) receive(c transport.Conn) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			select {
-			case <-e.done:
+			e.recvMu.RLock()
+			stopped := e.stopRead
+			e.recvMu.RUnlock()
+			if stopped {
 				return
-			default:
 			}
 			e.log.Warn("lma: reading the signalling socket", "local", c.LocalAddr(), "err", err)
 			continue
@@ -319,17 +367,30 @@ func (e *Engine) receive(c transport.Conn) {
 			}
 			batch = append(batch, packet{conn: c, from: m.Addr, data: append([]byte(nil), m.Buf[:m.N]...), recv: now})
 		}
+		e.recvMu.RLock()
+		if e.stopRead {
+			e.recvMu.RUnlock()
+			continue // closing: keep reading until the socket closes
+		}
 		e.post(func() {
 			for i := range batch {
 				e.handle(&batch[i])
 				e.handled.Add(1)
 			}
 		})
+		e.recvMu.RUnlock()
 	}
 }
 
-// send marshals m and writes it to the peer on conn.
+// send queues data for the peer on conn, batched with what else is
+// leaving (sender). data must not change afterwards.
 func (e *Engine) send(conn transport.Conn, to netip.AddrPort, data []byte) {
+	for i, c := range e.conns {
+		if c == conn {
+			e.out[i].send(data, to)
+			return
+		}
+	}
 	if err := conn.WriteTo(data, to); err != nil && !errors.Is(err, net.ErrClosed) {
 		e.log.Warn("lma: sending", "to", to, "err", err)
 	}

@@ -1,12 +1,14 @@
 package lma
 
 import (
+	"errors"
 	"time"
 
 	"github.com/openpmip/pmip/internal/clock"
 
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/lma/lmaconfig"
+	"github.com/openpmip/pmip/lma/store"
 )
 
 // register creates a new mobility session: RFC 5213 5.3.2 (initial
@@ -248,6 +250,13 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 	p, id := r.p, b.id
 	silent := r.pbu.Flags&mh.BUFlagA == 0
 	e.persist.put(bindingKey(id), encodeBinding(b), func(err error) {
+		if errors.Is(err, store.ErrClosed) {
+			// Submitted while the engine closed (a timer's work after
+			// the last writes): not durable, so not acknowledged; the
+			// MAG retransmits to the restarted LMA, which has not
+			// heard of it.
+			return
+		}
 		if err != nil {
 			// Not durable: it must not be acknowledged as accepted.
 			// The MAG retries; the binding goes.

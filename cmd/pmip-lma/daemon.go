@@ -114,7 +114,7 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 		return nil, fmt.Errorf("signalling socket on %s (is the address configured on an interface, and are we root?): %w", cfg.Address, err)
 	}
 	forceBuffers(raw, d.log)
-	conns = append(conns, newBatchConn(raw, d.log))
+	conns = append(conns, raw) // the engine batches its sends (sendmmsg)
 	if cfg.IPv4Address.IsValid() {
 		// RFC 5844 4: IPv4 transport, UDP port 5436.
 		udp, err := transport.ListenUDP(netip.AddrPortFrom(cfg.IPv4Address, transport.Port), transport.Options{BatchSize: 256, ReadBuffer: 4 << 20, WriteBuffer: 4 << 20})
@@ -122,7 +122,7 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 			return nil, fmt.Errorf("IPv4 signalling socket on %s:%d: %w", cfg.IPv4Address, transport.Port, err)
 		}
 		forceBuffers(udp, d.log)
-		conns = append(conns, newBatchConn(udp, d.log))
+		conns = append(conns, udp)
 	}
 
 	t0 = time.Now()

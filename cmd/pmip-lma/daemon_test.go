@@ -100,7 +100,7 @@ func newTestDaemon(t *testing.T) *testDaemon {
 	d := &daemon{cfg: cfg, st: st, metrics: newMetrics(), dp: dataplanetest.New(),
 		opts: daemonOptions{configPath: path, level: new(slog.LevelVar)}}
 	d.log = discardLogger()
-	d.eng, err = lma.New(lma.Options{Config: cfg, Conns: []transport.Conn{newBatchConn(c6, d.log)}, Dataplane: d.dp,
+	d.eng, err = lma.New(lma.Options{Config: cfg, Conns: []transport.Conn{c6}, Dataplane: d.dp,
 		Store: &timedStore{Store: st, observe: d.metrics.storeCommit.Observe}, ObserveLatency: d.metrics.observePBU})
 	if err != nil {
 		t.Fatal(err)
@@ -451,7 +451,7 @@ func TestSalvage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[2000] ^= 0xff // among acknowledged records of a sealed segment
+	data[2050] ^= 0xff // inside an acknowledged record of a sealed segment (not a batch header)
 	if err := os.WriteFile(segs[0], data, 0o600); err != nil {
 		t.Fatal(err)
 	}
