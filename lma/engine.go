@@ -329,6 +329,9 @@ type packet struct {
 	conn transport.Conn
 	from netip.AddrPort
 	data []byte
+	// recv is the engine's clock when the batch holding the message was
+	// read: its arrival, against which RFC 5213 5.5 checks the PBU's
+	// timestamp, and the start of its processing latency.
 	recv time.Time
 }
 
@@ -355,7 +358,7 @@ func (e *Engine) receive(c transport.Conn) {
 			e.log.Warn("lma: reading the signalling socket", "local", c.LocalAddr(), "err", err)
 			continue
 		}
-		now := time.Now()
+		now := e.clk.Now()
 		batch := make([]packet, 0, k)
 		for i := range msgs[:k] {
 			m := &msgs[i]

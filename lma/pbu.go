@@ -63,8 +63,9 @@ type request struct {
 	tunnel   lmaconfig.Tunnel
 	okStatus mh.Status
 	lifetime time.Duration
-	// tsNow is the LMA's clock when the PBU was checked, for a
-	// TIMESTAMP_MISMATCH reply (RFC 5213 5.5).
+	// tsNow is the LMA's clock when the PBU arrived: the time RFC 5213
+	// 5.5 checks its timestamp against, and the one a TIMESTAMP_MISMATCH
+	// reply carries.
 	tsNow time.Time
 }
 
@@ -85,7 +86,16 @@ func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 		e.stats.shed.Add(1)
 		return
 	}
-	r := &request{p: p, pbu: pbu, coa: p.from.Addr().Unmap().WithZone(""), tsNow: e.clk.Now()}
+	// RFC 5213 5.5 compares the timestamp with the LMA's current time
+	// when the PBU is received: its arrival, not the moment a busy loop
+	// gets to it, or an overloaded LMA would turn valid PBUs that merely
+	// queued into TIMESTAMP_MISMATCH (156). A message injected without an
+	// arrival time is checked against now.
+	arrived := p.recv
+	if arrived.IsZero() {
+		arrived = e.clk.Now()
+	}
+	r := &request{p: p, pbu: pbu, coa: p.from.Addr().Unmap().WithZone(""), tsNow: arrived}
 
 	// One pass over the options. Those that may appear once make a PBU
 	// that repeats them malformed: RFC 6275 9.2 discards it silently
@@ -245,7 +255,7 @@ func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 			return
 		}
 		// RFC 5213 5.5: the timestamp must be within
-		// TimestampValidityWindow of the LMA's clock, else
+		// TimestampValidityWindow of the LMA's clock at arrival, else
 		// TIMESTAMP_MISMATCH (156).
 		d := r.ts.Time().Sub(r.tsNow)
 		if d < 0 {
@@ -545,7 +555,7 @@ func (e *Engine) reply(r *request, pba *mh.ProxyBindingAck) {
 
 func (e *Engine) observeLatency(p *packet) {
 	if e.observe != nil && !p.recv.IsZero() {
-		e.observe(time.Since(p.recv))
+		e.observe(e.clk.Now().Sub(p.recv))
 	}
 }
 
