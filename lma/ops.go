@@ -1,6 +1,7 @@
 package lma
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -119,6 +120,9 @@ type BindingFilter struct {
 	// inside it, or a home prefix containing it.
 	Prefix netip.Prefix
 	// Limit caps the answer (0: no cap); the cache may hold a million.
+	// The answer is the first Limit matches in the order Bindings
+	// returns them, so that a capped listing is the same from one call
+	// to the next.
 	Limit int
 }
 
@@ -161,43 +165,109 @@ func (e *Engine) info(b *binding) BindingInfo {
 	return i
 }
 
-// Bindings lists the Binding Cache entries that f selects, by id. A
-// mobile node identifier matches fast; other filters scan the cache.
+// Bindings lists the Binding Cache entries that f selects, ordered by
+// mobile node (identifier type, then identifier), then interface
+// (link-layer identifier, access technology), then id: a stable order, so
+// that a Limit answers the same first entries every time. A mobile node
+// identifier matches fast; other filters scan the cache, keeping only the
+// first Limit in a bounded heap (a million entries, a thousand kept).
 func (e *Engine) Bindings(ctx context.Context, f BindingFilter) ([]BindingInfo, error) {
 	var out []BindingInfo
 	err := e.call(ctx, func() {
-		add := func(b *binding) bool {
-			if f.match(b) {
-				out = append(out, e.info(b))
-			}
-			return f.Limit > 0 && len(out) >= f.Limit
-		}
-		if f.MobileNode != "" {
-			if k, ok := parseMN(f.MobileNode); ok {
-				for _, b := range e.bc.ofMN(k) {
-					if add(b) {
-						return
-					}
+		var sel []*binding
+		if k, ok := parseMN(f.MobileNode); ok {
+			for _, b := range e.bc.ofMN(k) {
+				if f.match(b) {
+					sel = append(sel, b)
 				}
-				return
 			}
+		} else {
+			sel = e.firstBindings(f)
 		}
-		for _, b := range e.bc.byID {
-			if add(b) {
-				return
-			}
+		slices.SortFunc(sel, compareBindings)
+		if f.Limit > 0 && len(sel) > f.Limit {
+			sel = sel[:f.Limit]
 		}
-	})
-	slices.SortFunc(out, func(a, b BindingInfo) int {
-		if a.ID < b.ID {
-			return -1
+		out = make([]BindingInfo, 0, len(sel))
+		for _, b := range sel {
+			out = append(out, e.info(b))
 		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
 	})
 	return out, err
+}
+
+// compareBindings is the order of Bindings.
+func compareBindings(a, b *binding) int {
+	if c := cmp.Compare(a.mn.subtype, b.mn.subtype); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.mn.id, b.mn.id); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.llid, b.llid); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.att, b.att); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// firstBindings returns the bindings f matches, only the first f.Limit
+// of them in compareBindings order when f has a Limit (unordered).
+func (e *Engine) firstBindings(f BindingFilter) []*binding {
+	if f.Limit <= 0 {
+		var all []*binding
+		for _, b := range e.bc.byID {
+			if f.match(b) {
+				all = append(all, b)
+			}
+		}
+		return all
+	}
+	// A max-heap of the Limit smallest seen so far: its root is the
+	// largest kept, which a smaller binding replaces.
+	h := make([]*binding, 0, min(f.Limit, len(e.bc.byID)))
+	less := func(i, j int) bool { return compareBindings(h[i], h[j]) > 0 }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && less(r, l) {
+				m = r
+			}
+			if !less(m, i) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for _, b := range e.bc.byID {
+		if !f.match(b) {
+			continue
+		}
+		if len(h) < f.Limit {
+			h = append(h, b)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !less(i, p) {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			continue
+		}
+		if compareBindings(b, h[0]) < 0 {
+			h[0] = b
+			down(0)
+		}
+	}
+	return h
 }
 
 // parseMN reads a mobile node identifier as an operator types it: a MAC
