@@ -18,7 +18,7 @@ import (
 	"github.com/openpmip/pmip/lma/store"
 )
 
-// Options wire an Engine. Config, Conns, Dataplane and Store are required.
+// Options wire an Engine. Config, Conns and Store are required.
 type Options struct {
 	// Config is the validated configuration (lmaconfig.Load).
 	Config lmaconfig.Config
@@ -28,6 +28,9 @@ type Options struct {
 	Conns []transport.Conn
 	// Dataplane holds the tunnels and routes; the engine reconciles it
 	// whole at start (Set) and changes it per binding afterwards (Change).
+	// nil means none: signalling only, no tunnels or routes anywhere
+	// (tests, benchmarks, a host without tunnel modules); the
+	// reconciliation at start, a million routes' worth, is skipped.
 	Dataplane dataplane.Dataplane
 	// Store keeps bindings across restarts.
 	Store store.Store
@@ -58,6 +61,7 @@ type Engine struct {
 	out     []*sender
 	sendErr atomic.Uint64
 	dp      dataplane.Dataplane
+	noDP    bool // Options.Dataplane was nil
 	st      store.Store
 	clk     clock.Clock
 	log     *slog.Logger
@@ -116,8 +120,12 @@ type Engine struct {
 // reconciles the data plane with them, removing anything stale. It does
 // not read the sockets yet: call Run.
 func New(opts Options) (*Engine, error) {
-	if opts.Dataplane == nil || opts.Store == nil {
-		return nil, errors.New("lma: Dataplane and Store are required")
+	if opts.Store == nil {
+		return nil, errors.New("lma: Store is required")
+	}
+	noDP := opts.Dataplane == nil
+	if noDP {
+		opts.Dataplane = noDataplane{}
 	}
 	if len(opts.Conns) == 0 {
 		return nil, errors.New("lma: at least one signalling Conn is required")
@@ -138,6 +146,7 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{
 		conns:       opts.Conns,
 		dp:          opts.Dataplane,
+		noDP:        noDP,
 		st:          opts.Store,
 		clk:         opts.Clock,
 		log:         opts.Logger,
@@ -445,3 +454,9 @@ func (e *Engine) setConfig(cfg lmaconfig.Config) error {
 func (e *Engine) debug() bool { return e.log.Enabled(context.Background(), slog.LevelDebug) }
 
 func (e *Engine) String() string { return fmt.Sprintf("lma %s", e.cfg.Address) }
+
+// noDataplane stands for Options.Dataplane nil: it holds nothing.
+type noDataplane struct{}
+
+func (noDataplane) Set(context.Context, *dataplane.State) error   { return nil }
+func (noDataplane) Change(context.Context, ...dataplane.Op) error { return nil }

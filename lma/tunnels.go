@@ -63,6 +63,14 @@ func (e *Engine) tunnelNameOf(kind dataplane.TunnelKind, remote netip.Addr) stri
 // 3.1.3).
 func (e *Engine) view(b *binding) *dpView {
 	v := &dpView{}
+	v.tunnel, v.routes = e.appendView(b, nil)
+	return v
+}
+
+// appendView appends b's routes to routes and returns its tunnel with
+// them (view without a dpView, for the whole state).
+func (e *Engine) appendView(b *binding, routes []dataplane.Route) (dataplane.Tunnel, []dataplane.Route) {
+	v := struct{ tunnel dataplane.Tunnel }{}
 	var encap dataplane.Encap
 	switch {
 	case b.tunnel == lmaconfig.TunnelGRE && b.coa.Is6():
@@ -79,12 +87,12 @@ func (e *Engine) view(b *binding) *dpView {
 		v.tunnel = dataplane.Tunnel{Name: e.tunnelNameOf(dataplane.IP6, b.coa), Kind: dataplane.IP6, Local: e.cfg.Address, Remote: b.coa}
 	}
 	for _, p := range b.hnps {
-		v.routes = append(v.routes, dataplane.Route{Dst: p.Masked(), Dev: v.tunnel.Name, Encap: encap})
+		routes = append(routes, dataplane.Route{Dst: p.Masked(), Dev: v.tunnel.Name, Encap: encap})
 	}
 	if b.hoa.IsValid() {
-		v.routes = append(v.routes, dataplane.Route{Dst: netip.PrefixFrom(b.hoa.Addr(), 32), Dev: v.tunnel.Name, Encap: encap})
+		routes = append(routes, dataplane.Route{Dst: netip.PrefixFrom(b.hoa.Addr(), 32), Dev: v.tunnel.Name, Encap: encap})
 	}
-	return v
+	return v.tunnel, routes
 }
 
 // dpTransition changes the data plane from old to new (either may be nil)
@@ -144,18 +152,38 @@ func (e *Engine) unref(t dataplane.Tunnel) bool {
 }
 
 // fullState is the whole data plane of every session, for the
-// reconciliation at start.
+// reconciliation at start and after a failure. With a million sessions it
+// is a million routes: the slice is sized once (appending would copy it
+// some thirty times over, the old arrays garbage until the next cycle),
+// and no per-session view is built.
 func (e *Engine) fullState() *dataplane.State {
-	s := &dataplane.State{}
+	n := 0
+	for _, b := range e.bc.byID {
+		n += len(b.hnps)
+		if b.hoa.IsValid() {
+			n++
+		}
+	}
+	s := &dataplane.State{Routes: make([]dataplane.Route, 0, n)}
 	e.tunnels = map[string]*tunnelRef{}
 	for _, b := range e.bc.byID {
-		v := e.view(b)
-		if e.ref(v.tunnel) {
-			s.Tunnels = append(s.Tunnels, v.tunnel)
+		var t dataplane.Tunnel
+		t, s.Routes = e.appendView(b, s.Routes)
+		if e.ref(t) {
+			s.Tunnels = append(s.Tunnels, t)
 		}
-		s.Routes = append(s.Routes, v.routes...)
 	}
 	return s
+}
+
+// countTunnels rebuilds the tunnels' session counts without building the
+// state (no data plane to hand it to).
+func (e *Engine) countTunnels() {
+	e.tunnels = map[string]*tunnelRef{}
+	for _, b := range e.bc.byID {
+		t, _ := e.appendView(b, nil)
+		e.ref(t)
+	}
 }
 
 // resyncDelay is how long after a failed data plane change the engine

@@ -89,7 +89,7 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 
 	switch o.dataplane {
 	case "none":
-		d.dp = noDataplane{}
+		d.dp = nil // the engine keeps no data plane (nor rebuilds one at start)
 		d.log.Warn("pmip-lma: -dataplane none: no tunnels or routes are kept; signalling only (tests, benchmarks)")
 	default:
 		r, k, err := dataplane.Open(dataplane.Options{Logger: d.log})
@@ -251,13 +251,6 @@ func forceBuffers(c interface {
 		log.Warn("pmip-lma: could not enlarge the signalling socket buffers; under heavy load raise net.core.rmem_max and wmem_max", "err", serr)
 	}
 }
-
-// noDataplane is -dataplane none: it keeps nothing. Only for tests and
-// benchmarks on hosts whose kernel lacks the tunnel modules.
-type noDataplane struct{}
-
-func (noDataplane) Set(context.Context, *dataplane.State) error   { return nil }
-func (noDataplane) Change(context.Context, ...dataplane.Op) error { return nil }
 
 // timedStore measures every Put and Delete, from the call to durability
 // (the group commit's wait and fdatasync), for the metrics.
