@@ -117,4 +117,3 @@ func (e *Engine) claim(b *binding) string {
 	}
 	return ""
 }
-
