@@ -1,6 +1,7 @@
 package mag
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -359,7 +360,7 @@ func (e *Engine) attachTrigger(t trigger, fresh bool) {
 	// PBU; nothing is served before the PBA.
 	e.startPBULocked(b, e.cfg.BindingLifetime)
 	e.mu.Unlock()
-	if e.log.Enabled(e.ctx, slog.LevelInfo) {
+	if e.log.Enabled(context.Background(), slog.LevelInfo) {
 		e.log.Info("client attached, registering", "binding", b, "source", t.src,
 			"iface", t.link.cfg.Interface, "handoff", b.hi, "identity_wait", waited)
 	}

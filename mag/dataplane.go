@@ -1,10 +1,8 @@
 package mag
 
 import (
-	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/mag/magconfig"
@@ -65,14 +63,14 @@ func (e *Engine) syncClient(k macKey) {
 	e.mu.Unlock()
 	have := e.dpInstalled[k]
 	var dels, adds []dataplane.Op
-	for key, o := range have {
+	for _, key := range sortedKeys(have) {
 		if _, ok := want[key]; !ok {
-			dels = append(dels, dataplane.Op{Action: dataplane.Del, Obj: o})
+			dels = append(dels, dataplane.Op{Action: dataplane.Del, Obj: have[key]})
 		}
 	}
-	for key, o := range want {
+	for _, key := range sortedKeys(want) {
 		if _, ok := have[key]; !ok {
-			adds = append(adds, dataplane.Op{Action: dataplane.Add, Obj: o})
+			adds = append(adds, dataplane.Op{Action: dataplane.Add, Obj: want[key]})
 		}
 	}
 	if len(dels)+len(adds) == 0 {
@@ -103,27 +101,33 @@ func (e *Engine) fullSyncDPLocked() {
 }
 
 // sortOps orders one client's operations: rules, routes, filter sources
-// (removal), or the reverse (addition), each group by rendering.
+// (removal), or the reverse (addition); within a group the order given
+// (by rendering: sortedKeys) is kept, so no object is rendered again.
 func sortOps(ops []dataplane.Op, removing bool) {
 	rank := func(o dataplane.Object) int {
+		r := 2
 		switch o.(type) {
 		case dataplane.Rule:
-			return 0
+			r = 0
 		case dataplane.Route:
-			return 1
+			r = 1
 		}
-		return 2
-	}
-	slices.SortFunc(ops, func(a, b dataplane.Op) int {
-		ra, rb := rank(a.Obj), rank(b.Obj)
 		if !removing {
-			ra, rb = -ra, -rb
+			r = -r
 		}
-		if ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a.Obj.String(), b.Obj.String())
-	})
+		return r
+	}
+	slices.SortStableFunc(ops, func(a, b dataplane.Op) int { return rank(a.Obj) - rank(b.Obj) })
+}
+
+// sortedKeys are an object map's renderings in order.
+func sortedKeys(m map[string]dataplane.Object) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // tunnelLocked is the MAG's tunnel to its LMA (RFC 5213 6.10.1, 6.10.2):
@@ -220,8 +224,7 @@ func (e *Engine) desiredLocked() *dataplane.State {
 // clientStateLocked adds one served client to st.
 func (e *Engine) clientStateLocked(st *dataplane.State, b *binding, tun dataplane.Tunnel) {
 	objs := e.clientObjectsLocked(b, tun)
-	keys := slices.Sorted(maps.Keys(objs))
-	for _, k := range keys {
+	for _, k := range sortedKeys(objs) {
 		switch o := objs[k].(type) {
 		case dataplane.Route:
 			st.Routes = append(st.Routes, o)

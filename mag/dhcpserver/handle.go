@@ -208,14 +208,16 @@ func (s *Server) ackOrNak(k mac, m *dhcpv4.DHCPv4, st requestState, lease Lease)
 		// ciaddr (RENEWING, REBINDING). The LMA's assignment wins
 		// (RFC 5844 3.4.1): the client restarts from INIT and is
 		// offered the right address.
+		s.send(k, m, dhcpv4.MessageTypeNak, lease, "requested address not assigned to this client")
 		s.log.Info("DHCPNAK: client asks for an address the LMA did not assign",
 			"mac", k, "state", st, "requested", want, "assigned", lease.Addr)
-		s.send(k, m, dhcpv4.MessageTypeNak, lease, "requested address not assigned to this client")
 		return
 	}
+	// Logged after the answer left: a log write is a system call the
+	// client need not wait for.
+	s.send(k, m, dhcpv4.MessageTypeAck, lease, "")
 	s.log.Info("DHCPACK", "mac", k, "state", st, "addr", lease.Addr, "router", lease.Router,
 		"lease", s.leaseTime(lease))
-	s.send(k, m, dhcpv4.MessageTypeAck, lease, "")
 }
 
 // answer replies to a transaction remembered before the lease existed.
@@ -229,8 +231,8 @@ func (s *Server) answer(k mac, m *dhcpv4.DHCPv4, unicast bool, lease Lease) {
 }
 
 func (s *Server) offer(k mac, m *dhcpv4.DHCPv4, lease Lease) {
-	s.log.Info("DHCPOFFER", "mac", k, "addr", lease.Addr, "router", lease.Router, "lease", s.leaseTime(lease))
 	s.send(k, m, dhcpv4.MessageTypeOffer, lease, "")
+	s.log.Info("DHCPOFFER", "mac", k, "addr", lease.Addr, "router", lease.Router, "lease", s.leaseTime(lease))
 }
 
 // handleDecline: RFC 2131 4.3.3. The address belongs to the LMA's pool,
