@@ -106,6 +106,10 @@ type Engine struct {
 	ctx      context.Context // Run's, for data plane calls
 	closed   bool
 	draining bool // DeregisterAll ran: no new registration
+
+	// deregDone is signalled (never blocking) when a deregistration
+	// leaves inflight, for DeregisterAll.
+	deregDone chan struct{}
 }
 
 // link is one access link of the configuration.
@@ -140,6 +144,7 @@ func New(cfg magconfig.Config, opts Options, log *slog.Logger, clk clock.Clock, 
 		tables:    map[uint32]*binding{},
 		holds:     map[macKey]*identityHold{},
 		stations:  map[macKey]station{},
+		deregDone: make(chan struct{}, 1),
 		ctx:       context.Background(),
 	}
 	if e.opts.RulePriority == 0 {
@@ -276,6 +281,7 @@ func (e *Engine) shutdown() {
 	for k := range e.holds {
 		e.endHoldLocked(k)
 	}
+	e.deregistrationEndedLocked() // no PBA will be read any more
 }
 
 // HandleMessage processes one Mobility Header message received from from.

@@ -1,6 +1,8 @@
 package mag
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
 	"slices"
 
@@ -60,6 +62,7 @@ func (e *Engine) handlePBALocked(m *mh.ProxyBindingAck) effects {
 	b.inflight = false
 
 	if b.state == stateDeregistering {
+		e.deregistrationEndedLocked()
 		e.log.Info("deregistration acknowledged", "binding", b, "status", m.Status)
 		return nil
 	}
@@ -231,13 +234,20 @@ func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck) effects {
 	b.refresh = false
 	e.stats.Accepted++
 	e.armLifetimeLocked(b)
+	fx := e.serveFx(b, oldPrefixes)
+	// Logged once the client is served, not under e.mu nor before the
+	// RA and the DHCP answer: a log write is a system call, and on an
+	// AP its reader (logd) may be slow.
 	if first {
-		e.log.Info("registration accepted", "binding", b, "prefixes", prefixes, "hoa", hoa,
-			"lifetime", lifetime, "attach_to_pba", now.Sub(b.attachAt))
-	} else {
+		name, attachToPBA := b.String(), now.Sub(b.attachAt)
+		fx = append(fx, func() {
+			e.log.Info("registration accepted, client served", "binding", name, "prefixes", prefixes, "hoa", hoa,
+				"lifetime", lifetime, "attach_to_pba", attachToPBA)
+		})
+	} else if e.log.Enabled(context.Background(), slog.LevelDebug) {
 		e.log.Debug("binding refreshed", "binding", b, "lifetime", lifetime)
 	}
-	return e.serveFx(b, oldPrefixes)
+	return fx
 }
 
 // serveFx: the data plane first, so that the client's first packets

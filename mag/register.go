@@ -171,6 +171,7 @@ func (e *Engine) onBindackTimeout(b *binding, gen uint64, seq uint16) {
 				"after", e.clk.Now().Sub(b.firstSent))
 			fx = e.dropLocked(b, dropSilently)
 		case stateDeregistering:
+			e.deregistrationEndedLocked()
 			e.log.Info("deregistration unanswered; the LMA expires the binding itself", "binding", b)
 		}
 		e.mu.Unlock()

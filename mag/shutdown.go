@@ -2,13 +2,7 @@ package mag
 
 import (
 	"context"
-	"time"
 )
-
-// deregisterPoll is how often DeregisterAll looks whether the last
-// deregistration was answered. The answers arrive on Run's goroutine; a
-// poll keeps this hook out of the engine's PBA path.
-const deregisterPoll = 5 * time.Millisecond
 
 // DeregisterAll ends every binding of the Binding Update List, as a MAG
 // that stops serving its access links must: a Proxy Binding Update with
@@ -16,20 +10,31 @@ const deregisterPoll = 5 * time.Millisecond
 // 6.9.1.4), retransmitted as RFC 5213 6.9.4 says, the data plane entries
 // removed and final Router Advertisements with zero lifetimes sent to the
 // clients still on the link (RFC 4861 6.2.5, via Advertiser.Withdraw).
+// Clients waiting for their identity (identity.go) and rejected ones held
+// off are forgotten; from then on the engine registers no new client.
 //
 // It returns once every deregistration is acknowledged or given up, or
-// when ctx ends, with the number of deregistrations still unanswered
-// then (the LMA expires those bindings itself when their lifetime runs
-// out). Run must still be running, or no acknowledgement is read; stop
-// the attach triggers first so no new registration starts meanwhile.
+// when ctx ends, or when Run has returned (no acknowledgement can be read
+// any more), with the number of deregistrations still unanswered then
+// (the LMA expires those bindings itself when their lifetime runs out).
+// Run must still be running for the acknowledgements to be read; stop the
+// attach triggers first so that they do not keep the access side busy.
 func (e *Engine) DeregisterAll(ctx context.Context) (unanswered int) {
 	e.mu.Lock()
+	e.draining = true
 	var fx effects
 	n := 0
 	for _, b := range e.clients {
-		e.log.Info("deregistering on shutdown", "binding", b)
+		if b.state == stateRegistered || b.state == stateRegistering {
+			e.log.Info("deregistering on shutdown", "binding", b)
+			n++
+		}
 		fx = append(fx, e.deregisterLocked(b, dropWithdraw)...)
-		n++
+	}
+	for k, h := range e.holds {
+		e.endHoldLocked(k)
+		l, mac := h.t.link, h.t.mac
+		fx = append(fx, func() { e.forgetAccess(l, mac) })
 	}
 	e.mu.Unlock()
 	if n > 0 {
@@ -37,30 +42,39 @@ func (e *Engine) DeregisterAll(ctx context.Context) (unanswered int) {
 	}
 	fx.run()
 
-	t := time.NewTicker(deregisterPoll)
-	defer t.Stop()
 	for {
-		left := e.deregistrationsInFlight()
-		if left == 0 {
-			return 0
+		left, closed := e.deregistrationsInFlight()
+		if left == 0 || closed {
+			return left
 		}
+		// Woken by each deregistration that leaves the list of PBUs in
+		// flight (its PBA, its give-up) and by Run's end.
 		select {
 		case <-ctx.Done():
 			return left
-		case <-t.C:
+		case <-e.deregDone:
 		}
 	}
 }
 
-// deregistrationsInFlight counts lifetime-0 PBUs awaiting their PBA.
-func (e *Engine) deregistrationsInFlight() int {
+// deregistrationsInFlight counts lifetime-0 PBUs awaiting their PBA, and
+// reports whether Run has ended.
+func (e *Engine) deregistrationsInFlight() (n int, closed bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := 0
 	for _, b := range e.inflight {
 		if b.state == stateDeregistering {
 			n++
 		}
 	}
-	return n
+	return n, e.closed
+}
+
+// deregistrationEndedLocked wakes a DeregisterAll waiting for the
+// deregistrations in flight.
+func (e *Engine) deregistrationEndedLocked() {
+	select {
+	case e.deregDone <- struct{}{}:
+	default: // already signalled: DeregisterAll counts again anyway
+	}
 }
