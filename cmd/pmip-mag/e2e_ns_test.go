@@ -30,9 +30,16 @@ func TestEndToEnd(t *testing.T) {
 	d.start(t)
 
 	// The data plane's base: the fixed router identity on the access
-	// bridge (RFC 5213 6.9.3).
-	if out := d.mag.Run(t, "ip", "link", "show", "acc0"); !strings.Contains(out, "00:00:5e:00:52:13") {
-		t.Errorf("acc0 does not carry the fixed MAG MAC:\n%s", out)
+	// bridge (RFC 5213 6.9.3). The engine installs it as Run starts,
+	// just after "MAG running" is logged: polled (real kernel state).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out := d.mag.Run(t, "ip", "link", "show", "acc0")
+		if strings.Contains(out, "00:00:5e:00:52:13") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acc0 does not carry the fixed MAG MAC:\n%s", out)
+		}
 	}
 	if out := d.mag.Run(t, "ip", "-6", "addr", "show", "dev", "acc0"); !strings.Contains(out, "fe80::200:5eff:fe00:5213/64") {
 		t.Errorf("acc0 lacks the fixed link-local address:\n%s", out)
