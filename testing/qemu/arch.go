@@ -30,6 +30,10 @@ type Arch struct {
 	// VirtioBus is "pci" or "mmio": which virtio transport the
 	// machine has, so which device names to pass QEMU.
 	VirtioBus string
+	// NICSlots, when set, are the PCI slots the NICs of Options.NICs
+	// take, in order: the slots whose interrupt the board routes (a
+	// guest has at most that many NICs).
+	NICSlots []string
 	// Memory is the default guest memory in MiB.
 	Memory int
 	// Modules are added to DefaultModules for this architecture only.
@@ -74,7 +78,14 @@ var Mipsel = Arch{
 	Console:     "ttyS0",
 	BootArgs:    "panic=-1 quiet nohz=off",
 	VirtioBus:   "pci",
-	Memory:      256,
+	// Linux routes interrupts only for Malta's PCI slots 11 and 12
+	// (on-board Ethernet and sound) and 18-21 (the four PCI slots; QEMU
+	// fills them with the control port and the 9p shares): a device in
+	// any other slot gets no IRQ, so virtio_net's probe fails with EINVAL
+	// (request_irq of IRQ 0) and a PCnet or e1000 never comes up
+	// (arch/mips/pci/fixup-malta.c, irq_tab). The NICs take 11 and 12.
+	NICSlots: []string{"0x0b", "0x0c"},
+	Memory:   256,
 }
 
 var arches = map[string]Arch{Amd64.Name: Amd64, Mipsel.Name: Mipsel}

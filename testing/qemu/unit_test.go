@@ -236,6 +236,25 @@ func TestQemuArgs(t *testing.T) {
 	}
 }
 
+// TestQemuArgsMipselNIC checks the Malta guest's NICs sit in the PCI
+// slots whose interrupt Linux routes (11 and 12), whatever their model.
+func TestQemuArgsMipselNIC(t *testing.T) {
+	vm := &VM{Image: &Image{Arch: Mipsel, Kernel: "/c/vmlinux", Initrd: "/c/initramfs.cpio"}, share: "/w/share", root: "/src", logs: "/src/results/T"}
+	got := strings.Join(vm.qemuArgs(Options{NICs: []NIC{
+		{Netdev: "connect=127.0.0.1:10001", MAC: "52:54:00:00:00:02"},
+		{Netdev: "listen=127.0.0.1:10002", Model: "e1000", DeviceOptions: "romfile="},
+	}}, "/w/ctl.sock"), " ")
+	for _, want := range []string{
+		"-M malta -accel tcg",
+		"-netdev socket,id=net0,connect=127.0.0.1:10001 -device virtio-net-pci,netdev=net0,addr=0x0b,mac=52:54:00:00:00:02 ",
+		"-netdev socket,id=net1,listen=127.0.0.1:10002 -device e1000,netdev=net1,addr=0x0c,romfile= ",
+	} {
+		if !strings.Contains(got+" ", want) {
+			t.Errorf("qemu arguments lack %q:\n%s", want, got)
+		}
+	}
+}
+
 // TestGuestFSResolvesLibraries lays out two fake packages: a program
 // whose library sits in the second, behind a symlink chain, and checks
 // the tree holds the program, the symlink, the library and the

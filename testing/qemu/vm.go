@@ -73,8 +73,8 @@ type NIC struct {
 	Netdev string
 	MAC    string // optional, e.g. "52:54:00:00:00:01"
 	// Model is the QEMU network device (default virtio-net on the
-	// machine's bus), e.g. "pcnet" for the Malta board's own NIC; the
-	// guest then needs its driver in Options.Modules and Load.
+	// machine's bus), e.g. "e1000"; the guest then needs its driver in
+	// Options.Modules and Load.
 	Model string
 	// DeviceOptions are appended to the device's options.
 	DeviceOptions string
@@ -141,6 +141,9 @@ func Boot(tb testing.TB, o Options) *VM {
 		if _, err := exec.LookPath(tool); err != nil {
 			tb.Fatalf("qemu: %s not found on the host: run scripts/install-test-deps.sh", tool)
 		}
+	}
+	if len(arch.NICSlots) > 0 && len(o.NICs) > len(arch.NICSlots) {
+		tb.Fatalf("qemu: %d NICs asked for, but a %s guest has interrupts for %d (slots %s)", len(o.NICs), arch.Name, len(arch.NICSlots), strings.Join(arch.NICSlots, ", "))
 	}
 	if o.Name == "" {
 		o.Name = arch.Name
@@ -301,11 +304,13 @@ func (vm *VM) qemuArgs(o Options, sock string) []string {
 		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("virtio-9p-%s,fsdev=fs%d,mount_tag=%s", a.VirtioBus, i, s.Tag))
 	}
 	for i, n := range o.NICs {
-		model := "virtio-net-" + a.VirtioBus
+		dev := fmt.Sprintf("virtio-net-%s,netdev=net%d", a.VirtioBus, i)
 		if n.Model != "" {
-			model = n.Model
+			dev = fmt.Sprintf("%s,netdev=net%d", n.Model, i)
 		}
-		dev := fmt.Sprintf("%s,netdev=net%d", model, i)
+		if i < len(a.NICSlots) {
+			dev += ",addr=" + a.NICSlots[i]
+		}
 		if n.MAC != "" {
 			dev += ",mac=" + n.MAC
 		}

@@ -17,6 +17,11 @@
 //	│           udhcpc (started by wpa_cli -a on CONNECTED), kernel SLAAC      │
 //	└──────────────────────────────────────────────────────────────────────────┘
 //
+// Scenario 6 splits the domain over two guests linked by QEMU socket
+// networking (each guest's NIC joins its "bh" bridge): an amd64 guest with
+// the LMA and the CN, and a mipsel Malta guest with the AP (the mipsle
+// pmip-mag, Debian's mipsel hostapd) and the client.
+//
 // Each scenario is one test (see the files scenario*_test.go, each with its
 // topology at its top):
 //
@@ -25,6 +30,7 @@
 //	PMIP_QEMU=1 go test -v -run TestScenario3 ./testing/qemu/scenarios   # detach
 //	PMIP_QEMU=1 go test -v -run TestScenario4 ./testing/qemu/scenarios   # GRE with keys
 //	PMIP_QEMU=1 go test -v -run TestScenario5 ./testing/qemu/scenarios   # IPv4 transport
+//	PMIP_QEMU=1 go test -v -run TestScenario6 ./testing/qemu/scenarios   # the MAG on mipsel (Malta), two guests
 //	PMIP_QEMU=1 go test -v -run TestScenario7 ./testing/qemu/scenarios   # LMA kill -9 and restart
 //	PMIP_QEMU=1 go test -v -run TestDemo ./testing/qemu/scenarios        # 1-3 in one guest, narrated
 //

@@ -71,11 +71,7 @@ func New(t testing.TB, cfg Config) *Domain {
 		opts.Name = "core"
 		opts.NICs = []qemu.NIC{{Netdev: fmt.Sprintf("listen=127.0.0.1:%d", port), MAC: linkMAC(roleCore)}}
 		edgeOpts = qemu.Options{Name: "ap-" + cfg.MAGArch, Arch: cfg.MAGArch, Binaries: imageBinaries(),
-			// The Malta kernel's virtio_net probe fails with EINVAL
-			// (modern and legacy alike): the board's own PCnet NIC.
-			Modules: []string{"pcnet32"}, Load: []string{"pcnet32"},
-			NICs: []qemu.NIC{{Netdev: fmt.Sprintf("connect=127.0.0.1:%d", port), MAC: linkMAC(roleEdge),
-				Model: "pcnet", DeviceOptions: "romfile="}}}
+			NICs: []qemu.NIC{{Netdev: fmt.Sprintf("connect=127.0.0.1:%d", port), MAC: linkMAC(roleEdge)}}}
 	}
 	vm := qemu.Boot(t, opts)
 	ctx, cancel := context.WithCancel(context.Background())

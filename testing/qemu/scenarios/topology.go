@@ -168,8 +168,7 @@ func setupScript(c Config, aps []*AP, role int) string {
 	w("EOF")
 
 	if role != roleAll {
-		// The Malta PCnet answers EAGAIN while it initialises.
-		w(`i=0; until ip link set "$nic" master bh up 2>/dev/null; do i=$((i+1)); [ $i -lt 40 ] || { ip link set "$nic" master bh up; exit 1; }; sleep 0.25; done`)
+		w(`ip link set "$nic" master bh up`)
 	}
 	if core {
 		// The LMA: backhaul, the correspondent's link, forwarding.
