@@ -16,6 +16,7 @@ import (
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/internal/transport"
+	"github.com/openpmip/pmip/mag/hostapd"
 	"github.com/openpmip/pmip/mag/magconfig"
 )
 
@@ -34,6 +35,11 @@ type Options struct {
 	TunnelMTU uint32
 	// Rand seeds the sequence numbers and GRE keys; nil uses the runtime's.
 	Rand *rand.Rand
+	// StationQuery, if set, asks hostapd about a station of BSS bss
+	// (hostapd.QueryStation on its control socket). The engine asks when
+	// a client is heard before hostapd's event reported it (identity.go),
+	// so that the identity hostapd already knows ends the wait at once.
+	StationQuery func(ctx context.Context, bss string, mac net.HardwareAddr) (hostapd.Station, error)
 }
 
 // Stats counts the engine's work.
@@ -45,8 +51,11 @@ type Stats struct {
 	// that waited for their identity (Config.IdentityWait);
 	// IdentityWaitTimeouts those that then registered under the
 	// MAC-derived identifier because hostapd said nothing in time.
+	// IdentityQueried counts the waits hostapd's control interface
+	// ended (Options.StationQuery) before the hook's event came.
 	IdentityWaits         uint64
 	IdentityWaitTimeouts  uint64
+	IdentityQueried       uint64
 	StationsNotRemembered uint64 // hostapd stations above maxStations
 	NotServed             uint64 // triggers for clients the policy refuses
 	PBUSent               uint64 // PBUs written, retransmissions included

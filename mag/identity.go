@@ -1,6 +1,7 @@
 package mag
 
 import (
+	"context"
 	"time"
 
 	"github.com/openpmip/pmip/internal/clock"
@@ -79,13 +80,57 @@ func (e *Engine) shouldWaitLocked(t trigger) bool {
 	return e.cfg.IdentityMatters(t.mac)
 }
 
-// holdForIdentityLocked starts the wait of t's client for hostapd.
+// holdForIdentityLocked starts the wait of t's client for hostapd, and
+// asks hostapd's control interface at once: the station's port is
+// authorized before it can send the frame that triggered (on an 802.1X
+// BSS), so hostapd usually knows the identity already; only its event
+// is still on its way through the hook.
 func (e *Engine) holdForIdentityLocked(t trigger, now time.Time) {
 	k := l2key(t.mac)
 	h := &identityHold{t: t, since: now}
 	e.holds[k] = h
 	e.stats.IdentityWaits++
 	h.timer = e.clk.AfterFunc(e.cfg.IdentityWait, func() { e.onIdentityWaitOver(k, h) })
+	if e.opts.StationQuery != nil {
+		// One goroutine per waiting client: at most MaxPendingClients.
+		go e.queryStation(e.ctx, k, h)
+	}
+}
+
+// queryStation asks hostapd about a waiting client on each BSS of its
+// link. An authorized station ends the wait as the hook's event would;
+// anything else (unknown, not yet authorized, no answer) leaves the wait
+// to the event or the timeout.
+func (e *Engine) queryStation(ctx context.Context, k macKey, h *identityHold) {
+	ctx, cancel := context.WithTimeout(ctx, max(e.cfg.IdentityWait, time.Millisecond))
+	defer cancel()
+	l, mac := h.t.link, h.t.mac
+	for _, bss := range l.cfg.HostapdInterfaces {
+		st, err := e.opts.StationQuery(ctx, bss, mac)
+		if err != nil {
+			e.log.Debug("hostapd does not report the station", "mac", mac, "bss", bss, "err", err)
+			continue
+		}
+		if !st.Authorized {
+			return // its authorization, and the event, are still to come
+		}
+		ev := hostapd.Event{Kind: hostapd.Connected, Interface: bss, MAC: mac, Identity: st.Identity, Source: hostapd.SourceAction}
+		if err := ev.Validate(); err != nil {
+			e.log.Warn("hostapd's answer about a station dropped", "mac", mac, "bss", bss, "err", err)
+			return
+		}
+		e.mu.Lock()
+		waiting := e.holds[k] == h
+		if waiting {
+			e.stats.IdentityQueried++
+		}
+		e.mu.Unlock()
+		if waiting {
+			e.log.Debug("hostapd's control interface knows the station: wait over", "mac", mac, "bss", bss)
+			e.stationAttach(ev, l)
+		}
+		return
+	}
 }
 
 // onIdentityWaitOver: hostapd said nothing within IdentityWait; the

@@ -1,6 +1,9 @@
 package mag
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -225,5 +228,78 @@ func TestStationRemembered(t *testing.T) {
 	h.quiet()
 	if s := h.e.Stats(); s.IdentityWaits != 1 {
 		t.Errorf("identity waits %d, want 1", s.IdentityWaits)
+	}
+}
+
+// With hostapd's control interface (Options.StationQuery) the wait ends
+// as soon as the client is heard, when hostapd already knows it
+// authorized: the hook's event need not come (it may never, for stations
+// associated before the MAG started). A station hostapd does not know or
+// has not authorized yet keeps waiting for the event or the timeout.
+func TestIdentityQuery(t *testing.T) {
+	const alice = "alice@example.net"
+	tests := []struct {
+		name     string
+		stations map[string]hostapd.Station // by BSS
+		now      string                     // MN-ID registered at once, "" for a wait
+		after    string                     // MN-ID registered when the wait is over
+	}{
+		{name: "authorized, with identity", stations: map[string]hostapd.Station{"wlan0": {Identity: alice, Authorized: true}}, now: alice},
+		{name: "authorized on the second BSS", stations: map[string]hostapd.Station{"wlan1": {Identity: alice, Authorized: true}}, now: alice},
+		{name: "authorized, PSK", stations: map[string]hostapd.Station{"wlan0": {Authorized: true}}, now: "020000000001@ap.example.net"},
+		{name: "not yet authorized", stations: map[string]hostapd.Station{"wlan0": {}}, after: "020000000001@ap.example.net"},
+		{name: "unknown to hostapd", after: "020000000001@ap.example.net"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := strings.Replace(waitConf, "list hostapd_iface 'wlan0'", "list hostapd_iface 'wlan0'\n\tlist hostapd_iface 'wlan1'", 1)
+			asked := make(chan string, 4)
+			h := newHarness(t, conf, func(c *magconfig.Config) { c.HeartbeatInterval = 0 })
+			h.e.opts.StationQuery = func(ctx context.Context, bss string, mac net.HardwareAddr) (hostapd.Station, error) {
+				defer func() { asked <- bss }()
+				if mac.String() != client1.String() {
+					return hostapd.Station{}, fmt.Errorf("asked for %v", mac)
+				}
+				st, ok := tt.stations[bss]
+				if !ok {
+					return hostapd.Station{}, hostapd.ErrNoStation
+				}
+				return st, nil
+			}
+			sent := len(h.net.Packets())
+			h.e.OnSniffAttach(rsTrigger(client1))
+			if tt.now != "" {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if _, err := h.net.WaitSent(ctx, sent+1); err != nil {
+					t.Fatalf("no registration after hostapd's answer: %v", err)
+				}
+				if id, _ := mh.FirstOption[*mh.MobileNodeIdentifier](h.nextPBU().Options); id.String() != tt.now {
+					t.Errorf("registered under %v, want %s", id, tt.now)
+				}
+				if s := h.e.Stats(); s.IdentityQueried != 1 {
+					t.Errorf("IdentityQueried %d, want 1", s.IdentityQueried)
+				}
+				return
+			}
+			for range 2 { // both BSSs asked, or the one that answered
+				select {
+				case <-asked:
+				case <-time.After(5 * time.Second):
+					t.Fatal("hostapd not asked")
+				}
+				if _, known := tt.stations["wlan0"]; known {
+					break
+				}
+			}
+			// After a negative answer the engine does nothing more: no
+			// registration before the wait is over.
+			h.quiet()
+			h.clk.Advance(identityWait)
+			if id, _ := mh.FirstOption[*mh.MobileNodeIdentifier](h.nextPBU().Options); id.String() != tt.after {
+				t.Errorf("registered under %v after the wait, want %s", id, tt.after)
+			}
+			h.quiet()
+		})
 	}
 }

@@ -154,7 +154,15 @@ func start(ctx context.Context, cfg magconfig.Config, o options, log *slog.Logge
 	}
 	closers = append(closers, conn)
 
-	m.eng, err = mag.New(cfg, mag.Options{RestartCounter: m.counter}, log.With("component", "engine"), clock.Real{}, conn, m.dp)
+	opts := mag.Options{RestartCounter: m.counter}
+	if dir := cfg.HostapdCtrlDir; dir != "" && cfg.IdentityWait > 0 && hostapdTriggers(cfg) {
+		// A client heard before its hook event: hostapd's control
+		// socket usually knows its identity already (mag/identity.go).
+		opts.StationQuery = func(ctx context.Context, bss string, mac net.HardwareAddr) (hostapd.Station, error) {
+			return hostapd.QueryStation(ctx, dir, bss, mac)
+		}
+	}
+	m.eng, err = mag.New(cfg, opts, log.With("component", "engine"), clock.Real{}, conn, m.dp)
 	if err != nil {
 		return nil, err
 	}

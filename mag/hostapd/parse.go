@@ -62,10 +62,28 @@ func ParseAction(args []string) (ev Event, ok bool, err error) {
 // address and must be mac; hostapd prints "FAIL" or nothing for a station
 // it does not know, which gives ErrNoStation.
 func ParseStaInfo(out []byte, mac net.HardwareAddr) (string, error) {
+	st, err := ParseStation(out, mac)
+	return st.Identity, err
+}
+
+// Station is what hostapd tells of one associated station.
+type Station struct {
+	// Identity is the 802.1X identity (dot1xAuthSessionUserName), ""
+	// when the BSS does not use 802.1X.
+	Identity string
+	// Authorized: the station's port is authorized (flags [AUTHORIZED]:
+	// 802.1X and the 4-way handshake done), so Identity is final.
+	Authorized bool
+}
+
+// ParseStation reads hostapd's answer to STA MAC (what `hostapd_cli sta
+// MAC` prints) as ParseStaInfo does, with the authorization flag.
+func ParseStation(out []byte, mac net.HardwareAddr) (Station, error) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 4096), 64*1024)
 	first := true
-	identity, found := "", false
+	var st Station
+	found, flags := false, false
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if first {
@@ -76,32 +94,36 @@ func ParseStaInfo(out []byte, mac net.HardwareAddr) (string, error) {
 			got, err := net.ParseMAC(strings.TrimSpace(line))
 			if err != nil {
 				if strings.HasPrefix(line, "FAIL") {
-					return "", fmt.Errorf("%w: %v", ErrNoStation, mac)
+					return Station{}, fmt.Errorf("%w: %v", ErrNoStation, mac)
 				}
-				return "", fmt.Errorf("%w: sta output starts with %q, not a station address", ErrSyntax, line)
+				return Station{}, fmt.Errorf("%w: sta output starts with %q, not a station address", ErrSyntax, line)
 			}
 			if !bytes.Equal(got, mac) {
-				return "", fmt.Errorf("%w: sta output is for %v, asked for %v", ErrSyntax, got, mac)
+				return Station{}, fmt.Errorf("%w: sta output is for %v, asked for %v", ErrSyntax, got, mac)
 			}
 			continue
 		}
 		key, value, ok := strings.Cut(line, "=")
-		if !ok || key != "dot1xAuthSessionUserName" || found {
-			continue
+		switch {
+		case !ok:
+		case key == "flags" && !flags:
+			flags = true
+			st.Authorized = strings.Contains(value, "[AUTHORIZED]")
+		case key == "dot1xAuthSessionUserName" && !found:
+			found = true
+			st.Identity = value
 		}
-		found = true
-		identity = value
 	}
 	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("%w: sta output: %v", ErrSyntax, err)
+		return Station{}, fmt.Errorf("%w: sta output: %v", ErrSyntax, err)
 	}
 	if first {
-		return "", fmt.Errorf("%w: %v (empty sta output)", ErrNoStation, mac)
+		return Station{}, fmt.Errorf("%w: %v (empty sta output)", ErrNoStation, mac)
 	}
-	if err := checkIdentity(identity); err != nil {
-		return "", err
+	if err := checkIdentity(st.Identity); err != nil {
+		return Station{}, err
 	}
-	return identity, nil
+	return st, nil
 }
 
 // ParseUbusLine reads one line printed by `ubus subscribe hostapd.IF`,

@@ -72,6 +72,10 @@ type Config struct {
 	// HostapdHook is how the init script forwards hostapd's station
 	// events: HookCLI (hostapd_cli -a) or HookUbus (ubus subscribe).
 	HostapdHook string
+	// HostapdCtrlDir is hostapd's control socket directory (its
+	// ctrl_interface), where the MAG asks about a station heard before
+	// its hook event (IdentityWait); "" (option 'off') never asks.
+	HostapdCtrlDir string
 	// SilenceTimeout detaches a client not heard from for this long.
 	SilenceTimeout time.Duration
 	// DHCPLeaseTime is the collocated DHCPv4 server's lease (RFC 5844 3.4).

@@ -45,6 +45,7 @@ func TestLoadExample(t *testing.T) {
 		LinkLayerAddress:              mac("00:00:5e:00:52:13"),
 		HostapdSocket:                 "/var/run/pmip-mag/hostapd.sock",
 		HostapdHook:                   HookCLI,
+		HostapdCtrlDir:                "/var/run/hostapd",
 		SilenceTimeout:                300 * time.Second,
 		DHCPLeaseTime:                 time.Hour,
 		MaxPendingClients:             64,
@@ -88,6 +89,7 @@ config policy
 	}{
 		{"Enabled", c.Enabled, true},
 		{"HostapdHook", c.HostapdHook, HookCLI},
+		{"HostapdCtrlDir", c.HostapdCtrlDir, "/var/run/hostapd"},
 		{"Transport", c.Transport, TransportIPv6},
 		{"Tunnel", c.Tunnel, TunnelIP6IP6},
 		{"BindingLifetime", c.BindingLifetime, DefaultBindingLifetime},
@@ -345,5 +347,30 @@ config policy
 		if err == nil || err.Error() != want {
 			t.Errorf("identity_wait %s: error %v, want %s", v, err, want)
 		}
+	}
+}
+
+// option hostapd_ctrl_dir: an absolute path, or 'off' for no queries.
+func TestHostapdCtrlDir(t *testing.T) {
+	conf := func(v string) string {
+		return `config mag 'main'
+	option lma_address '2001:db8::1'
+	list proxy_coa '2001:db8:2::1'
+	option hostapd_ctrl_dir '` + v + `'
+config access 'wlan'
+	option interface 'wlan0'
+config policy
+	option realm 'example.net'
+`
+	}
+	for v, want := range map[string]string{"/run/hostapd": "/run/hostapd", "off": ""} {
+		c, err := Parse("pmip", []byte(conf(v)))
+		if err != nil || c.HostapdCtrlDir != want {
+			t.Errorf("hostapd_ctrl_dir %q: %q, %v", v, c.HostapdCtrlDir, err)
+		}
+	}
+	want := `pmip:4: option hostapd_ctrl_dir: "run/hostapd" is not an absolute path ('off' turns the queries off)`
+	if _, err := Parse("pmip", []byte(conf("run/hostapd"))); err == nil || err.Error() != want {
+		t.Errorf("relative path: %v, want %s", err, want)
 	}
 }

@@ -65,6 +65,10 @@ const (
 	// the waiting client first.
 	MaxIdentityWait = 10 * time.Second
 
+	// DefaultHostapdCtrlDir is hostapd's control interface directory on
+	// OpenWrt (ctrl_interface=/var/run/hostapd), one socket per BSS.
+	DefaultHostapdCtrlDir = "/var/run/hostapd"
+
 	// DefaultHostapdSocket is where the hostapd hooks send station events.
 	DefaultHostapdSocket = "/var/run/pmip-mag/hostapd.sock"
 

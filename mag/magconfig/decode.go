@@ -76,6 +76,13 @@ func (c *Config) decodeMain(s *uci.Section) []error {
 		d.Errorf("hostapd_socket", "%q is not an absolute path", c.HostapdSocket)
 	}
 	c.HostapdHook = d.Enum("hostapd_hook", HookCLI, HookCLI, HookUbus)
+	c.HostapdCtrlDir = d.String("hostapd_ctrl_dir", DefaultHostapdCtrlDir)
+	switch {
+	case c.HostapdCtrlDir == "off":
+		c.HostapdCtrlDir = ""
+	case !filepath.IsAbs(c.HostapdCtrlDir):
+		d.Errorf("hostapd_ctrl_dir", "%q is not an absolute path ('off' turns the queries off)", c.HostapdCtrlDir)
+	}
 	c.SilenceTimeout = d.Seconds("silence_timeout", DefaultSilenceTimeout, 10*time.Second, 24*3600*time.Second)
 	c.DHCPLeaseTime = d.Seconds("dhcp_lease_time", DefaultDHCPLeaseTime, 60*time.Second, 7*24*3600*time.Second)
 	c.MaxPendingClients = int(d.Int("max_pending_clients", DefaultMaxPendingClients, 1, 65535))
