@@ -39,14 +39,22 @@ func QueryStation(ctx context.Context, ctrlDir, ifname string, mac net.HardwareA
 	if err := checkMAC(mac); err != nil {
 		return Station{}, err
 	}
-	// hostapd answers to the sender's address: bind one, in the abstract
-	// namespace, so no file is left behind.
-	local := &net.UnixAddr{Name: fmt.Sprintf("@pmip-mag-%d-%d", os.Getpid(), ctrlSeq.Add(1)), Net: "unixgram"}
-	c, err := net.DialUnix("unixgram", local, &net.UnixAddr{Name: filepath.Join(ctrlDir, ifname), Net: "unixgram"})
+	// hostapd answers to the sender's address: bind one. A file, as
+	// hostapd_cli's /tmp/wpa_ctrl_PID-N, not an abstract name: those
+	// belong to a network namespace, and hostapd may run in another one
+	// than the MAG (the QEMU tier's AP namespace).
+	local := filepath.Join(os.TempDir(), fmt.Sprintf("pmip-mag-ctrl-%d-%d", os.Getpid(), ctrlSeq.Add(1)))
+	os.Remove(local) // a previous process's with our pid
+	c, err := net.DialUnix("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"},
+		&net.UnixAddr{Name: filepath.Join(ctrlDir, ifname), Net: "unixgram"})
 	if err != nil {
+		os.Remove(local)
 		return Station{}, fmt.Errorf("hostapd: control socket of %s: %w", ifname, err)
 	}
-	defer c.Close()
+	defer func() {
+		c.Close()
+		os.Remove(local)
+	}()
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(ctrlTimeout)

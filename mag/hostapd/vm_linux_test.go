@@ -1,6 +1,8 @@
 package hostapd
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,6 +127,20 @@ func TestVMRealHostapd(t *testing.T) {
 		t.Fatalf("event (-want +got):\n%s", diff)
 	}
 	t.Logf("802.1X association to Connected event with identity: %v", time.Since(t0).Round(time.Millisecond))
+
+	// The MAG's own question on hostapd's control socket (QueryStation,
+	// what the engine asks of a client heard before the event).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q0 := time.Now()
+	st, err := QueryStation(ctx, ctrl, "wlan0", sMAC)
+	if err != nil || st != (Station{Identity: "alice@example.org", Authorized: true}) {
+		t.Fatalf("QueryStation = %+v, %v; want alice@example.org, authorized", st, err)
+	}
+	t.Logf("QueryStation on the control socket: %v", time.Since(q0).Round(time.Microsecond))
+	if _, err := QueryStation(ctx, ctrl, "wlan0", mac("02:00:00:00:99:99")); !errors.Is(err, ErrNoStation) {
+		t.Errorf("QueryStation of a stranger: %v, want ErrNoStation", err)
+	}
 
 	sta.Run(t, bins["wpa_cli"], "-p", filepath.Join(dir, "wpa"), "-i", "wlan1", "disconnect")
 	want = Event{Kind: Disconnected, Interface: "wlan0", MAC: sMAC, Source: SourceAction}
