@@ -81,9 +81,10 @@ var Mipsel = Arch{
 	// Linux routes interrupts only for Malta's PCI slots 11 and 12
 	// (on-board Ethernet and sound) and 18-21 (the four PCI slots; QEMU
 	// fills them with the control port and the 9p shares): a device in
-	// any other slot gets no IRQ, so virtio_net's probe fails with EINVAL
-	// (request_irq of IRQ 0) and a PCnet or e1000 never comes up
-	// (arch/mips/pci/fixup-malta.c, irq_tab). The NICs take 11 and 12.
+	// any other slot gets IRQ 0 (past slot 21, whatever lies after the
+	// table), so virtio_net's probe fails with EINVAL (request_irq of
+	// IRQ 0) and a PCnet or e1000 never comes up (arch/mips/pci/
+	// fixup-malta.c, irq_tab). The NICs take 11 and 12.
 	NICSlots: []string{"0x0b", "0x0c"},
 	Memory:   256,
 }

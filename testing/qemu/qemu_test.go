@@ -307,6 +307,33 @@ func TestTwoGuests(t *testing.T) {
 	t.Logf("qemu: TestTwoGuests took %v", time.Since(t0).Round(time.Millisecond))
 }
 
+// TestMipselLink boots an amd64 and a Malta guest together (BootAll) on
+// one UDP socket link and pings across it both ways: the link of
+// scenario 6, whose Malta NIC must sit in a PCI slot with an interrupt.
+//
+//	[amd64] eth0 fd02::1 ══ QEMU socket (UDP) ══ eth0 fd02::2 [mipsel Malta]
+func TestMipselLink(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	a, b := qemu.LocalUDPPort(t), qemu.LocalUDPPort(t)
+	vms := qemu.BootAll(t,
+		qemu.Options{Name: "x86", NICs: []qemu.NIC{{Netdev: fmt.Sprintf("udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", b, a), MAC: "52:54:00:00:02:01"}}},
+		qemu.Options{Name: "malta", Arch: "mipsel", NICs: []qemu.NIC{{Netdev: fmt.Sprintf("udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", a, b), MAC: "52:54:00:00:02:02"}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for i, vm := range vms {
+		vm.MustRun(ctx, "/bin/ip", "addr", "add", fmt.Sprintf("fd02::%d/64", i+1), "dev", "eth0", "nodad")
+		vm.MustRun(ctx, "/bin/ip", "link", "set", "eth0", "up")
+	}
+	for i, vm := range vms {
+		out := vm.MustRun(ctx, "/bin/ping", "-c", "3", "-i", "0.2", "-W", "5", fmt.Sprintf("fd02::%d", 2-i))
+		if !strings.Contains(out, " 0% packet loss") {
+			t.Errorf("%s: ping across the socket link lost packets:\n%s", vm.Release, out)
+		}
+	}
+	t.Logf("qemu: TestMipselLink took %v", time.Since(t0).Round(time.Millisecond))
+}
+
 // TestMipsel boots the access points' architecture: Debian's 4kc-malta
 // kernel on a MIPS Malta board, its packages from a private APT root, and
 // runs the smoke test there, cross-built for mipsle softfloat.

@@ -67,8 +67,10 @@ type Share struct {
 
 // NIC is a guest network card on a QEMU socket backend. Netdev is the
 // backend's options after "socket,": "listen=127.0.0.1:10001" on one
-// guest and "connect=127.0.0.1:10001" on the other, or
-// "mcast=230.0.0.1:1234,localaddr=127.0.0.1" for a shared segment.
+// guest and "connect=127.0.0.1:10001" on the other (booted after it),
+// "udp=127.0.0.1:A,localaddr=127.0.0.1:B" and its mirror for guests booted
+// together (LocalUDPPort), or "mcast=230.0.0.1:1234,localaddr=127.0.0.1"
+// for a shared segment.
 type NIC struct {
 	Netdev string
 	MAC    string // optional, e.g. "52:54:00:00:00:01"
@@ -128,52 +130,76 @@ func Require(tb testing.TB) {
 // with it, a missing QEMU or running as non-root fails the test.
 func Boot(tb testing.TB, o Options) *VM {
 	tb.Helper()
+	return BootAll(tb, o)[0]
+}
+
+// BootAll is Boot for several guests at once: the images are built one
+// after the other, then the guests boot in parallel (a guest's boot is
+// CPU-bound on one core under TCG). Guests linked by NICs must not
+// depend on their start order: give them udp= netdevs (connectionless,
+// see LocalUDPPort), not listen=/connect=. If one guest fails to boot,
+// all are stopped and the test fails.
+func BootAll(tb testing.TB, opts ...Options) []*VM {
+	tb.Helper()
 	Require(tb)
-	arch, err := lookupArch(o.Arch)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	qemuBin, err := exec.LookPath(arch.QEMU)
-	if err != nil {
-		tb.Fatalf("qemu: %s not found: install it with scripts/install-test-deps.sh (apt-get install %s kmod xz-utils)", arch.QEMU, arch.QEMUPackage)
-	}
 	for _, tool := range []string{"apt-get", "apt-cache", "dpkg", "depmod", "modprobe", "xz", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			tb.Fatalf("qemu: %s not found on the host: run scripts/install-test-deps.sh", tool)
 		}
 	}
-	if len(arch.NICSlots) > 0 && len(o.NICs) > len(arch.NICSlots) {
-		tb.Fatalf("qemu: %d NICs asked for, but a %s guest has interrupts for %d (slots %s)", len(o.NICs), arch.Name, len(arch.NICSlots), strings.Join(arch.NICSlots, ", "))
-	}
-	if o.Name == "" {
-		o.Name = arch.Name
-	}
 	root, err := moduleRoot()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	vms := make([]*VM, len(opts))
+	bins := make([]string, len(opts))
+	for i := range opts {
+		o := &opts[i]
+		arch, err := lookupArch(o.Arch)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if bins[i], err = exec.LookPath(arch.QEMU); err != nil {
+			tb.Fatalf("qemu: %s not found: install it with scripts/install-test-deps.sh (apt-get install %s kmod xz-utils)", arch.QEMU, arch.QEMUPackage)
+		}
+		if len(arch.NICSlots) > 0 && len(o.NICs) > len(arch.NICSlots) {
+			tb.Fatalf("qemu: %d NICs asked for, but a %s guest has interrupts for %d (slots %s)", len(o.NICs), arch.Name, len(arch.NICSlots), strings.Join(arch.NICSlots, ", "))
+		}
+		if o.Name == "" {
+			o.Name = arch.Name
+		}
+		img, err := BuildImage(ImageOptions{Arch: arch, Binaries: o.Binaries, Packages: o.Packages, Modules: o.Modules, Load: o.Load}, tb.Logf)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		state := "cold: built"
+		if img.Warm {
+			state = "warm: from the cache"
+		}
+		tb.Logf("qemu: image %s for kernel %s in %v (%s)", img.Key, img.Release, img.BuildTime.Round(time.Millisecond), state)
+		vms[i] = &VM{Image: img, tb: tb, name: o.Name, root: root, qemuDone: make(chan struct{})}
+	}
 
-	img, err := BuildImage(ImageOptions{Arch: arch, Binaries: o.Binaries, Packages: o.Packages, Modules: o.Modules, Load: o.Load}, tb.Logf)
-	if err != nil {
+	errs := make([]error, len(vms))
+	var wg sync.WaitGroup
+	for i, vm := range vms {
+		wg.Go(func() { errs[i] = vm.boot(bins[i], opts[i]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, vm := range vms {
+			vm.shutdown()
+			vm.keepLogs(true)
+		}
 		tb.Fatal(err)
 	}
-	state := "cold: built"
-	if img.Warm {
-		state = "warm: from the cache"
+	for _, vm := range vms {
+		tb.Cleanup(func() {
+			vm.shutdown()
+			vm.keepLogs(tb.Failed())
+		})
 	}
-	tb.Logf("qemu: image %s for kernel %s in %v (%s)", img.Key, img.Release, img.BuildTime.Round(time.Millisecond), state)
-
-	vm := &VM{Image: img, tb: tb, name: o.Name, root: root, qemuDone: make(chan struct{})}
-	if err := vm.boot(qemuBin, o); err != nil {
-		vm.shutdown()
-		vm.keepLogs(true)
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		vm.shutdown()
-		vm.keepLogs(tb.Failed())
-	})
-	return vm
+	return vms
 }
 
 func (vm *VM) boot(qemuBin string, o Options) error {
@@ -332,6 +358,21 @@ func LocalPort(tb testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// LocalUDPPort returns a UDP port on 127.0.0.1 that was free a moment
+// ago, for a NIC pair on udp= netdevs: one guest's
+// "udp=127.0.0.1:B,localaddr=127.0.0.1:A", the other's
+// "udp=127.0.0.1:A,localaddr=127.0.0.1:B". Unlike listen=/connect=, the
+// guests may start in any order (BootAll starts them together).
+func LocalUDPPort(tb testing.TB) int {
+	tb.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("qemu: %v", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // ShareDir is the host folder mounted at /mnt/share in the guest.

@@ -65,22 +65,26 @@ func New(t testing.TB, cfg Config) *Domain {
 	opts := qemu.Options{Name: "domain", Binaries: imageBinaries(), Memory: 768}
 	var edgeOpts qemu.Options
 	if cfg.MAGArch != "" {
-		// Two guests on one QEMU socket link: its eth0 joins each
-		// guest's backhaul bridge.
-		port := qemu.LocalPort(t)
+		// Two guests on one QEMU socket link (UDP, so they boot
+		// together in any order): its NIC joins each guest's backhaul
+		// bridge.
+		core, edge := qemu.LocalUDPPort(t), qemu.LocalUDPPort(t)
 		opts.Name = "core"
-		opts.NICs = []qemu.NIC{{Netdev: fmt.Sprintf("listen=127.0.0.1:%d", port), MAC: linkMAC(roleCore)}}
+		opts.NICs = []qemu.NIC{{Netdev: fmt.Sprintf("udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", edge, core), MAC: linkMAC(roleCore)}}
 		edgeOpts = qemu.Options{Name: "ap-" + cfg.MAGArch, Arch: cfg.MAGArch, Binaries: imageBinaries(),
-			NICs: []qemu.NIC{{Netdev: fmt.Sprintf("connect=127.0.0.1:%d", port), MAC: linkMAC(roleEdge)}}}
+			NICs: []qemu.NIC{{Netdev: fmt.Sprintf("udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", core, edge), MAC: linkMAC(roleEdge)}}}
 	}
-	vm := qemu.Boot(t, opts)
+	var vm, apVM *qemu.VM
+	if cfg.MAGArch != "" {
+		vms := qemu.BootAll(t, opts, edgeOpts)
+		vm, apVM = vms[0], vms[1]
+	} else {
+		vm = qemu.Boot(t, opts)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	d := &Domain{T: t, VM: vm, Cfg: cfg, APs: apsOf(cfg.APs), ctx: ctx, radio: fmt.Sprintf("wlan%d", cfg.APs),
+	d := &Domain{T: t, VM: vm, APVM: apVM, Cfg: cfg, APs: apsOf(cfg.APs), ctx: ctx, radio: fmt.Sprintf("wlan%d", cfg.APs),
 		bins: map[string]string{}, procs: map[string]*proc{}, logs: map[string]*logBuffer{}}
-	if cfg.MAGArch != "" {
-		d.APVM = qemu.Boot(t, edgeOpts)
-	}
 	// Cleanups run last registered first: the dumps while the daemons
 	// still run, then the processes end, then (Boot's) the guests.
 	t.Cleanup(d.killAll)
