@@ -47,6 +47,10 @@ func TestRoamMethods(t *testing.T) {
 	if out, err := vm.Run(ctx, "/bin/sh", "-c", roamSetup); err != nil {
 		t.Fatalf("setup: %v\n%s", err, out)
 	}
+	hapmon, err := vm.GoBuild(ctx, "./testing/qemu/cmd/pmip-hapmon")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := roamCases
 	if sel := os.Getenv("PMIP_ROAM_CASES"); sel != "" {
 		cases = nil
@@ -68,7 +72,7 @@ func TestRoamMethods(t *testing.T) {
 			}
 		}
 		t0 := time.Now()
-		out, err := vm.Run(ctx, "/bin/sh", "-c", c.script())
+		out, err := vm.Run(ctx, "/bin/sh", "-c", c.script(hapmon))
 		if err != nil {
 			t.Errorf("case %s: %v\n%s", c.Name, err, out)
 			continue
@@ -243,7 +247,7 @@ func (c roamCase) files() map[string]string {
 // ping replies (-D) and each AP's all_sta after every step. Steps are
 // marked in wpa_supplicant's log with wpa_cli note (busybox date has no
 // sub-second time), "STEP name bssid" before and "DONE name" after.
-func (c roamCase) script() string {
+func (c roamCase) script(hapmon string) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	conf := "/mnt/share/roam/" + c.Name
@@ -262,6 +266,18 @@ func (c roamCase) script() string {
 	}
 	w("/bin/ip netns exec sta /sbin/wpa_supplicant -B -t -f $T/wpa.log -P $T/wpa.pid -i wlan2 -c %s/wpa.conf", conf)
 	w(`i=0; until [ -S /run/wpa/wlan2 ] && [ -S /run/hostapd-ap1/wlan0 ] && [ -S /run/hostapd-ap2/wlan1 ]; do i=$((i+1)); [ $i -lt 100 ] || { echo "daemons not up"; cat $T/*.log; exit 1; }; sleep 0.2; done`)
+	// Two hook paths per AP: ATTACH on the control socket, and
+	// hostapd_cli -a with a script that execs a static binary (today's
+	// chain without its hostapd_cli sta query).
+	w(`printf '#!/bin/sh\nexec %s stamp "$@"\n' >$T/stamp.sh; chmod 755 $T/stamp.sh`, hapmon)
+	for _, ap := range roamAPs {
+		w("/bin/ip netns exec %s %s monitor -ctrl /run/hostapd-%s %s >$T/mon-%s.log 2>&1 & echo $! >$T/mon-%s.pid",
+			ap.name, hapmon, ap.name, ap.radio, ap.name, ap.name)
+		w("/bin/ip netns exec %s /usr/sbin/hostapd_cli -p /run/hostapd-%s -i %s -a $T/stamp.sh >$T/act-%s.log 2>&1 & echo $! >$T/act-%s.pid",
+			ap.name, ap.name, ap.radio, ap.name, ap.name)
+	}
+	w(`i=0; until grep -q ATTACHED $T/mon-ap1.log && grep -q ATTACHED $T/mon-ap2.log; do i=$((i+1)); [ $i -lt 100 ] || { echo "monitor not attached"; cat $T/mon-*.log; exit 1; }; sleep 0.1; done`)
+	w("sleep 1")
 	// Both APs in the scan table, or wpa_cli roam has nothing to roam to.
 	w(`i=0; until $W scan_results | grep -q %s && $W scan_results | grep -q %s; do i=$((i+1)); [ $i -lt 60 ] || { echo "scan: not both APs"; $W scan_results; exit 1; }; $W scan >/dev/null; sleep 1; done`, bssid1, bssid2)
 	w(`wait_on() { i=0; until $W status | grep -q "^bssid=$1" && $W status | grep -q wpa_state=COMPLETED; do i=$((i+1)); [ $i -lt 300 ] || { echo "not connected to $1"; $W status; exit 1; }; sleep 0.1; done; }`)

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,6 +58,40 @@ func readPingReplies(path string) ([]float64, error) {
 	}
 	slices.Sort(ts)
 	return ts, nil
+}
+
+// hookRecord is a line of pmip-hapmon's output.
+type hookRecord struct {
+	T     int64  `json:"t_ns"`
+	Event string `json:"event"`
+}
+
+// readHookRecords reads pmip-hapmon's JSON lines; a missing file is none.
+func readHookRecords(path string) []hookRecord {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var rs []hookRecord
+	for _, l := range strings.Split(string(b), "\n") {
+		var r hookRecord
+		if json.Unmarshal([]byte(l), &r) == nil && r.T != 0 {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// firstHook is the time (Unix seconds) of the first record in [from, to]
+// whose event starts with prefix.
+func firstHook(rs []hookRecord, from, to float64, prefix string) (float64, bool) {
+	for _, r := range rs {
+		t := float64(r.T) / 1e9
+		if t >= from && t <= to && strings.HasPrefix(r.Event, prefix) {
+			return t, true
+		}
+	}
+	return 0, false
 }
 
 // roamStep is one step's window in wpa_supplicant's log.
@@ -210,6 +245,13 @@ func readRoamResults(dir string) ([]string, error) {
 				fmt.Fprintf(&b, " (%.0f ms after the first authentication frame)", (tc-auth)*1000)
 			}
 			b.WriteString(";")
+			// How long the event took to reach a MAG-like reader, from
+			// hostapd's log line.
+			for _, p := range []struct{ name, file string }{{"ctrl-socket monitor", "mon-"}, {"action script", "act-"}} {
+				if th, ok := firstHook(readHookRecords(filepath.Join(dir, p.file+target+".log")), tc-0.05, end+1, "AP-STA-CONNECTED"); ok {
+					fmt.Fprintf(&b, " via %s +%.1f ms;", p.name, (th-tc)*1000)
+				}
+			}
 		}
 		if !strings.HasPrefix(s.Name, "assoc") && len(replies) > 0 {
 			gap, at := maxGap(replies, s.Start-0.5, end)
