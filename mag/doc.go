@@ -17,7 +17,11 @@
 //	                 re-registration after an LMA restart, revocation
 //
 // The Engine owns the Binding Update List (RFC 5213 6.1): one entry per
-// client MAC, whatever told the MAG about the client first. The LMA
+// client MAC, whatever told the MAG about the client first. On an access
+// link where hostapd reports stations, a client heard first by its own
+// frames waits (Config.IdentityWait) for hostapd's event or its control
+// socket's answer, so that it registers once, under its 802.1X identity
+// (identity.go). The LMA
 // decides, the MAG obeys: the home network prefixes advertised and the
 // IPv4 home address leased are exactly those of the last accepted Proxy
 // Binding Acknowledgement.
