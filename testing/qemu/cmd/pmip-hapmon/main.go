@@ -14,6 +14,11 @@
 //
 //	pmip-hapmon monitor -ctrl DIR IFNAME...   attach to each BSS, print its events
 //	pmip-hapmon stamp ARGS...                 print ARGS with the time (an action script)
+//	pmip-hapmon forward -ctrl DIR -socket S IFNAME...
+//	                                          attach, and forward AP-STA-CONNECTED (with the
+//	                                          802.1X identity from STA MAC on the same socket)
+//	                                          and AP-STA-DISCONNECTED to the MAG's hook socket,
+//	                                          as the hostapd_cli -a hook does, without processes
 package main
 
 import (
@@ -30,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/openpmip/pmip/mag/hostapd"
 )
 
 func main() {
@@ -42,6 +49,8 @@ func main() {
 		err = monitor(os.Args[2:])
 	case "stamp":
 		err = stamp(os.Args[2:])
+	case "forward":
+		err = forward(os.Args[2:])
 	default:
 		usage()
 	}
@@ -52,7 +61,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: pmip-hapmon monitor -ctrl DIR IFNAME... | pmip-hapmon stamp ARGS...")
+	fmt.Fprintln(os.Stderr, "usage: pmip-hapmon monitor -ctrl DIR IFNAME... | stamp ARGS... | forward -ctrl DIR -socket S IFNAME...")
 	os.Exit(2)
 }
 
@@ -94,6 +103,66 @@ func monitor(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return attachAll(fs, *dir, func(string, string) {})
+}
+
+// forward is the hook path the study proposes for pmip-mag (its
+// mag/hostapd package would own it): station events straight from
+// hostapd's control socket to the MAG's hook socket, in the MAG's own
+// event format (mag/hostapd.Event, Source action so the MAG treats them as
+// the action hook's).
+func forward(args []string) error {
+	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
+	dir := fs.String("ctrl", "/var/run/hostapd", "hostapd control interface `directory`")
+	sock := fs.String("socket", "", "the MAG's hook `socket` (mag hostapd_socket)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *sock == "" {
+		return errors.New("forward: -socket is required")
+	}
+	return attachAll(fs, *dir, func(ifname, ev string) {
+		name, rest, _ := strings.Cut(ev, " ")
+		var kind hostapd.Kind
+		switch name {
+		case "AP-STA-CONNECTED":
+			kind = hostapd.Connected
+		case "AP-STA-DISCONNECTED":
+			kind = hostapd.Disconnected
+		default:
+			return
+		}
+		macText, _, _ := strings.Cut(rest, " ")
+		mac, err := net.ParseMAC(macText)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pmip-hapmon: %s: %q: %v\n", ifname, ev, err)
+			return
+		}
+		e := hostapd.Event{Kind: kind, Interface: ifname, MAC: mac, Source: hostapd.SourceAction}
+		if kind == hostapd.Connected {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := hostapd.QueryStation(ctx, *dir, ifname, mac)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "pmip-hapmon: %s: identity of %v: %v\n", ifname, mac, err)
+			}
+			e.Identity = st.Identity
+		}
+		if err := e.Validate(); err != nil {
+			fmt.Fprintf(os.Stderr, "pmip-hapmon: %s: %v\n", ifname, err)
+			return
+		}
+		if err := hostapd.Send(*sock, e); err != nil {
+			fmt.Fprintf(os.Stderr, "pmip-hapmon: %v\n", err)
+			return
+		}
+		emit(record{T: time.Now().UnixNano(), Source: "forwarded", Iface: ifname, Event: e.String()})
+	})
+}
+
+// attachAll attaches to every interface named in fs's arguments and calls
+// on (after printing it) for each event, until SIGTERM.
+func attachAll(fs *flag.FlagSet, dir string, on func(ifname, event string)) error {
 	if fs.NArg() == 0 {
 		return errors.New("monitor: name at least one interface")
 	}
@@ -104,7 +173,7 @@ func monitor(args []string) error {
 		if strings.ContainsAny(ifname, "/\x00") || ifname == "" || len(ifname) > 15 {
 			return fmt.Errorf("monitor: bad interface name %q", ifname)
 		}
-		go func() { errc <- attach(ctx, filepath.Join(*dir, ifname), ifname) }()
+		go func() { errc <- attach(ctx, filepath.Join(dir, ifname), ifname, on) }()
 	}
 	select {
 	case <-ctx.Done():
@@ -116,7 +185,7 @@ func monitor(args []string) error {
 
 // attach registers with one BSS's control socket (ATTACH, as hostapd_cli
 // does) and prints every unsolicited event it sends ("<level>TEXT").
-func attach(ctx context.Context, path, ifname string) error {
+func attach(ctx context.Context, path, ifname string, on func(ifname, event string)) error {
 	local := &net.UnixAddr{Name: fmt.Sprintf("@pmip-hapmon-%d-%s", os.Getpid(), ifname), Net: "unixgram"}
 	var c *net.UnixConn
 	var err error
@@ -157,6 +226,7 @@ func attach(ctx context.Context, path, ifname string) error {
 		case len(msg) > 3 && msg[0] == '<' && msg[2] == '>':
 			// An event: "<3>AP-STA-CONNECTED 02:00:00:00:02:00".
 			emit(record{T: now, Source: "monitor", Iface: ifname, Event: msg[3:]})
+			on(ifname, msg[3:])
 		}
 	}
 }
