@@ -53,9 +53,12 @@ type Stats struct {
 	// MAC-derived identifier because hostapd said nothing in time.
 	// IdentityQueried counts the waits hostapd's control interface
 	// ended (Options.StationQuery) before the hook's event came.
-	IdentityWaits         uint64
-	IdentityWaitTimeouts  uint64
-	IdentityQueried       uint64
+	IdentityWaits        uint64
+	IdentityWaitTimeouts uint64
+	IdentityQueried      uint64
+	// IdentityNotStation counts waits ended because no BSS's hostapd
+	// knew the client (a wired host on the link): no event would come.
+	IdentityNotStation    uint64
 	StationsNotRemembered uint64 // hostapd stations above maxStations
 	NotServed             uint64 // triggers for clients the policy refuses
 	PBUSent               uint64 // PBUs written, retransmissions included

@@ -2,6 +2,7 @@ package mag
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/openpmip/pmip/internal/clock"
@@ -98,16 +99,25 @@ func (e *Engine) holdForIdentityLocked(t trigger, now time.Time) {
 }
 
 // queryStation asks hostapd about a waiting client on each BSS of its
-// link. An authorized station ends the wait as the hook's event would;
-// anything else (unknown, not yet authorized, no answer) leaves the wait
-// to the event or the timeout.
+// link. An authorized station ends the wait as the hook's event would. A
+// client that every BSS's hostapd says it does not know is no station of
+// theirs: a station is in hostapd's table from its association on, before
+// it can send the frame that was heard (IEEE 802.11 class 3 frames), so
+// this is a host on a wired port bridged into the link, for which no
+// event will come: it registers at once under the MAC-derived identifier.
+// Anything else (associated but not yet authorized, no answer) leaves the
+// wait to the event or the timeout.
 func (e *Engine) queryStation(ctx context.Context, k macKey, h *identityHold) {
 	ctx, cancel := context.WithTimeout(ctx, max(e.cfg.IdentityWait, time.Millisecond))
 	defer cancel()
 	l, mac := h.t.link, h.t.mac
+	unknown := 0
 	for _, bss := range l.cfg.HostapdInterfaces {
 		st, err := e.opts.StationQuery(ctx, bss, mac)
 		if err != nil {
+			if errors.Is(err, hostapd.ErrNoStation) {
+				unknown++
+			}
 			e.log.Debug("hostapd does not report the station", "mac", mac, "bss", bss, "err", err)
 			continue
 		}
@@ -130,6 +140,20 @@ func (e *Engine) queryStation(ctx context.Context, k macKey, h *identityHold) {
 			e.stationAttach(ev, l)
 		}
 		return
+	}
+	if unknown == 0 || unknown < len(l.cfg.HostapdInterfaces) {
+		return
+	}
+	e.mu.Lock()
+	waiting := e.holds[k] == h
+	if waiting {
+		e.endHoldLocked(k)
+		e.stats.IdentityNotStation++
+	}
+	e.mu.Unlock()
+	if waiting {
+		e.log.Debug("hostapd knows no such station: a wired host, registering without waiting", "mac", mac)
+		e.attachTrigger(h.t, false)
 	}
 }
 

@@ -2,6 +2,7 @@ package mag
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -241,6 +242,8 @@ func TestIdentityQuery(t *testing.T) {
 	tests := []struct {
 		name     string
 		stations map[string]hostapd.Station // by BSS
+		unknown  bool                       // hostapd knows no such station
+		silent   bool                       // no hostapd answers
 		now      string                     // MN-ID registered at once, "" for a wait
 		after    string                     // MN-ID registered when the wait is over
 	}{
@@ -248,7 +251,8 @@ func TestIdentityQuery(t *testing.T) {
 		{name: "authorized on the second BSS", stations: map[string]hostapd.Station{"wlan1": {Identity: alice, Authorized: true}}, now: alice},
 		{name: "authorized, PSK", stations: map[string]hostapd.Station{"wlan0": {Authorized: true}}, now: "020000000001@ap.example.net"},
 		{name: "not yet authorized", stations: map[string]hostapd.Station{"wlan0": {}}, after: "020000000001@ap.example.net"},
-		{name: "unknown to hostapd", after: "020000000001@ap.example.net"},
+		{name: "unknown to every BSS: a wired host, no wait", unknown: true, now: "020000000001@ap.example.net"},
+		{name: "hostapd does not answer", silent: true, after: "020000000001@ap.example.net"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,8 +265,13 @@ func TestIdentityQuery(t *testing.T) {
 					return hostapd.Station{}, fmt.Errorf("asked for %v", mac)
 				}
 				st, ok := tt.stations[bss]
-				if !ok {
+				switch {
+				case tt.silent:
+					return hostapd.Station{}, context.DeadlineExceeded
+				case !ok && (tt.unknown || len(tt.stations) > 0):
 					return hostapd.Station{}, hostapd.ErrNoStation
+				case !ok:
+					return hostapd.Station{}, errors.New("no control socket")
 				}
 				return st, nil
 			}
@@ -274,12 +283,16 @@ func TestIdentityQuery(t *testing.T) {
 				if _, err := h.net.WaitSent(ctx, sent+1); err != nil {
 					t.Fatalf("no registration after hostapd's answer: %v", err)
 				}
-				if id, _ := mh.FirstOption[*mh.MobileNodeIdentifier](h.nextPBU().Options); id.String() != tt.now {
+				p := h.nextPBU()
+				if id, _ := mh.FirstOption[*mh.MobileNodeIdentifier](p.Options); id.String() != tt.now {
 					t.Errorf("registered under %v, want %s", id, tt.now)
 				}
-				if s := h.e.Stats(); s.IdentityQueried != 1 {
-					t.Errorf("IdentityQueried %d, want 1", s.IdentityQueried)
+				h.deliver(pba(p, mh.StatusAccepted, time.Hour, grant()...))
+				if s := h.e.Stats(); s.IdentityQueried+s.IdentityNotStation != 1 || (s.IdentityNotStation == 1) != tt.unknown {
+					t.Errorf("IdentityQueried %d, IdentityNotStation %d", s.IdentityQueried, s.IdentityNotStation)
 				}
+				h.clk.Advance(identityWait) // no second registration
+				h.quiet()
 				return
 			}
 			for range 2 { // both BSSs asked, or the one that answered

@@ -374,3 +374,27 @@ config policy
 		t.Errorf("relative path: %v, want %s", err, want)
 	}
 }
+
+// The default triggers: all four on a Wi-Fi link; without hostapd on a
+// link of another technology that lists no hostapd interface.
+func TestDefaultTriggers(t *testing.T) {
+	for _, tt := range []struct {
+		access string
+		want   Triggers
+		bss    []string
+	}{
+		{"\toption interface 'wlan0'\n", Triggers{Hostapd: true, DHCP: true, RS: true, NS: true}, []string{"wlan0"}},
+		{"\toption interface 'lan4'\n\toption att '802.3'\n", Triggers{DHCP: true, RS: true, NS: true}, nil},
+		{"\toption interface 'br-lan'\n\toption att '802.3'\n\tlist hostapd_iface 'phy0-ap0'\n", Triggers{Hostapd: true, DHCP: true, RS: true, NS: true}, []string{"phy0-ap0"}},
+		{"\toption interface 'lan4'\n\toption att '802.3'\n\tlist trigger 'hostapd'\n", Triggers{Hostapd: true}, []string{"lan4"}},
+	} {
+		c, err := Parse("pmip", []byte("config mag 'main'\n\toption lma_address '2001:db8::1'\n\tlist proxy_coa '2001:db8:2::1'\n"+
+			"config access 'a'\n"+tt.access+"config policy\n\toption realm 'example.net'\n"))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.access, err)
+		}
+		if a := c.Access[0]; a.Triggers != tt.want || !cmp.Equal(a.HostapdInterfaces, tt.bss) {
+			t.Errorf("%q: triggers %+v on %v, want %+v on %v", tt.access, a.Triggers, a.HostapdInterfaces, tt.want, tt.bss)
+		}
+	}
+}

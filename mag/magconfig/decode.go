@@ -201,6 +201,12 @@ func (c *Config) decodeAccess(s *uci.Section) []error {
 	trig := d.Enums("trigger", "hostapd", "dhcp", "rs", "ns")
 	if !d.Has("trigger") {
 		trig = []string{"hostapd", "dhcp", "rs", "ns"}
+		if a.ATT != ATTIEEE8011 && !d.Has("hostapd_iface") {
+			// A wired (or other non-Wi-Fi) link has no hostapd to report
+			// its clients: with the trigger on, each would wait
+			// identity_wait for an event that never comes.
+			trig = trig[1:]
+		}
 	}
 	for _, t := range trig {
 		switch t {
