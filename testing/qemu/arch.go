@@ -30,10 +30,11 @@ type Arch struct {
 	// VirtioBus is "pci" or "mmio": which virtio transport the
 	// machine has, so which device names to pass QEMU.
 	VirtioBus string
-	// NICSlots, when set, are the PCI slots the NICs of Options.NICs
-	// take, in order: the slots whose interrupt the board routes (a
-	// guest has at most that many NICs).
-	NICSlots []string
+	// PCISlots, when set, are the PCI slots of the devices the harness
+	// adds, in order: the control port, the 9p shares, then the NICs.
+	// They are the slots whose interrupt the board routes, so a guest
+	// has at most that many devices.
+	PCISlots []string
 	// Memory is the default guest memory in MiB.
 	Memory int
 	// Modules are added to DefaultModules for this architecture only.
@@ -79,13 +80,14 @@ var Mipsel = Arch{
 	BootArgs:    "panic=-1 quiet nohz=off",
 	VirtioBus:   "pci",
 	// Linux routes interrupts only for Malta's PCI slots 11 and 12
-	// (on-board Ethernet and sound) and 18-21 (the four PCI slots; QEMU
-	// fills them with the control port and the 9p shares): a device in
-	// any other slot gets IRQ 0 (past slot 21, whatever lies after the
-	// table), so virtio_net's probe fails with EINVAL (request_irq of
-	// IRQ 0) and a PCnet or e1000 never comes up (arch/mips/pci/
-	// fixup-malta.c, irq_tab). The NICs take 11 and 12.
-	NICSlots: []string{"0x0b", "0x0c"},
+	// (on-board Ethernet and sound) and 18-21 (the four PCI slots): a
+	// device in any other slot gets IRQ 0 (past slot 21, whatever lies
+	// after the table), so virtio_net's probe fails with EINVAL
+	// (request_irq of IRQ 0) and a PCnet or e1000 never comes up
+	// (arch/mips/pci/fixup-malta.c, irq_tab). QEMU's automatic slots
+	// run past 21 after four devices: the control port and the three
+	// shares fill 18-21, the NICs take 11 and 12.
+	PCISlots: []string{"0x12", "0x13", "0x14", "0x15", "0x0b", "0x0c"},
 	Memory:   256,
 }
 

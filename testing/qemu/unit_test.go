@@ -236,9 +236,10 @@ func TestQemuArgs(t *testing.T) {
 	}
 }
 
-// TestQemuArgsMipselNIC checks the Malta guest's NICs sit in the PCI
-// slots whose interrupt Linux routes (11 and 12), whatever their model.
-func TestQemuArgsMipselNIC(t *testing.T) {
+// TestQemuArgsMipselSlots checks every PCI device of the Malta guest
+// sits in a slot whose interrupt Linux routes (18-21, then 11 and 12),
+// whatever the NIC's model.
+func TestQemuArgsMipselSlots(t *testing.T) {
 	vm := &VM{Image: &Image{Arch: Mipsel, Kernel: "/c/vmlinux", Initrd: "/c/initramfs.cpio"}, share: "/w/share", root: "/src", logs: "/src/results/T"}
 	got := strings.Join(vm.qemuArgs(Options{NICs: []NIC{
 		{Netdev: "connect=127.0.0.1:10001", MAC: "52:54:00:00:00:02"},
@@ -246,12 +247,19 @@ func TestQemuArgsMipselNIC(t *testing.T) {
 	}}, "/w/ctl.sock"), " ")
 	for _, want := range []string{
 		"-M malta -accel tcg",
+		"-device virtio-serial-pci,id=vser,addr=0x12 ",
+		"-device virtio-9p-pci,fsdev=fs0,mount_tag=share,addr=0x13 ",
+		"-device virtio-9p-pci,fsdev=fs1,mount_tag=src,addr=0x14 ",
+		"-device virtio-9p-pci,fsdev=fs2,mount_tag=results,addr=0x15 ",
 		"-netdev socket,id=net0,connect=127.0.0.1:10001 -device virtio-net-pci,netdev=net0,addr=0x0b,mac=52:54:00:00:00:02 ",
 		"-netdev socket,id=net1,listen=127.0.0.1:10002 -device e1000,netdev=net1,addr=0x0c,romfile= ",
 	} {
 		if !strings.Contains(got+" ", want) {
 			t.Errorf("qemu arguments lack %q:\n%s", want, got)
 		}
+	}
+	if n := strings.Count(got, "addr=0x"); n != 6 {
+		t.Errorf("%d devices placed, want 6:\n%s", n, got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,8 +163,9 @@ func BootAll(tb testing.TB, opts ...Options) []*VM {
 		if bins[i], err = exec.LookPath(arch.QEMU); err != nil {
 			tb.Fatalf("qemu: %s not found: install it with scripts/install-test-deps.sh (apt-get install %s kmod xz-utils)", arch.QEMU, arch.QEMUPackage)
 		}
-		if len(arch.NICSlots) > 0 && len(o.NICs) > len(arch.NICSlots) {
-			tb.Fatalf("qemu: %d NICs asked for, but a %s guest has interrupts for %d (slots %s)", len(o.NICs), arch.Name, len(arch.NICSlots), strings.Join(arch.NICSlots, ", "))
+		if n := 1 + len(harnessShares) + len(o.Shares) + len(o.NICs); len(arch.PCISlots) > 0 && n > len(arch.PCISlots) {
+			tb.Fatalf("qemu: %d PCI devices (control port, %d shares, %d NICs), but a %s guest has interrupts for %d (slots %s)",
+				n, len(harnessShares)+len(o.Shares), len(o.NICs), arch.Name, len(arch.PCISlots), strings.Join(arch.PCISlots, ", "))
 		}
 		if o.Name == "" {
 			o.Name = arch.Name
@@ -297,6 +299,10 @@ func (vm *VM) boot(qemuBin string, o Options) error {
 	}
 }
 
+// harnessShares are the tags of the 9p shares every guest has (see
+// Options.Shares).
+var harnessShares = [...]string{"share", "src", "results"}
+
 func (vm *VM) qemuArgs(o Options, sock string) []string {
 	a := vm.Image.Arch
 	mem, cpus := o.Memory, o.CPUs
@@ -313,30 +319,40 @@ func (vm *VM) qemuArgs(o Options, sock string) []string {
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		"-kernel", vm.Image.Kernel, "-initrd", vm.Image.Initrd, "-append", cmdline,
 		"-serial", "stdio",
-		"-device", "virtio-serial-"+a.VirtioBus+",id=vser",
+	)
+	// addr places the next PCI device in the architecture's next slot
+	// (BootAll checked there are enough).
+	next := 0
+	addr := func() string {
+		if next >= len(a.PCISlots) {
+			return ""
+		}
+		next++
+		return ",addr=" + a.PCISlots[next-1]
+	}
+	args = append(args,
+		"-device", "virtio-serial-"+a.VirtioBus+",id=vser"+addr(),
 		"-chardev", "socket,id=ctl,path="+sock,
 		"-device", "virtserialport,bus=vser.0,chardev=ctl,name="+ctl.PortName,
 	)
-	shares := append([]Share{
-		{Tag: "share", Dir: vm.share},
-		{Tag: "src", Dir: vm.root, ReadOnly: true},
-		{Tag: "results", Dir: vm.logs},
-	}, o.Shares...)
+	shares := slices.Concat([]Share{
+		{Tag: harnessShares[0], Dir: vm.share},
+		{Tag: harnessShares[1], Dir: vm.root, ReadOnly: true},
+		{Tag: harnessShares[2], Dir: vm.logs},
+	}, o.Shares)
 	for i, s := range shares {
 		fsdev := fmt.Sprintf("local,id=fs%d,path=%s,security_model=none", i, s.Dir)
 		if s.ReadOnly {
 			fsdev += ",readonly=on"
 		}
-		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("virtio-9p-%s,fsdev=fs%d,mount_tag=%s", a.VirtioBus, i, s.Tag))
+		args = append(args, "-fsdev", fsdev, "-device", fmt.Sprintf("virtio-9p-%s,fsdev=fs%d,mount_tag=%s", a.VirtioBus, i, s.Tag)+addr())
 	}
 	for i, n := range o.NICs {
 		dev := fmt.Sprintf("virtio-net-%s,netdev=net%d", a.VirtioBus, i)
 		if n.Model != "" {
 			dev = fmt.Sprintf("%s,netdev=net%d", n.Model, i)
 		}
-		if i < len(a.NICSlots) {
-			dev += ",addr=" + a.NICSlots[i]
-		}
+		dev += addr()
 		if n.MAC != "" {
 			dev += ",mac=" + n.MAC
 		}
