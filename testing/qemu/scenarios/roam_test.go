@@ -25,12 +25,14 @@ const envRoamStudy = "PMIP_ROAM_STUDY"
 //
 // No MAG or LMA runs: this is the access link alone. Both APs' bridges are
 // joined by a "ds" link that lets only FT's RRB (key holder messages,
-// ethertypes 0x890d and 0x88b7) and RSN pre-authentication (0x88c7) through, so the
-// two access links stay separate as PMIPv6 needs (RFC 5213 6.9.1: one
-// point-to-point link per mobile node per MAG).
+// ethertypes 0x890d and 0x88b7) and RSN pre-authentication (0x88c7)
+// through, so the two access links stay separate as PMIPv6 needs (RFC 5213
+// 6.9.1: one point-to-point link per mobile node per MAG). pmip-hapmon
+// times each AP's events over the control socket and through hostapd_cli
+// -a.
 //
 //	         [ap1] br-lan 10.99.0.1 ── wlan0 02:00:00:00:00:00 hostapd )))
-//	root: bridge ds ─┤ ds0 (nft: only 0x890d, 0x88c7)                      (((  wlan2 [sta] 10.99.0.2
+//	root: bridge ds ─┤ ds0 (nft: only 0x890d, 0x88b7, 0x88c7)             (((  wlan2 [sta] 10.99.0.2
 //	         [ap2] br-lan 10.99.0.3 ── wlan1 02:00:00:00:01:00 hostapd )))        wpa_supplicant
 //	         each AP pings 10.99.0.2 every 10 ms: the union of replies
 //	         shows the link-layer gap of the move
