@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -34,4 +35,15 @@ func TestScenario6(t *testing.T) {
 	d.Say("AP guest: %s, pmip-mag ELF32 LE MIPS, hwsim radios: ap1 %s, client %s", d.APVM.Release, radios("ap1"), radios("client"))
 	d.Up()
 	d.AttachAndPing(d.APs[0])
+
+	// What the MAG costs an AP serving one client: its resident memory.
+	rss := strings.Fields(d.shOn(d.APVM, "grep VmRSS /proc/$(pidof pmip-mag)/status"))
+	if len(rss) != 3 || rss[0] != "VmRSS:" || rss[2] != "kB" {
+		t.Fatalf("pmip-mag's resident memory: %q", rss)
+	}
+	kb, err := strconv.ParseFloat(rss[1], 64)
+	if err != nil {
+		t.Fatalf("pmip-mag's resident memory: %v", err)
+	}
+	d.Record("pmip-mag resident memory (mipsel)", kb/1024, "MiB")
 }
