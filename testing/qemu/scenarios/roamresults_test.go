@@ -62,8 +62,9 @@ func readPingReplies(path string) ([]float64, error) {
 
 // hookRecord is a line of pmip-hapmon's output.
 type hookRecord struct {
-	T     int64  `json:"t_ns"`
-	Event string `json:"event"`
+	T       int64  `json:"t_ns"`
+	Event   string `json:"event"`
+	Handoff int    `json:"handoff"`
 }
 
 // readHookRecords reads pmip-hapmon's JSON lines; a missing file is none.
@@ -82,16 +83,16 @@ func readHookRecords(path string) []hookRecord {
 	return rs
 }
 
-// firstHook is the time (Unix seconds) of the first record in [from, to]
-// whose event starts with prefix.
-func firstHook(rs []hookRecord, from, to float64, prefix string) (float64, bool) {
+// firstHook is the first record in [from, to] (Unix seconds) whose event
+// starts with prefix, and its time.
+func firstHook(rs []hookRecord, from, to float64, prefix string) (hookRecord, float64, bool) {
 	for _, r := range rs {
 		t := float64(r.T) / 1e9
 		if t >= from && t <= to && strings.HasPrefix(r.Event, prefix) {
-			return t, true
+			return r, t, true
 		}
 	}
-	return 0, false
+	return hookRecord{}, 0, false
 }
 
 // roamStep is one step's window in wpa_supplicant's log.
@@ -248,8 +249,12 @@ func readRoamResults(dir string) ([]string, error) {
 			// How long the event took to reach a MAG-like reader, from
 			// hostapd's log line.
 			for _, p := range []struct{ name, file string }{{"ctrl-socket monitor", "mon-"}, {"action script", "act-"}} {
-				if th, ok := firstHook(readHookRecords(filepath.Join(dir, p.file+target+".log")), tc-0.05, end+1, "AP-STA-CONNECTED"); ok {
+				if r, th, ok := firstHook(readHookRecords(filepath.Join(dir, p.file+target+".log")), tc-0.05, end+1, "AP-STA-CONNECTED"); ok {
 					fmt.Fprintf(&b, " via %s +%.1f ms;", p.name, (th-tc)*1000)
+					if r.Handoff != 0 {
+						// pmip-hapmon's rule (docs/handover.md 5.3).
+						fmt.Fprintf(&b, " rule: HI %d;", r.Handoff)
+					}
 				}
 			}
 		}

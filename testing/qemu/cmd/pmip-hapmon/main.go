@@ -71,6 +71,9 @@ type record struct {
 	Source string `json:"source"`
 	Iface  string `json:"iface,omitempty"`
 	Event  string `json:"event"`
+	// Handoff is the Handoff Indicator the proposed rule (hints.go) gives
+	// an AP-STA-CONNECTED: 3 or 4.
+	Handoff int `json:"handoff,omitempty"`
 }
 
 var outMu sync.Mutex
@@ -207,6 +210,7 @@ func attach(ctx context.Context, path, ifname string, on func(ifname, event stri
 	}
 	buf := make([]byte, ctrlMax)
 	attached := false
+	var hints handoffHints
 	for {
 		n, err := c.Read(buf)
 		now := time.Now().UnixNano()
@@ -225,7 +229,7 @@ func attach(ctx context.Context, path, ifname string, on func(ifname, event stri
 			return fmt.Errorf("monitor: %s refused ATTACH", path)
 		case len(msg) > 3 && msg[0] == '<' && msg[2] == '>':
 			// An event: "<3>AP-STA-CONNECTED 02:00:00:00:02:00".
-			emit(record{T: now, Source: "monitor", Iface: ifname, Event: msg[3:]})
+			emit(record{T: now, Source: "monitor", Iface: ifname, Event: msg[3:], Handoff: hints.observe(msg[3:])})
 			on(ifname, msg[3:])
 		}
 	}
