@@ -172,7 +172,7 @@ type roamCase struct {
 	// the client), "preauth AP" (RSN pre-authentication through the
 	// current AP, then wait for the PMKSA).
 	Steps []string
-	// Debug runs hostapd with -d, to see what it knows but does not
+	// Debug runs hostapd with -d -K, to see what it knows but does not
 	// report (timings are then not representative).
 	Debug bool
 }
@@ -193,7 +193,7 @@ var roamCases = []roamCase{
 	{Name: "ft-pull", About: "802.11r FT-EAP over the air, the new AP pulls PMK-R1 from the R0KH at the move",
 		FT: true, AP: []string{"pmk_r1_push=0"}, KeyMgmt: "FT-EAP",
 		Steps: []string{"roam ap2", "roam ap1"}},
-	{Name: "ft-debug", About: "ft-pull with hostapd -d: what hostapd knows of a reassociation (timings not representative)",
+	{Name: "ft-debug", About: "ft-pull with hostapd -d -K: what hostapd knows of a reassociation (timings not representative)",
 		FT: true, AP: []string{"pmk_r1_push=0"}, KeyMgmt: "FT-EAP", Debug: true,
 		Steps: []string{"roam ap2", "bbm ap1"}},
 }
@@ -255,7 +255,9 @@ func (c roamCase) script(hapmon string) string {
 	conf := "/mnt/share/roam/" + c.Name
 	dbg := ""
 	if c.Debug {
-		dbg = "-d "
+		// -K: key material in the log too (the study's keys are fixed test
+		// keys): shows whether the PMK-R1 carries the identity.
+		dbg = "-d -K "
 	}
 	w("set -eu")
 	w("T=/tmp/roam-%s; R=/mnt/results/%s; rm -rf $T; mkdir -p $T $R", c.Name, c.Name)
