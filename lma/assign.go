@@ -50,7 +50,7 @@ func (e *Engine) assignIPv6(r *request, g *grant) mh.Status {
 			}
 		}
 		for _, hp := range pol.HomePrefixes {
-			if e.bc.byHNP[hp] == nil {
+			if e.bc.withHNP(hp) == nil {
 				g.hnps = append(g.hnps, hp)
 			}
 		}
@@ -108,7 +108,7 @@ func (e *Engine) assignIPv4(r *request, g *grant) mh.Status {
 		if !req.IsUnspecified() && req != pol.IPv4Address.Addr() {
 			return mh.StatusNotAuthorizedForIPv4HomeAddress
 		}
-		if e.bc.byHoA[pol.IPv4Address.Addr()] != nil {
+		if e.bc.withHoA(pol.IPv4Address.Addr()) != nil {
 			// Held by another interface of the mobile: one address,
 			// one session.
 			return mh.StatusNotAuthorizedForIPv4HomeAddress
@@ -165,7 +165,7 @@ func (e *Engine) assignIPv4(r *request, g *grant) mh.Status {
 func (e *Engine) newUplinkKey() uint32 {
 	for {
 		k := rand.Uint32()
-		if k != 0 && e.bc.byUp[k] == nil {
+		if k != 0 && !e.bc.upKeyUsed(k) {
 			return k
 		}
 	}
@@ -173,10 +173,10 @@ func (e *Engine) newUplinkKey() uint32 {
 
 // release gives back what a binding holds.
 func (e *Engine) release(b *binding) {
-	for _, p := range b.hnps {
-		e.pools.free(p)
+	for i := range int(b.nhnp) {
+		e.pools.free(e.bc.hnpAt(b, i))
 	}
-	if b.hoa.IsValid() {
-		e.pools.free(b.hoa)
+	if b.hoa.valid() {
+		e.pools.free(b.hoa.prefix())
 	}
 }

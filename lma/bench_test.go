@@ -46,10 +46,10 @@ func preload(t testing.TB, e *Engine, n int) {
 				aerr = err
 				return
 			}
-			b := &binding{id: e.nextID, mn: mnKey{subtype: mh.MNIDNAI, id: "pre" + strconv.Itoa(i) + "@example.net"},
+			b := e.bc.load(&bindingRecord{id: e.nextID, mn: mnKey{subtype: mh.MNIDNAI, id: "pre" + strconv.Itoa(i) + "@example.net"},
 				att: mh.ATTIEEE80211, mag: "ap1", coa: ap1Addr.Addr(), tunnel: "ip6ip6", hnps: []netip.Prefix{p},
-				policy: "staff", lifetime: time.Hour, registered: now.UnixNano(), updated: now.UnixNano(), heapIdx: -1}
-			b.deadline = now.Add(time.Hour).UnixNano()
+				policy: "staff", lifetime: time.Hour, registered: now.UnixNano(), updated: now.UnixNano(),
+				deadline: now.Add(time.Hour).UnixNano()})
 			e.nextID++
 			e.bc.add(b)
 			e.ref(e.view(b).tunnel)

@@ -1,8 +1,6 @@
 package lma
 
 import (
-	"container/heap"
-	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -48,209 +46,437 @@ func (s bindingState) String() string {
 // binding is one Binding Cache entry (RFC 6275 9.1 extended by RFC 5213
 // 5.1 and RFC 5844 3.2.1): one mobility session, i.e. one interface of one
 // mobile node attached through one MAG. It is owned by the engine's loop.
+//
+// A binding holds no pointers, so that the garbage collector never scans
+// the cache's million entries (with pointers, marking them was 40% of the
+// LMA's CPU at 1M bindings): addresses are packed (ip, pfx), names shared
+// by many sessions (MAG, policy, tunnel) are indexes into the cache's name
+// table, and the strings that are each session's own (mobile node and
+// link-layer identifiers) and any home prefix after the first live in
+// the cache beside it, by slot. Read them through the cache's accessors.
 type binding struct {
 	id uint64
-	mn mnKey
-	// llid is the Mobile Node Link-layer Identifier (RFC 5213 8.6) as
-	// octets, "" when the MAG sent none.
-	llid string
-	att  mh.AccessTechnology
-	// mag names the serving MAG; coa is its Proxy-CoA (RFC 5213 2.2), an
-	// IPv4 address when it signals over IPv4 transport (RFC 5844 4).
-	mag    string
-	coa    netip.Addr
-	tunnel lmaconfig.Tunnel
-	// hnps are the home network prefixes of the session (RFC 5213 5.2).
-	hnps []netip.Prefix
+	// slot is where the binding sits in the cache; nextOfMN is the slot
+	// of the next binding of the same mobile node plus one, 0 for none
+	// (multihoming, RFC 5213 5.4).
+	slot, nextOfMN uint32
+	heapIdx        int32
+	mnSubtype      mh.MNIDSubtype
+	att            mh.AccessTechnology
+	state          bindingState
+	// GRE keys (RFC 5845 3): up is the key the LMA gave the MAG in the PBA
+	// for uplink packets, down the key the MAG asked for downlink packets.
+	greUpSet, greDownSet bool
+	greUp, greDown       uint32
+	// mag names the serving MAG, policy the policy profile, tunnel the
+	// encapsulation (name table indexes).
+	mag, policy, tunnel name
+	// seq is the last accepted Sequence Number (RFC 6275 9.5.1).
+	seq uint16
+	// nhnp counts the home network prefixes of the session (RFC 5213
+	// 5.2): the first is hnp, the others in the cache's more map.
+	nhnp uint8
+	hnp  pfx
+	// coa is the serving MAG's Proxy-CoA (RFC 5213 2.2), an IPv4 address
+	// when it signals over IPv4 transport (RFC 5844 4).
+	coa ip
 	// hoa is the IPv4 home address with the prefix length sent to the
 	// client (RFC 5844 3.3.2); invalid when none. v4router is its default
 	// router (RFC 5844 3.3.3).
-	hoa      netip.Prefix
-	v4router netip.Addr
-	// GRE keys (RFC 5845 3): up is the key the LMA gave the MAG in the PBA
-	// for uplink packets, down the key the MAG asked for downlink packets.
-	greUp, greDown       uint32
-	greUpSet, greDownSet bool
+	hoa      pfx
+	v4router ip
 	// linkLocal is the mobile's MAG-side link-local address (RFC 5213
 	// 5.3.6, 8.7), kept so a later PBU asking with ALL_ZERO learns it.
-	linkLocal netip.Addr
-	policy    string
+	linkLocal ip
 
 	lifetime time.Duration
-	// Times as Unix nanoseconds (a time.Time is 24 octets and a pointer,
-	// three of them a million times over): first registration, last
-	// change, and the deadline: the lifetime's end when active, the
-	// deletion time when deregistered.
+	// Times as Unix nanoseconds: first registration, last change, and the
+	// deadline: the lifetime's end when active, the deletion time when
+	// deregistered.
 	registered, updated, deadline int64
-	// timestamp is the last accepted Timestamp option (RFC 5213 5.5);
-	// seq the last accepted Sequence Number (RFC 6275 9.5.1).
+	// timestamp is the last accepted Timestamp option (RFC 5213 5.5).
 	timestamp uint64
-	seq       uint16
-	state     bindingState
-
-	heapIdx int
-	// nextOfMN links the bindings of one mobile node (multihoming, RFC
-	// 5213 5.4).
-	nextOfMN *binding
-}
-
-// String prefixes the binding's log lines (house style, habit 7).
-func (b *binding) String() string {
-	return fmt.Sprintf("binding %d %s via %s", b.id, b.mn, b.mag)
 }
 
 // deadlineTime is the deadline as a time.
 func (b *binding) deadlineTime() time.Time { return time.Unix(0, b.deadline) }
 
-// expiryHeap orders bindings by deadline; index kept in heapIdx so that a
-// refresh moves its entry in O(log n) and a million bindings need one
-// clock timer, not a million.
-type expiryHeap []*binding
+// ip is a netip.Addr without zone and without the pointer netip keeps for
+// it: 16 octets and the family (0 when invalid).
+type ip struct {
+	a   [16]byte
+	fam uint8
+}
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].deadline < h[j].deadline }
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx = i
-	h[j].heapIdx = j
+func packIP(a netip.Addr) ip {
+	switch {
+	case !a.IsValid():
+		return ip{}
+	case a.Is4():
+		return ip{a: a.As16(), fam: 4}
+	}
+	return ip{a: a.As16(), fam: 6}
 }
-func (h *expiryHeap) Push(x any) {
-	b := x.(*binding)
-	b.heapIdx = len(*h)
-	*h = append(*h, b)
+
+func (x ip) addr() netip.Addr {
+	switch x.fam {
+	case 4:
+		return netip.AddrFrom16(x.a).Unmap()
+	case 6:
+		return netip.AddrFrom16(x.a)
+	}
+	return netip.Addr{}
 }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	n := len(old)
-	b := old[n-1]
-	old[n-1] = nil
-	b.heapIdx = -1
-	*h = old[:n-1]
-	return b
+
+func (x ip) valid() bool { return x.fam != 0 }
+
+// pfx is a netip.Prefix packed like ip.
+type pfx struct {
+	a    ip
+	bits uint8
 }
+
+func packPfx(p netip.Prefix) pfx {
+	if !p.IsValid() {
+		return pfx{}
+	}
+	return pfx{a: packIP(p.Addr()), bits: uint8(p.Bits())}
+}
+
+func (x pfx) prefix() netip.Prefix {
+	if !x.a.valid() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(x.a.addr(), int(x.bits))
+}
+
+func (x pfx) valid() bool { return x.a.valid() }
+
+// name is an index into the cache's name table.
+type name uint16
+
+// slotStrings are what a binding owns that holds pointers: kept beside
+// the pointer-free bindings, by slot.
+type slotStrings struct {
+	mnID, llid string
+}
+
+// Bindings live in chunks that never move, so that a *binding stays valid
+// while its slot is in use; a removed binding's slot is reused.
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+)
 
 // cache is the Binding Cache with the indexes the lookups of RFC 5213
 // 5.4.1 need. Only the engine's loop touches it.
 type cache struct {
-	byID   map[uint64]*binding
-	byMN   map[mnKey]*binding // head of the nextOfMN list
-	byHNP  map[netip.Prefix]*binding
-	byHoA  map[netip.Addr]*binding
-	byUp   map[uint32]*binding // uplink GRE keys in use
+	chunks [][]binding     // pointer-free: never scanned by the collector
+	strs   [][]slotStrings // beside chunks, same indexes
+	more   map[uint32][]netip.Prefix
+	free   []uint32
+	used   uint32 // slots handed out, free ones included
+
+	names   []string
+	nameIDs map[string]name
+
+	byID   map[uint64]uint32
+	byMN   map[mnKey]uint32 // head of the nextOfMN list
+	byHNP  map[pfx]uint32
+	byHoA  map[ip]uint32
+	byUp   map[uint32]uint32 // uplink GRE keys in use
 	perMAG map[string]int
-	heap   expiryHeap
+	// heap orders slots by deadline (expiry.go).
+	heap []uint32
 	// size mirrors len(byID) for readers off the loop (metrics).
 	size atomic.Int64
 }
 
 func newCache() *cache {
 	return &cache{
-		byID:   map[uint64]*binding{},
-		byMN:   map[mnKey]*binding{},
-		byHNP:  map[netip.Prefix]*binding{},
-		byHoA:  map[netip.Addr]*binding{},
-		byUp:   map[uint32]*binding{},
-		perMAG: map[string]int{},
+		more:    map[uint32][]netip.Prefix{},
+		nameIDs: map[string]name{},
+		byID:    map[uint64]uint32{},
+		byMN:    map[mnKey]uint32{},
+		byHNP:   map[pfx]uint32{},
+		byHoA:   map[ip]uint32{},
+		byUp:    map[uint32]uint32{},
+		perMAG:  map[string]int{},
 	}
 }
 
 func (c *cache) len() int { return len(c.byID) }
 
-// add indexes a new binding.
+// at is the binding in slot s.
+func (c *cache) at(s uint32) *binding { return &c.chunks[s>>chunkBits][s&(chunkSize-1)] }
+
+func (c *cache) strsOf(b *binding) *slotStrings {
+	return &c.strs[b.slot>>chunkBits][b.slot&(chunkSize-1)]
+}
+
+// alloc returns a zeroed binding in a free slot, not yet indexed: fill it
+// and add it, or give it back with discard.
+func (c *cache) alloc() *binding {
+	var s uint32
+	if n := len(c.free); n > 0 {
+		s = c.free[n-1]
+		c.free = c.free[:n-1]
+	} else {
+		if c.used&(chunkSize-1) == 0 {
+			c.chunks = append(c.chunks, make([]binding, chunkSize))
+			c.strs = append(c.strs, make([]slotStrings, chunkSize))
+		}
+		s = c.used
+		c.used++
+	}
+	b := c.at(s)
+	*b = binding{slot: s, heapIdx: -1}
+	return b
+}
+
+// discard gives back a slot that alloc returned and add never indexed, or
+// that remove unindexed.
+func (c *cache) discard(b *binding) {
+	s := b.slot
+	*c.strsOf(b) = slotStrings{}
+	delete(c.more, s)
+	*b = binding{heapIdx: -1}
+	c.free = append(c.free, s)
+}
+
+// intern returns the name table index of s.
+func (c *cache) intern(s string) name {
+	if n, ok := c.nameIDs[s]; ok {
+		return n
+	}
+	n := name(len(c.names))
+	c.names = append(c.names, s)
+	c.nameIDs[s] = n
+	return n
+}
+
+func (c *cache) name(n name) string {
+	if int(n) < len(c.names) {
+		return c.names[n]
+	}
+	return ""
+}
+
+// Accessors of what a binding keeps outside itself.
+
+func (c *cache) mn(b *binding) mnKey {
+	return mnKey{subtype: b.mnSubtype, id: c.strsOf(b).mnID}
+}
+func (c *cache) isMN(b *binding, k mnKey) bool {
+	return b.mnSubtype == k.subtype && c.strsOf(b).mnID == k.id
+}
+func (c *cache) llid(b *binding) string                   { return c.strsOf(b).llid }
+func (c *cache) mag(b *binding) string                    { return c.name(b.mag) }
+func (c *cache) policy(b *binding) string                 { return c.name(b.policy) }
+func (c *cache) tunnel(b *binding) lmaconfig.Tunnel       { return lmaconfig.Tunnel(c.name(b.tunnel)) }
+func (c *cache) setMN(b *binding, k mnKey)                { b.mnSubtype, c.strsOf(b).mnID = k.subtype, k.id }
+func (c *cache) setLLID(b *binding, s string)             { c.strsOf(b).llid = s }
+func (c *cache) setTunnel(b *binding, t lmaconfig.Tunnel) { b.tunnel = c.intern(string(t)) }
+
+// hnpAt is the session's i-th home network prefix, i < b.nhnp.
+func (c *cache) hnpAt(b *binding, i int) netip.Prefix {
+	if i == 0 {
+		return b.hnp.prefix()
+	}
+	return c.more[b.slot][i-1]
+}
+
+// hnps returns a copy of the session's home network prefixes.
+func (c *cache) hnps(b *binding) []netip.Prefix {
+	if b.nhnp == 0 {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, b.nhnp)
+	for i := range int(b.nhnp) {
+		out = append(out, c.hnpAt(b, i))
+	}
+	return out
+}
+
+// hasHNP reports whether p is one of the session's prefixes.
+func (c *cache) hasHNP(b *binding, p netip.Prefix) bool {
+	for i := range int(b.nhnp) {
+		if c.hnpAt(b, i) == p {
+			return true
+		}
+	}
+	return false
+}
+
+// setHNPs replaces the session's prefixes (at most 255, maxHNPOptions
+// bounds them far lower); the binding must not be indexed meanwhile.
+func (c *cache) setHNPs(b *binding, ps []netip.Prefix) {
+	delete(c.more, b.slot)
+	b.nhnp = uint8(min(len(ps), 255))
+	b.hnp = pfx{}
+	if len(ps) > 0 {
+		b.hnp = packPfx(ps[0])
+	}
+	if len(ps) > 1 {
+		c.more[b.slot] = append([]netip.Prefix(nil), ps[1:b.nhnp]...)
+	}
+}
+
+// get returns the binding with id, nil if none.
+func (c *cache) get(id uint64) *binding {
+	if s, ok := c.byID[id]; ok {
+		return c.at(s)
+	}
+	return nil
+}
+
+// withHNP returns the binding holding home network prefix p, nil if none.
+func (c *cache) withHNP(p netip.Prefix) *binding {
+	if s, ok := c.byHNP[packPfx(p)]; ok {
+		return c.at(s)
+	}
+	return nil
+}
+
+// withHoA returns the binding holding IPv4 home address a, nil if none.
+func (c *cache) withHoA(a netip.Addr) *binding {
+	if s, ok := c.byHoA[packIP(a)]; ok {
+		return c.at(s)
+	}
+	return nil
+}
+
+// upKeyUsed reports whether a session has uplink GRE key k.
+func (c *cache) upKeyUsed(k uint32) bool {
+	_, ok := c.byUp[k]
+	return ok
+}
+
+// all yields every binding in the cache, in no particular order. The
+// loop body must not add or remove bindings.
+func (c *cache) all(yield func(*binding) bool) {
+	for _, s := range c.byID {
+		if !yield(c.at(s)) {
+			return
+		}
+	}
+}
+
+// add indexes a binding from alloc.
 func (c *cache) add(b *binding) {
-	c.byID[b.id] = b
-	b.nextOfMN = c.byMN[b.mn]
-	c.byMN[b.mn] = b
+	c.byID[b.id] = b.slot
+	k := c.mn(b)
+	if head, ok := c.byMN[k]; ok {
+		b.nextOfMN = head + 1
+	} else {
+		b.nextOfMN = 0
+	}
+	c.byMN[k] = b.slot
 	c.indexResources(b)
-	c.perMAG[b.mag]++
-	heap.Push(&c.heap, b)
+	c.perMAG[c.mag(b)]++
+	c.heapPush(b)
 	c.size.Store(int64(len(c.byID)))
 }
 
 func (c *cache) indexResources(b *binding) {
-	for _, p := range b.hnps {
-		c.byHNP[p] = b
+	for i := range int(b.nhnp) {
+		c.byHNP[packPfx(c.hnpAt(b, i))] = b.slot
 	}
-	if b.hoa.IsValid() {
-		c.byHoA[b.hoa.Addr()] = b
+	if b.hoa.valid() {
+		c.byHoA[b.hoa.a] = b.slot
 	}
 	if b.greUpSet {
-		c.byUp[b.greUp] = b
+		c.byUp[b.greUp] = b.slot
 	}
 }
 
 func (c *cache) unindexResources(b *binding) {
-	for _, p := range b.hnps {
-		if c.byHNP[p] == b {
-			delete(c.byHNP, p)
+	for i := range int(b.nhnp) {
+		k := packPfx(c.hnpAt(b, i))
+		if s, ok := c.byHNP[k]; ok && s == b.slot {
+			delete(c.byHNP, k)
 		}
 	}
-	if b.hoa.IsValid() && c.byHoA[b.hoa.Addr()] == b {
-		delete(c.byHoA, b.hoa.Addr())
+	if b.hoa.valid() {
+		if s, ok := c.byHoA[b.hoa.a]; ok && s == b.slot {
+			delete(c.byHoA, b.hoa.a)
+		}
 	}
-	if b.greUpSet && c.byUp[b.greUp] == b {
-		delete(c.byUp, b.greUp)
+	if b.greUpSet {
+		if s, ok := c.byUp[b.greUp]; ok && s == b.slot {
+			delete(c.byUp, b.greUp)
+		}
 	}
 }
 
-// remove drops a binding from every index.
+// remove drops a binding from every index and frees its slot: b must not
+// be used afterwards.
 func (c *cache) remove(b *binding) {
-	if c.byID[b.id] != b {
+	if s, ok := c.byID[b.id]; !ok || s != b.slot {
 		return
 	}
 	delete(c.byID, b.id)
 	c.size.Store(int64(len(c.byID)))
 	c.unindexResources(b)
-	if head := c.byMN[b.mn]; head == b {
-		if b.nextOfMN == nil {
-			delete(c.byMN, b.mn)
+	k := c.mn(b)
+	if head := c.byMN[k]; head == b.slot {
+		if b.nextOfMN == 0 {
+			delete(c.byMN, k)
 		} else {
-			c.byMN[b.mn] = b.nextOfMN
+			c.byMN[k] = b.nextOfMN - 1
 		}
 	} else {
-		for p := head; p != nil; p = p.nextOfMN {
-			if p.nextOfMN == b {
+		for p := c.at(head); ; {
+			if p.nextOfMN == 0 {
+				break
+			}
+			if p.nextOfMN-1 == b.slot {
 				p.nextOfMN = b.nextOfMN
 				break
 			}
+			p = c.at(p.nextOfMN - 1)
 		}
 	}
-	b.nextOfMN = nil
-	if c.perMAG[b.mag]--; c.perMAG[b.mag] <= 0 {
-		delete(c.perMAG, b.mag)
+	mag := c.mag(b)
+	if c.perMAG[mag]--; c.perMAG[mag] <= 0 {
+		delete(c.perMAG, mag)
 	}
-	if b.heapIdx >= 0 && b.heapIdx < len(c.heap) && c.heap[b.heapIdx] == b {
-		heap.Remove(&c.heap, b.heapIdx)
-	}
+	c.heapRemove(b)
+	c.discard(b)
 }
 
 // moveMAG re-counts a binding under another MAG (handoff).
 func (c *cache) moveMAG(b *binding, mag string) {
-	if b.mag == mag {
+	old := c.mag(b)
+	if old == mag {
 		return
 	}
-	if c.perMAG[b.mag]--; c.perMAG[b.mag] <= 0 {
-		delete(c.perMAG, b.mag)
+	if c.perMAG[old]--; c.perMAG[old] <= 0 {
+		delete(c.perMAG, old)
 	}
-	b.mag = mag
+	b.mag = c.intern(mag)
 	c.perMAG[mag]++
 }
 
 // setDeadline moves a binding in the expiry order.
 func (c *cache) setDeadline(b *binding, t time.Time) {
 	b.deadline = t.UnixNano()
-	if b.heapIdx >= 0 && b.heapIdx < len(c.heap) && c.heap[b.heapIdx] == b {
-		heap.Fix(&c.heap, b.heapIdx)
-	}
+	c.heapFix(b)
 }
 
 // ofMN returns the bindings of one mobile node.
 func (c *cache) ofMN(k mnKey) []*binding {
-	var out []*binding
-	for b := c.byMN[k]; b != nil; b = b.nextOfMN {
-		out = append(out, b)
+	s, ok := c.byMN[k]
+	if !ok {
+		return nil
 	}
-	return out
+	var out []*binding
+	for b := c.at(s); ; b = c.at(b.nextOfMN - 1) {
+		out = append(out, b)
+		if b.nextOfMN == 0 {
+			return out
+		}
+	}
 }
 
 // next returns the binding whose deadline comes first.
@@ -258,5 +484,114 @@ func (c *cache) next() *binding {
 	if len(c.heap) == 0 {
 		return nil
 	}
-	return c.heap[0]
+	return c.at(c.heap[0])
+}
+
+// The expiry heap: slots ordered by deadline, each binding's index kept
+// in heapIdx, so that a refresh moves its entry in O(log n) and a million
+// bindings need one clock timer, not a million.
+
+func (c *cache) heapLess(i, j int) bool { return c.at(c.heap[i]).deadline < c.at(c.heap[j]).deadline }
+
+func (c *cache) heapSwap(i, j int) {
+	c.heap[i], c.heap[j] = c.heap[j], c.heap[i]
+	c.at(c.heap[i]).heapIdx = int32(i)
+	c.at(c.heap[j]).heapIdx = int32(j)
+}
+
+func (c *cache) heapUp(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !c.heapLess(i, p) {
+			return
+		}
+		c.heapSwap(i, p)
+		i = p
+	}
+}
+
+func (c *cache) heapDown(i int) bool {
+	start := i
+	n := len(c.heap)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && c.heapLess(r, l) {
+			m = r
+		}
+		if !c.heapLess(m, i) {
+			break
+		}
+		c.heapSwap(i, m)
+		i = m
+	}
+	return i > start
+}
+
+func (c *cache) heapPush(b *binding) {
+	b.heapIdx = int32(len(c.heap))
+	c.heap = append(c.heap, b.slot)
+	c.heapUp(int(b.heapIdx))
+}
+
+func (c *cache) inHeap(b *binding) bool {
+	i := int(b.heapIdx)
+	return i >= 0 && i < len(c.heap) && c.heap[i] == b.slot
+}
+
+func (c *cache) heapFix(b *binding) {
+	if !c.inHeap(b) {
+		return
+	}
+	i := int(b.heapIdx)
+	if !c.heapDown(i) {
+		c.heapUp(i)
+	}
+}
+
+func (c *cache) heapRemove(b *binding) {
+	if !c.inHeap(b) {
+		return
+	}
+	i := int(b.heapIdx)
+	last := len(c.heap) - 1
+	if i != last {
+		c.heapSwap(i, last)
+	}
+	c.heap = c.heap[:last]
+	b.heapIdx = -1
+	if i != last {
+		if !c.heapDown(i) {
+			c.heapUp(i)
+		}
+	}
+}
+
+// bindingLog renders a binding in log lines (house style, habit 7).
+type bindingLog struct {
+	c *cache
+	b *binding
+}
+
+func (l bindingLog) String() string {
+	return "binding " + uitoa(l.b.id) + " " + l.c.mn(l.b).String() + " via " + l.c.mag(l.b)
+}
+
+// describe is b for log lines; call it before b is removed.
+func (c *cache) describe(b *binding) bindingLog { return bindingLog{c, b} }
+
+func uitoa(v uint64) string {
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(buf[i:])
+		}
+	}
 }

@@ -67,8 +67,8 @@ func (e *Engine) noteRestart(mag *lmaconfig.MAG, ms *magState, counter uint32) {
 		e.log.Warn("lma: MAG restarted (RFC 5847 restart counter changed), removing its sessions",
 			"mag", mag.Name, "old", ms.restart, "new", counter, "sessions", e.bc.perMAG[mag.Name])
 		var gone []*binding
-		for _, b := range e.bc.byID {
-			if b.mag == mag.Name {
+		for b := range e.bc.all {
+			if e.bc.mag(b) == mag.Name {
 				gone = append(gone, b)
 			}
 		}

@@ -46,24 +46,24 @@ func (e *Engine) reload(cfg lmaconfig.Config) error {
 		return err
 	}
 	if fresh := e.pools.fresh; len(fresh) > 0 {
-		for _, b := range e.bc.byID {
-			for _, x := range append(slices.Clone(b.hnps), b.hoa) {
+		for b := range e.bc.all {
+			for _, x := range append(e.bc.hnps(b), b.hoa.prefix()) {
 				if !x.IsValid() {
 					continue
 				}
 				if err := e.pools.reserve(x, fresh); err != nil {
-					e.log.Warn("lma: reload: a session's entry conflicts with the new pool", "binding", b, "entry", x, "err", err)
+					e.log.Warn("lma: reload: a session's entry conflicts with the new pool", "binding", e.bc.describe(b), "entry", x, "err", err)
 				}
 			}
 		}
 	}
 	var gone []*binding
 	var why []string
-	for _, b := range e.bc.byID {
+	for b := range e.bc.all {
 		switch {
-		case e.pol.lookup(b.mn) == nil:
+		case e.pol.lookup(e.bc.mn(b)) == nil:
 			gone, why = append(gone, b), append(why, "mobile node's policy removed")
-		case e.mags[b.coa] == nil:
+		case e.mags[b.coa.addr()] == nil:
 			gone, why = append(gone, b), append(why, "MAG no longer authorized")
 		}
 	}
@@ -126,21 +126,21 @@ type BindingFilter struct {
 	Limit int
 }
 
-func (f BindingFilter) match(b *binding) bool {
-	if f.MobileNode != "" && b.mn.String() != f.MobileNode {
+func (f BindingFilter) match(c *cache, b *binding) bool {
+	if f.MobileNode != "" && c.mn(b).String() != f.MobileNode {
 		return false
 	}
-	if f.MAG != "" && b.mag != f.MAG {
+	if f.MAG != "" && c.mag(b) != f.MAG {
 		return false
 	}
 	if f.Prefix.IsValid() {
 		hit := false
-		for _, p := range b.hnps {
-			if p.Overlaps(f.Prefix) {
+		for i := range int(b.nhnp) {
+			if c.hnpAt(b, i).Overlaps(f.Prefix) {
 				hit = true
 			}
 		}
-		if b.hoa.IsValid() && f.Prefix.Contains(b.hoa.Addr()) {
+		if b.hoa.valid() && f.Prefix.Contains(b.hoa.a.addr()) {
 			hit = true
 		}
 		if !hit {
@@ -151,16 +151,17 @@ func (f BindingFilter) match(b *binding) bool {
 }
 
 func (e *Engine) info(b *binding) BindingInfo {
+	c := e.bc
 	i := BindingInfo{
-		ID: b.id, MobileNode: b.mn.String(), MNIDType: b.mn.subtype.String(),
-		AccessTechnology: b.att.String(), MAG: b.mag, ProxyCoA: b.coa, Tunnel: string(b.tunnel),
-		HomePrefixes: slices.Clone(b.hnps), IPv4HomeAddress: b.hoa, IPv4DefaultRouter: b.v4router,
+		ID: b.id, MobileNode: c.mn(b).String(), MNIDType: b.mnSubtype.String(),
+		AccessTechnology: b.att.String(), MAG: c.mag(b), ProxyCoA: b.coa.addr(), Tunnel: string(c.tunnel(b)),
+		HomePrefixes: c.hnps(b), IPv4HomeAddress: b.hoa.prefix(), IPv4DefaultRouter: b.v4router.addr(),
 		GREUplinkKey: b.greUp, GREDownlinkKey: b.greDown, HasGREUplinkKey: b.greUpSet, HasGREDownlinkKey: b.greDownSet,
-		Policy: b.policy, State: b.state.String(), Lifetime: b.lifetime,
+		Policy: c.policy(b), State: b.state.String(), Lifetime: b.lifetime,
 		Registered: time.Unix(0, b.registered).UTC(), Updated: time.Unix(0, b.updated).UTC(), Expires: b.deadlineTime().UTC(),
 	}
-	if b.llid != "" {
-		i.LinkLayerID = net.HardwareAddr(b.llid).String()
+	if l := c.llid(b); l != "" {
+		i.LinkLayerID = net.HardwareAddr(l).String()
 	}
 	return i
 }
@@ -177,14 +178,14 @@ func (e *Engine) Bindings(ctx context.Context, f BindingFilter) ([]BindingInfo, 
 		var sel []*binding
 		if k, ok := parseMN(f.MobileNode); ok {
 			for _, b := range e.bc.ofMN(k) {
-				if f.match(b) {
+				if f.match(e.bc, b) {
 					sel = append(sel, b)
 				}
 			}
 		} else {
 			sel = e.firstBindings(f)
 		}
-		slices.SortFunc(sel, compareBindings)
+		slices.SortFunc(sel, e.bc.compareBindings)
 		if f.Limit > 0 && len(sel) > f.Limit {
 			sel = sel[:f.Limit]
 		}
@@ -197,14 +198,14 @@ func (e *Engine) Bindings(ctx context.Context, f BindingFilter) ([]BindingInfo, 
 }
 
 // compareBindings is the order of Bindings.
-func compareBindings(a, b *binding) int {
-	if c := cmp.Compare(a.mn.subtype, b.mn.subtype); c != 0 {
+func (bc *cache) compareBindings(a, b *binding) int {
+	if c := cmp.Compare(a.mnSubtype, b.mnSubtype); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.mn.id, b.mn.id); c != 0 {
+	if c := strings.Compare(bc.strsOf(a).mnID, bc.strsOf(b).mnID); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.llid, b.llid); c != 0 {
+	if c := strings.Compare(bc.strsOf(a).llid, bc.strsOf(b).llid); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.att, b.att); c != 0 {
@@ -218,8 +219,8 @@ func compareBindings(a, b *binding) int {
 func (e *Engine) firstBindings(f BindingFilter) []*binding {
 	if f.Limit <= 0 {
 		var all []*binding
-		for _, b := range e.bc.byID {
-			if f.match(b) {
+		for b := range e.bc.all {
+			if f.match(e.bc, b) {
 				all = append(all, b)
 			}
 		}
@@ -228,7 +229,7 @@ func (e *Engine) firstBindings(f BindingFilter) []*binding {
 	// A max-heap of the Limit smallest seen so far: its root is the
 	// largest kept, which a smaller binding replaces.
 	h := make([]*binding, 0, min(f.Limit, len(e.bc.byID)))
-	less := func(i, j int) bool { return compareBindings(h[i], h[j]) > 0 }
+	less := func(i, j int) bool { return e.bc.compareBindings(h[i], h[j]) > 0 }
 	down := func(i int) {
 		for {
 			l := 2*i + 1
@@ -246,8 +247,8 @@ func (e *Engine) firstBindings(f BindingFilter) []*binding {
 			i = m
 		}
 	}
-	for _, b := range e.bc.byID {
-		if !f.match(b) {
+	for b := range e.bc.all {
+		if !f.match(e.bc, b) {
 			continue
 		}
 		if len(h) < f.Limit {
@@ -262,7 +263,7 @@ func (e *Engine) firstBindings(f BindingFilter) []*binding {
 			}
 			continue
 		}
-		if compareBindings(b, h[0]) < 0 {
+		if e.bc.compareBindings(b, h[0]) < 0 {
 			h[0] = b
 			down(0)
 		}

@@ -26,9 +26,9 @@ func (e *Engine) pba(r *request, status mh.Status, b *binding) *mh.ProxyBindingA
 	}
 	// RFC 5213 5.3.6: the home network prefixes assigned to the session
 	// (all of them), or the PBU's when rejected.
-	if accepted && len(b.hnps) > 0 && len(r.hnpOpts) > 0 {
-		for _, p := range b.hnps {
-			a.Options = append(a.Options, &mh.HomeNetworkPrefix{Prefix: p})
+	if accepted && b.nhnp > 0 && len(r.hnpOpts) > 0 {
+		for i := range int(b.nhnp) {
+			a.Options = append(a.Options, &mh.HomeNetworkPrefix{Prefix: e.bc.hnpAt(b, i)})
 		}
 	} else {
 		for _, o := range r.hnpOpts {
@@ -53,8 +53,8 @@ func (e *Engine) pba(r *request, status mh.Status, b *binding) *mh.ProxyBindingA
 	// ALL_ZERO and one is known, else copied.
 	if r.lla != nil {
 		lla := r.lla
-		if accepted && r.lla.Addr.IsUnspecified() && b.linkLocal.IsValid() {
-			lla = &mh.LinkLocalAddress{Addr: b.linkLocal}
+		if accepted && r.lla.Addr.IsUnspecified() && b.linkLocal.valid() {
+			lla = &mh.LinkLocalAddress{Addr: b.linkLocal.addr()}
 		}
 		a.Options = append(a.Options, lla)
 	}
@@ -69,16 +69,16 @@ func (e *Engine) pba(r *request, status mh.Status, b *binding) *mh.ProxyBindingA
 	// RFC 5844 3.2.2: the IPv4 home address and its default router.
 	if r.v4req != nil {
 		switch {
-		case accepted && b.hoa.IsValid():
+		case accepted && b.hoa.valid():
 			a.Options = append(a.Options,
-				&mh.IPv4HomeAddressReply{Status: mh.IPv4HoASuccess, Prefix: b.hoa},
-				&mh.IPv4DefaultRouterAddress{Addr: b.v4router})
+				&mh.IPv4HomeAddressReply{Status: mh.IPv4HoASuccess, Prefix: b.hoa.prefix()},
+				&mh.IPv4DefaultRouterAddress{Addr: b.v4router.addr()})
 		case !status.Accepted():
 			a.Options = append(a.Options, &mh.IPv4HomeAddressReply{Status: v4ReplyStatus(status), Prefix: r.v4req.Prefix})
 		}
 	}
 	// RFC 5845 3, 6.1: the uplink GRE key the MAG must use.
-	if accepted && b.tunnel == lmaconfig.TunnelGRE && b.greUpSet {
+	if accepted && b.greUpSet && e.bc.tunnel(b) == lmaconfig.TunnelGRE {
 		a.Options = append(a.Options, &mh.GREKey{HasKey: true, Key: b.greUp})
 	}
 	// RFC 5844 4: over IPv4 transport the IPv4 Care-of Address option is

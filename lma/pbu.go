@@ -357,7 +357,7 @@ func (e *Engine) decide(r *request, resolved *binding, forceNew bool) {
 		b = resolved
 	case forceNew:
 		b = nil
-	case b != nil && r.hi == mh.HandoffStateUnknown && b.coa != r.coa && len(r.want) == 0 && b.state != stateDeregistered:
+	case b != nil && r.hi == mh.HandoffStateUnknown && b.coa.addr() != r.coa && len(r.want) == 0 && b.state != stateDeregistered:
 		// RFC 5213 5.4.1.3: handoff state unknown and the session is
 		// at another MAG: wait up to MaxDelayBeforeNewBCEAssign for
 		// that MAG's deregistration (then it is a handoff), else make
@@ -403,11 +403,11 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 	if len(r.want) > 0 {
 		var found *binding
 		for _, w := range r.want {
-			b := e.bc.byHNP[w]
+			b := e.bc.withHNP(w)
 			if b == nil {
 				continue
 			}
-			if b.mn != r.mn {
+			if !e.bc.isMN(b, r.mn) {
 				// The prefix belongs to another mobile node: RFC 5213
 				// 5.3.2, NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX (155).
 				return nil, mh.StatusNotAuthorizedForHomeNetworkPrefix
@@ -422,7 +422,7 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 			// RFC 5213 5.4.1.1: the PBU must carry exactly the
 			// session's prefixes, else BCE_PBU_PREFIX_SET_DO_NOT_MATCH
 			// (159).
-			if !samePrefixSet(found.hnps, r.want) {
+			if !e.bc.samePrefixSet(found, r.want) {
 				return nil, mh.StatusBCEPBUPrefixSetDoNotMatch
 			}
 			return found, 0
@@ -435,16 +435,16 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 	// Indicator, the access technology and the link-layer identifier.
 	mine := e.bc.ofMN(r.mn)
 	sameIface := func(b *binding) bool {
-		if r.llid != "" && b.llid != "" {
-			return b.llid == r.llid && b.att == r.att
+		if l := e.bc.llid(b); r.llid != "" && l != "" {
+			return l == r.llid && b.att == r.att
 		}
 		return b.att == r.att
 	}
 	if r.v4req != nil && !r.v4req.Prefix.Addr().IsUnspecified() {
 		// RFC 5844 3.2.1: a requested IPv4 home address names its
 		// session like a prefix does.
-		if b := e.bc.byHoA[r.v4req.Prefix.Addr()]; b != nil {
-			if b.mn != r.mn {
+		if b := e.bc.withHoA(r.v4req.Prefix.Addr()); b != nil {
+			if !e.bc.isMN(b, r.mn) {
 				return nil, mh.StatusNotAuthorizedForIPv4HomeAddress
 			}
 			return b, 0
@@ -457,7 +457,7 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 		// (same MAG, same interface; its PBA was lost) must not make a
 		// second one: it finds the session it created.
 		for _, b := range mine {
-			if b.coa == r.coa && sameIface(b) && b.llid == r.llid {
+			if b.coa.addr() == r.coa && sameIface(b) && e.bc.llid(b) == r.llid {
 				return b, 0
 			}
 		}
@@ -470,7 +470,7 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 			return mine[0], 0
 		}
 		for _, b := range mine {
-			if b.coa == r.coa && sameIface(b) {
+			if b.coa.addr() == r.coa && sameIface(b) {
 				return b, 0
 			}
 		}
@@ -482,7 +482,7 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 		var match *binding
 		for _, b := range mine {
 			if sameIface(b) {
-				if b.coa == r.coa {
+				if b.coa.addr() == r.coa {
 					return b, 0
 				}
 				if match == nil {
@@ -494,12 +494,14 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 	}
 }
 
-func samePrefixSet(have, want []netip.Prefix) bool {
-	if len(have) != len(want) {
+// samePrefixSet reports whether want is exactly b's home network
+// prefixes (want holds no duplicates).
+func (c *cache) samePrefixSet(b *binding, want []netip.Prefix) bool {
+	if int(b.nhnp) != len(want) {
 		return false
 	}
 	for _, w := range want {
-		if !slices.Contains(have, w) {
+		if !c.hasHNP(b, w) {
 			return false
 		}
 	}
@@ -526,7 +528,7 @@ func (e *Engine) park(r *request, old *binding) {
 			e.decide(pk.r, nil, true)
 		})
 	})
-	e.log.Debug("lma: handoff state unknown, waiting for the previous MAG", "mn", r.mn, "old", old)
+	e.log.Debug("lma: handoff state unknown, waiting for the previous MAG", "mn", r.mn, "old", e.bc.describe(old))
 }
 
 // unparkFor resolves the PBUs parked on b as handoffs onto it (the

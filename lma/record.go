@@ -40,23 +40,31 @@ var errRecord = errors.New("lma: bad binding record")
 
 // encodeBinding renders what survives a restart: everything except the
 // in-memory links.
-func encodeBinding(b *binding) []byte {
-	buf := make([]byte, 0, 160)
+func encodeBinding(c *cache, b *binding) []byte {
+	return appendBinding(make([]byte, 0, 160), c, b)
+}
+
+// appendBinding appends b's record to buf.
+func appendBinding(buf []byte, c *cache, b *binding) []byte {
 	buf = append(buf, recordVersion, byte(b.state))
 	buf = binary.BigEndian.AppendUint64(buf, b.id)
-	buf = append(buf, byte(b.mn.subtype))
-	buf = appendBytes(buf, b.mn.id)
-	buf = appendBytes(buf, b.llid)
+	buf = append(buf, byte(b.mnSubtype))
+	buf = appendBytes(buf, c.strsOf(b).mnID)
+	buf = appendBytes(buf, c.strsOf(b).llid)
 	buf = append(buf, byte(b.att))
-	buf = appendBytes(buf, b.mag)
-	buf = appendAddr(buf, b.coa)
-	buf = appendBytes(buf, string(b.tunnel))
-	buf = append(buf, byte(len(b.hnps)))
-	for _, p := range b.hnps {
-		buf = appendPrefix(buf, p)
+	buf = appendBytes(buf, c.mag(b))
+	buf = appendIP(buf, b.coa)
+	buf = appendBytes(buf, c.name(b.tunnel))
+	buf = append(buf, b.nhnp)
+	for i := range int(b.nhnp) {
+		if i == 0 {
+			buf = appendPfx(buf, b.hnp)
+		} else {
+			buf = appendPrefix(buf, c.more[b.slot][i-1])
+		}
 	}
-	buf = appendPrefix(buf, b.hoa)
-	buf = appendAddr(buf, b.v4router)
+	buf = appendPfx(buf, b.hoa)
+	buf = appendIP(buf, b.v4router)
 	var flags byte
 	if b.greUpSet {
 		flags |= 1
@@ -67,8 +75,8 @@ func encodeBinding(b *binding) []byte {
 	buf = append(buf, flags)
 	buf = binary.BigEndian.AppendUint32(buf, b.greUp)
 	buf = binary.BigEndian.AppendUint32(buf, b.greDown)
-	buf = appendAddr(buf, b.linkLocal)
-	buf = appendBytes(buf, b.policy)
+	buf = appendIP(buf, b.linkLocal)
+	buf = appendBytes(buf, c.policy(b))
 	buf = binary.BigEndian.AppendUint64(buf, uint64(b.lifetime))
 	for _, t := range []int64{b.registered, b.updated, b.deadline} {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(t))
@@ -90,6 +98,27 @@ func appendAddr(buf []byte, a netip.Addr) []byte {
 	s := a.AsSlice()
 	buf = append(buf, byte(len(s)))
 	return append(buf, s...)
+}
+
+// appendIP is appendAddr of a packed address, without unpacking it.
+func appendIP(buf []byte, a ip) []byte {
+	switch a.fam {
+	case 4:
+		buf = append(buf, 4)
+		return append(buf, a.a[12:]...)
+	case 6:
+		buf = append(buf, 16)
+		return append(buf, a.a[:]...)
+	}
+	return append(buf, 0)
+}
+
+func appendPfx(buf []byte, p pfx) []byte {
+	buf = appendIP(buf, p.a)
+	if p.valid() {
+		buf = append(buf, p.bits)
+	}
+	return buf
 }
 
 func appendPrefix(buf []byte, p netip.Prefix) []byte {
@@ -176,13 +205,61 @@ func (r *reader) prefix() netip.Prefix {
 	return netip.PrefixFrom(a, p.Bits())
 }
 
+// bindingRecord is a stored binding as decodeBinding reads it, before the
+// cache packs it (cache.load).
+type bindingRecord struct {
+	id                   uint64
+	mn                   mnKey
+	llid                 string
+	att                  mh.AccessTechnology
+	mag                  string
+	coa                  netip.Addr
+	tunnel               lmaconfig.Tunnel
+	hnps                 []netip.Prefix
+	hoa                  netip.Prefix
+	v4router             netip.Addr
+	greUp, greDown       uint32
+	greUpSet, greDownSet bool
+	linkLocal            netip.Addr
+	policy               string
+	lifetime             time.Duration
+	registered, updated  int64
+	deadline             int64
+	timestamp            uint64
+	seq                  uint16
+	state                bindingState
+}
+
+// load puts a decoded record in a free slot of the cache, not indexed
+// (add it, or discard it).
+func (c *cache) load(rec *bindingRecord) *binding {
+	b := c.alloc()
+	b.id = rec.id
+	c.setMN(b, rec.mn)
+	c.setLLID(b, rec.llid)
+	b.att = rec.att
+	b.mag = c.intern(rec.mag)
+	b.coa = packIP(rec.coa)
+	c.setTunnel(b, rec.tunnel)
+	c.setHNPs(b, rec.hnps)
+	b.hoa = packPfx(rec.hoa)
+	b.v4router = packIP(rec.v4router)
+	b.greUp, b.greDown, b.greUpSet, b.greDownSet = rec.greUp, rec.greDown, rec.greUpSet, rec.greDownSet
+	b.linkLocal = packIP(rec.linkLocal)
+	b.policy = c.intern(rec.policy)
+	b.lifetime = rec.lifetime
+	b.registered, b.updated, b.deadline = rec.registered, rec.updated, rec.deadline
+	b.timestamp, b.seq, b.state = rec.timestamp, rec.seq, rec.state
+	return b
+}
+
 // decodeBinding parses a record written by encodeBinding.
-func decodeBinding(data []byte) (*binding, error) {
+func decodeBinding(data []byte) (*bindingRecord, error) {
 	r := &reader{b: data}
 	if v := r.u8(); r.err == nil && v != recordVersion {
 		return nil, fmt.Errorf("%w: version %d, this LMA reads %d", errRecord, v, recordVersion)
 	}
-	b := &binding{heapIdx: -1}
+	b := &bindingRecord{}
 	b.state = bindingState(r.u8())
 	b.id = r.u64()
 	b.mn.subtype = mh.MNIDSubtype(r.u8())

@@ -42,7 +42,7 @@ func (e *Engine) recover(ctx context.Context) error {
 			stale = append(stale, slices.Clone(k))
 			return nil
 		}
-		loaded = append(loaded, b)
+		loaded = append(loaded, e.bc.load(b))
 		return nil
 	})
 	if err != nil {
@@ -53,12 +53,14 @@ func (e *Engine) recover(ctx context.Context) error {
 	slices.SortFunc(loaded, func(a, b *binding) int { return cmp.Compare(a.registered, b.registered) })
 	for _, b := range loaded {
 		if why := e.claim(b); why != "" {
-			e.log.Error("lma: stored binding conflicts with another, removed", "binding", b, "reason", why)
+			e.log.Error("lma: stored binding conflicts with another, removed", "binding", e.bc.describe(b).String(), "reason", why)
 			stale = append(stale, bindingKey(b.id))
+			e.bc.discard(b)
 			continue
 		}
 		e.bc.add(b)
 	}
+	loaded = nil
 	for _, k := range stale {
 		if err := e.st.Delete(ctx, k); err != nil {
 			return fmt.Errorf("lma: removing stale binding %s: %w", k, err)
@@ -88,22 +90,22 @@ func (e *Engine) recover(ctx context.Context) error {
 // GRE key in the indexes, and in the pools they came from, so that nothing
 // is handed out twice. It returns why it could not.
 func (e *Engine) claim(b *binding) string {
-	for _, p := range b.hnps {
-		if e.bc.byHNP[p] != nil {
+	for i := range int(b.nhnp) {
+		if p := e.bc.hnpAt(b, i); e.bc.withHNP(p) != nil {
 			return fmt.Sprintf("prefix %s held twice", p)
 		}
 	}
-	if b.hoa.IsValid() && e.bc.byHoA[b.hoa.Addr()] != nil {
-		return fmt.Sprintf("address %s held twice", b.hoa.Addr())
+	if b.hoa.valid() && e.bc.withHoA(b.hoa.a.addr()) != nil {
+		return fmt.Sprintf("address %s held twice", b.hoa.a.addr())
 	}
-	if b.greUpSet && e.bc.byUp[b.greUp] != nil {
+	if b.greUpSet && e.bc.upKeyUsed(b.greUp) {
 		return fmt.Sprintf("GRE key %d held twice", b.greUp)
 	}
-	if b.mn.subtype == 0 {
+	if b.mnSubtype == 0 {
 		return "no mobile node identifier subtype"
 	}
 	var done []netip.Prefix
-	for _, x := range append(slices.Clone(b.hnps), b.hoa) {
+	for _, x := range append(e.bc.hnps(b), b.hoa.prefix()) {
 		if !x.IsValid() {
 			continue
 		}

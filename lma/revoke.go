@@ -97,7 +97,7 @@ func (e *Engine) handleBRA(p *packet, m *mh.BindingRevocationAck) {
 func (e *Engine) revoke(b *binding, trigger mh.RevocationTrigger, why string) {
 	e.stats.revoked.Add(1)
 	if b.state == stateActive {
-		e.sendBRI(b.coa, trigger, b.mn, b.hnps, b.String())
+		e.sendBRI(b.coa.addr(), trigger, e.bc.mn(b), e.bc.hnps(b), e.bc.describe(b).String())
 	}
 	e.remove(b, why)
 }
@@ -113,5 +113,5 @@ func (e *Engine) revokeAtOldMAG(b *binding, oldCoA netip.Addr, r *request) {
 	case mh.HandoffBetweenInterfaces:
 		trigger = mh.TriggerInterMAGDifferentAccess
 	}
-	e.sendBRI(oldCoA, trigger, b.mn, b.hnps, b.String()+" (handoff)")
+	e.sendBRI(oldCoA, trigger, e.bc.mn(b), e.bc.hnps(b), e.bc.describe(b).String()+" (handoff)")
 }

@@ -38,13 +38,11 @@ func (e *Engine) register(r *request) {
 		g.up, g.upSet = e.newUplinkKey(), true
 	}
 	now := e.clk.Now()
-	b := &binding{
-		id:         e.nextID,
-		mn:         r.mn,
-		policy:     r.pol.Name,
-		registered: now.UnixNano(),
-		heapIdx:    -1,
-	}
+	b := e.bc.alloc()
+	b.id = e.nextID
+	e.bc.setMN(b, r.mn)
+	b.policy = e.bc.intern(r.pol.Name)
+	b.registered = now.UnixNano()
 	e.nextID++
 	e.fill(r, b, g, now)
 	e.bc.add(b)
@@ -52,24 +50,26 @@ func (e *Engine) register(r *request) {
 	e.dpTransition(nil, e.view(b))
 	e.stats.created.Add(1)
 	if e.debug() {
-		e.log.Debug("lma: new mobility session", "binding", b, "hnps", b.hnps, "hoa", b.hoa, "tunnel", b.tunnel, "lifetime", b.lifetime)
+		e.log.Debug("lma: new mobility session", "binding", e.bc.describe(b), "hnps", e.bc.hnps(b), "hoa", b.hoa.prefix(), "tunnel", e.bc.tunnel(b), "lifetime", b.lifetime)
 	}
 	e.commit(r, b, g.v4status)
 }
 
 // fill copies the PBU's view of the session into b (RFC 5213 5.1).
 func (e *Engine) fill(r *request, b *binding, g *grant, now time.Time) {
-	b.llid = r.llid
+	if e.bc.llid(b) != r.llid {
+		e.bc.setLLID(b, r.llid)
+	}
 	b.att = r.att
-	b.mag = r.mag.Name
-	b.coa = r.coa
-	b.tunnel = r.tunnel
+	b.mag = e.bc.intern(r.mag.Name)
+	b.coa = packIP(r.coa)
+	e.bc.setTunnel(b, r.tunnel)
 	if g != nil {
 		if len(g.hnps) > 0 {
-			b.hnps = g.hnps
+			e.bc.setHNPs(b, g.hnps)
 		}
 		if g.hoa.IsValid() {
-			b.hoa, b.v4router = g.hoa, g.v4router
+			b.hoa, b.v4router = packPfx(g.hoa), packIP(g.v4router)
 		}
 		if g.upSet {
 			b.greUp, b.greUpSet = g.up, true
@@ -80,10 +80,10 @@ func (e *Engine) fill(r *request, b *binding, g *grant, now time.Time) {
 	} else {
 		b.greDown, b.greDownSet = 0, false
 	}
-	if r.lla != nil && !r.lla.Addr.IsUnspecified() && !b.linkLocal.IsValid() {
+	if r.lla != nil && !r.lla.Addr.IsUnspecified() && !b.linkLocal.valid() {
 		// RFC 5213 5.3.6, 6.9.1.2: the first link-local address
 		// learnt is kept and given to later MAGs asking with ALL_ZERO.
-		b.linkLocal = r.lla.Addr
+		b.linkLocal = packIP(r.lla.Addr)
 	}
 	if r.ts != nil {
 		b.timestamp = r.ts.Value
@@ -104,7 +104,7 @@ func (e *Engine) update(r *request, b *binding) {
 	// A session may gain the family it did not have: an IPv4 home
 	// address requested on a refresh (RFC 5844 3.2.1), prefixes asked
 	// for by a MAG of a dual-stack mobile.
-	if len(r.hnpOpts) > 0 && len(b.hnps) == 0 {
+	if len(r.hnpOpts) > 0 && b.nhnp == 0 {
 		if st := e.assignIPv6(r, g); st != 0 {
 			e.reject(r, st)
 			return
@@ -113,12 +113,12 @@ func (e *Engine) update(r *request, b *binding) {
 	if r.v4req != nil {
 		req := r.v4req.Prefix.Addr()
 		switch {
-		case b.hoa.IsValid() && !req.IsUnspecified() && req != b.hoa.Addr():
+		case b.hoa.valid() && !req.IsUnspecified() && req != b.hoa.a.addr():
 			// RFC 5844 3.2.1: the session has another address: 171.
 			e.undo(g)
 			e.reject(r, mh.StatusNotAuthorizedForIPv4HomeAddress)
 			return
-		case !b.hoa.IsValid():
+		case !b.hoa.valid():
 			if st := e.assignIPv4(r, g); st != 0 {
 				e.undo(g)
 				e.reject(r, st)
@@ -129,9 +129,9 @@ func (e *Engine) update(r *request, b *binding) {
 	if r.tunnel == lmaconfig.TunnelGRE && !b.greUpSet {
 		g.up, g.upSet = e.newUplinkKey(), true
 	}
-	handoff := b.coa != r.coa
+	handoff := b.coa.addr() != r.coa
 	wasDereg := b.state == stateDeregistered
-	oldMAG, oldCoA := b.mag, b.coa
+	oldMAG, oldCoA := e.bc.mag(b), b.coa.addr()
 	// A refresh (RFC 5213 5.3.3) changes nothing in the data plane:
 	// skip building its view twice, the commonest PBU by far.
 	var down uint32
@@ -139,7 +139,7 @@ func (e *Engine) update(r *request, b *binding) {
 	if r.tunnel == lmaconfig.TunnelGRE && r.gre != nil {
 		down, downSet = r.gre.Key, r.gre.HasKey
 	}
-	dpSame := !handoff && b.tunnel == r.tunnel && b.greDown == down && b.greDownSet == downSet &&
+	dpSame := !handoff && e.bc.tunnel(b) == r.tunnel && b.greDown == down && b.greDownSet == downSet &&
 		len(g.hnps) == 0 && !g.hoa.IsValid()
 	var old *dpView
 	if !dpSame {
@@ -160,7 +160,7 @@ func (e *Engine) update(r *request, b *binding) {
 	if handoff {
 		e.stats.handoffs.Add(1)
 		if e.debug() {
-			e.log.Debug("lma: handoff", "binding", b, "from", oldMAG, "hi", r.hi)
+			e.log.Debug("lma: handoff", "binding", e.bc.describe(b), "from", oldMAG, "hi", r.hi)
 		}
 		if !wasDereg {
 			// RFC 5846 8.1: the LMA may tell the previous MAG that the
@@ -170,7 +170,7 @@ func (e *Engine) update(r *request, b *binding) {
 	} else {
 		e.stats.refreshed.Add(1)
 		if e.debug() {
-			e.log.Debug("lma: refresh", "binding", b, "lifetime", b.lifetime)
+			e.log.Debug("lma: refresh", "binding", e.bc.describe(b), "lifetime", b.lifetime)
 		}
 	}
 	e.commit(r, b, g.v4status)
@@ -194,11 +194,11 @@ func (e *Engine) deregister(r *request) {
 		e.reject(r, mh.StatusTimestampLowerThanPrevAccepted) // RFC 5213 5.5
 		return
 	}
-	if !e.cfg.Timestamps && !seqNewer(r.pbu.Sequence, b.seq) && r.coa == b.coa {
+	if !e.cfg.Timestamps && !seqNewer(r.pbu.Sequence, b.seq) && r.coa == b.coa.addr() {
 		e.rejectSeq(r, b.seq) // RFC 6275 9.5.1
 		return
 	}
-	if b.coa != r.coa {
+	if b.coa.addr() != r.coa {
 		// RFC 5213 5.3.5: a deregistration from a MAG that no longer
 		// serves the session (it arrived after the handoff) is
 		// acknowledged and changes nothing.
@@ -225,7 +225,7 @@ func (e *Engine) deregister(r *request) {
 	e.armExpiry()
 	e.stats.deregs.Add(1)
 	if e.debug() {
-		e.log.Debug("lma: deregistration", "binding", b, "delete_in", e.cfg.MinDelayBeforeBCEDelete)
+		e.log.Debug("lma: deregistration", "binding", e.bc.describe(b), "delete_in", e.cfg.MinDelayBeforeBCEDelete)
 	}
 	e.commit(r, b, 0)
 	// RFC 5213 5.4.1.3: a PBU waiting for this deregistration is a
@@ -238,7 +238,7 @@ func (e *Engine) deregister(r *request) {
 func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 	status := r.okStatus
 	pba := e.pba(r, status, b)
-	if r.v4req != nil && !b.hoa.IsValid() {
+	if r.v4req != nil && !b.hoa.valid() {
 		pba.Options = append(pba.Options, &mh.IPv4HomeAddressReply{Status: v4, Prefix: r.v4req.Prefix})
 	}
 	data, err := mh.Marshal(pba)
@@ -249,7 +249,7 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 	e.stats.status(status)
 	p, id := r.p, b.id
 	silent := r.pbu.Flags&mh.BUFlagA == 0
-	e.persist.put(bindingKey(id), encodeBinding(b), func(err error) {
+	e.persist.put(bindingKey(id), encodeBinding(e.bc, b), func(err error) {
 		if errors.Is(err, store.ErrClosed) {
 			// Submitted while the engine closed (a timer's work after
 			// the last writes): not durable, so not acknowledged; the
@@ -268,7 +268,7 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 				e.send(p.conn, p.from, f)
 			}
 			e.post(func() {
-				if b := e.bc.byID[id]; b != nil {
+				if b := e.bc.get(id); b != nil {
 					e.remove(b, "store write failed")
 				}
 			})
@@ -283,20 +283,29 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 	})
 }
 
-// remove ends a session: routes, pool entries and the stored record go.
+// remove ends a session: routes, pool entries and the stored record go,
+// and its slot in the cache is freed (b must not be used afterwards).
 func (e *Engine) remove(b *binding, why string) {
-	if e.bc.byID[b.id] != b {
+	if e.bc.get(b.id) != b {
 		return
 	}
-	old := e.view(b)
-	e.bc.remove(b)
-	e.release(b)
-	e.dpTransition(old, nil)
-	e.persist.del(bindingKey(b.id), nil)
-	e.armExpiry()
 	if e.debug() {
-		e.log.Debug("lma: binding removed", "binding", b, "reason", why)
+		e.log.Debug("lma: binding removed", "binding", e.bc.describe(b).String(), "reason", why)
 	}
+	// A PBU parked on this session (RFC 5213 5.4.1.3) no longer waits
+	// for it: its slot may hold another session soon.
+	for _, pk := range e.parked {
+		if pk.old == b {
+			pk.old = nil
+		}
+	}
+	old := e.view(b)
+	id := b.id
+	e.release(b)
+	e.bc.remove(b)
+	e.dpTransition(old, nil)
+	e.persist.del(bindingKey(id), nil)
+	e.armExpiry()
 }
 
 // armExpiry keeps the one clock timer on the earliest deadline.

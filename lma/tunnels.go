@@ -72,25 +72,27 @@ func (e *Engine) view(b *binding) *dpView {
 func (e *Engine) appendView(b *binding, routes []dataplane.Route) (dataplane.Tunnel, []dataplane.Route) {
 	v := struct{ tunnel dataplane.Tunnel }{}
 	var encap dataplane.Encap
+	coa := b.coa.addr()
+	gre := e.bc.tunnel(b) == lmaconfig.TunnelGRE
 	switch {
-	case b.tunnel == lmaconfig.TunnelGRE && b.coa.Is6():
+	case gre && coa.Is6():
 		v.tunnel = dataplane.Tunnel{Name: greDevice6, Kind: dataplane.IP6GRE, External: true}
-		encap = dataplane.Encap{Dst: b.coa, Src: e.cfg.Address, Keyed: b.greDownSet, Key: b.greDown}
-	case b.tunnel == lmaconfig.TunnelGRE:
+		encap = dataplane.Encap{Dst: coa, Src: e.cfg.Address, Keyed: b.greDownSet, Key: b.greDown}
+	case gre:
 		v.tunnel = dataplane.Tunnel{Name: greDevice4, Kind: dataplane.IP4GRE, External: true}
-		encap = dataplane.Encap{Dst: b.coa, Src: e.cfg.IPv4Address, Keyed: b.greDownSet, Key: b.greDown}
-	case b.coa.Is4():
+		encap = dataplane.Encap{Dst: coa, Src: e.cfg.IPv4Address, Keyed: b.greDownSet, Key: b.greDown}
+	case coa.Is4():
 		// RFC 5844 4: IPv4 transport, IPv6 and IPv4 in IPv4.
-		v.tunnel = dataplane.Tunnel{Name: e.tunnelNameOf(dataplane.IP4, b.coa), Kind: dataplane.IP4, Local: e.cfg.IPv4Address, Remote: b.coa}
+		v.tunnel = dataplane.Tunnel{Name: e.tunnelNameOf(dataplane.IP4, coa), Kind: dataplane.IP4, Local: e.cfg.IPv4Address, Remote: coa}
 	default:
 		// RFC 5213 6.10.2, RFC 5844 3: IPv6 and IPv4 in IPv6.
-		v.tunnel = dataplane.Tunnel{Name: e.tunnelNameOf(dataplane.IP6, b.coa), Kind: dataplane.IP6, Local: e.cfg.Address, Remote: b.coa}
+		v.tunnel = dataplane.Tunnel{Name: e.tunnelNameOf(dataplane.IP6, coa), Kind: dataplane.IP6, Local: e.cfg.Address, Remote: coa}
 	}
-	for _, p := range b.hnps {
-		routes = append(routes, dataplane.Route{Dst: p.Masked(), Dev: v.tunnel.Name, Encap: encap})
+	for i := range int(b.nhnp) {
+		routes = append(routes, dataplane.Route{Dst: e.bc.hnpAt(b, i).Masked(), Dev: v.tunnel.Name, Encap: encap})
 	}
-	if b.hoa.IsValid() {
-		routes = append(routes, dataplane.Route{Dst: netip.PrefixFrom(b.hoa.Addr(), 32), Dev: v.tunnel.Name, Encap: encap})
+	if b.hoa.valid() {
+		routes = append(routes, dataplane.Route{Dst: netip.PrefixFrom(b.hoa.a.addr(), 32), Dev: v.tunnel.Name, Encap: encap})
 	}
 	return v.tunnel, routes
 }
@@ -158,15 +160,15 @@ func (e *Engine) unref(t dataplane.Tunnel) bool {
 // and no per-session view is built.
 func (e *Engine) fullState() *dataplane.State {
 	n := 0
-	for _, b := range e.bc.byID {
-		n += len(b.hnps)
-		if b.hoa.IsValid() {
+	for b := range e.bc.all {
+		n += int(b.nhnp)
+		if b.hoa.valid() {
 			n++
 		}
 	}
 	s := &dataplane.State{Routes: make([]dataplane.Route, 0, n)}
 	e.tunnels = map[string]*tunnelRef{}
-	for _, b := range e.bc.byID {
+	for b := range e.bc.all {
 		var t dataplane.Tunnel
 		t, s.Routes = e.appendView(b, s.Routes)
 		if e.ref(t) {
@@ -180,7 +182,7 @@ func (e *Engine) fullState() *dataplane.State {
 // state (no data plane to hand it to).
 func (e *Engine) countTunnels() {
 	e.tunnels = map[string]*tunnelRef{}
-	for _, b := range e.bc.byID {
+	for b := range e.bc.all {
 		t, _ := e.appendView(b, nil)
 		e.ref(t)
 	}
