@@ -479,6 +479,23 @@ func (c *cache) ofMN(k mnKey) []*binding {
 	}
 }
 
+// firstOfMN returns the first binding of a mobile node, nil if none;
+// nextOf walks to the others.
+func (c *cache) firstOfMN(k mnKey) *binding {
+	if s, ok := c.byMN[k]; ok {
+		return c.at(s)
+	}
+	return nil
+}
+
+// nextOf returns the next binding of b's mobile node, nil after the last.
+func (c *cache) nextOf(b *binding) *binding {
+	if b.nextOfMN == 0 {
+		return nil
+	}
+	return c.at(b.nextOfMN - 1)
+}
+
 // next returns the binding whose deadline comes first.
 func (c *cache) next() *binding {
 	if len(c.heap) == 0 {

@@ -433,7 +433,9 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 	}
 	// ALL_ZERO or IPv4 only: RFC 5213 5.4.1.2 decides from the Handoff
 	// Indicator, the access technology and the link-layer identifier.
-	mine := e.bc.ofMN(r.mn)
+	// The mobile node's sessions, walked in place (no slice per PBU).
+	c := e.bc
+	mine := c.firstOfMN(r.mn)
 	sameIface := func(b *binding) bool {
 		if l := e.bc.llid(b); r.llid != "" && l != "" {
 			return l == r.llid && b.att == r.att
@@ -456,7 +458,7 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 		// mobility session. A retransmission of the same initial PBU
 		// (same MAG, same interface; its PBA was lost) must not make a
 		// second one: it finds the session it created.
-		for _, b := range mine {
+		for b := mine; b != nil; b = c.nextOf(b) {
 			if b.coa.addr() == r.coa && sameIface(b) && e.bc.llid(b) == r.llid {
 				return b, 0
 			}
@@ -466,10 +468,10 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 		// RFC 5213 5.4.1.2: handoff between two interfaces of the mobile
 		// node: the session moves from the other interface; without a
 		// single candidate it is a new session.
-		if len(mine) == 1 {
-			return mine[0], 0
+		if mine != nil && mine.nextOfMN == 0 {
+			return mine, 0
 		}
-		for _, b := range mine {
+		for b := mine; b != nil; b = c.nextOf(b) {
 			if b.coa.addr() == r.coa && sameIface(b) {
 				return b, 0
 			}
@@ -480,7 +482,7 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 		// changed): the session of the same interface, by access
 		// technology and link-layer identifier (RFC 5213 5.4.1.2).
 		var match *binding
-		for _, b := range mine {
+		for b := mine; b != nil; b = c.nextOf(b) {
 			if sameIface(b) {
 				if b.coa.addr() == r.coa {
 					return b, 0
