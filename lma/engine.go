@@ -81,7 +81,7 @@ type Engine struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
-	persist *persister
+	writes  *writes
 	apply   *applier
 	stats   *stats
 	// handled counts received messages the loop has processed (tests
@@ -177,10 +177,10 @@ func New(opts Options) (*Engine, error) {
 			s.close()
 		}
 	}
-	e.persist = newPersister(ctx, e.st, opts.Writers, e.log)
+	e.writes = newWrites(e, e.st, opts.Writers)
 	e.apply = newApplier(ctx, e.dp, e.log, e.stats, func() { e.post(e.scheduleResync) })
 	if err := e.recover(ctx); err != nil {
-		e.persist.close()
+		e.writes.close()
 		e.apply.close()
 		closeSenders()
 		cancel()
@@ -216,6 +216,8 @@ func (e *Engine) loop() {
 		select {
 		case f := <-e.events:
 			f()
+			// What the event wrote goes to the store as one batch.
+			e.writes.flush()
 		case <-e.ctx.Done():
 			return
 		}
@@ -246,7 +248,7 @@ func (e *Engine) Close() error {
 		_ = e.call(context.Background(), func() {})
 	}
 	// 3. Finish the writes; each durable one queues its PBA.
-	e.persist.close()
+	e.writes.close()
 	// Failed writes posted their follow-ups to the loop.
 	_ = e.call(context.Background(), func() {})
 	// 4. Send what is queued, then close the sockets.
@@ -310,7 +312,7 @@ func (e *Engine) Sync(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := e.persist.wait(ctx); err != nil {
+	if err := e.writes.wait(ctx); err != nil {
 		return err
 	}
 	// Completed writes may have posted follow-ups (failures) to the loop.

@@ -194,11 +194,20 @@ type harness struct {
 	// engine has handled as many.
 	sent, base uint64
 	done       chan struct{}
+	// submitter runs the engine over st through store.Submitter (as
+	// over the WAL) instead of Store's Put and Delete.
+	submitter bool
 }
 
 func newHarness(t testing.TB, cfg lmaconfig.Config) *harness {
 	t.Helper()
-	h := &harness{t: t, clk: clocktest.New(t0), net: transporttest.NewNetwork(), dp: dataplanetest.New(), st: newMemStore(), cfg: cfg}
+	return newHarnessWith(t, cfg, false)
+}
+
+// newHarnessWith is newHarness, over a store.Submitter when submitter.
+func newHarnessWith(t testing.TB, cfg lmaconfig.Config, submitter bool) *harness {
+	t.Helper()
+	h := &harness{t: t, clk: clocktest.New(t0), net: transporttest.NewNetwork(), dp: dataplanetest.New(), st: newMemStore(), cfg: cfg, submitter: submitter}
 	h.ap1, _ = h.net.Listen(ap1Addr)
 	h.ap2, _ = h.net.Listen(ap2Addr)
 	h.ap4, _ = h.net.Listen(ap4Addr)
@@ -218,7 +227,11 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	e, err := New(Options{Config: h.cfg, Conns: []transport.Conn{c6, c4}, Dataplane: h.dp, Store: h.st, Clock: h.clk, Writers: 8})
+	var st store.Store = h.st
+	if h.submitter {
+		st = newSubStore(h.st)
+	}
+	e, err := New(Options{Config: h.cfg, Conns: []transport.Conn{c6, c4}, Dataplane: h.dp, Store: st, Clock: h.clk, Writers: 8})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 		e.log.Debug("lma: binding update without the P flag dropped", "from", p.from)
 		return
 	}
-	if e.persist.backlog() > maxWriteBacklog {
+	if e.writes.backlog() > maxWriteBacklog {
 		// The store is not keeping up: shed the PBU unanswered; the MAG
 		// retransmits (RFC 5213 6.9.4) once the backlog drains.
 		e.stats.shed.Add(1)

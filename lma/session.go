@@ -1,14 +1,12 @@
 package lma
 
 import (
-	"errors"
 	"time"
 
 	"github.com/openpmip/pmip/internal/clock"
 
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/lma/lmaconfig"
-	"github.com/openpmip/pmip/lma/store"
 )
 
 // register creates a new mobility session: RFC 5213 5.3.2 (initial
@@ -257,40 +255,7 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 		return
 	}
 	e.stats.status(status)
-	p, id := r.p, b.id
-	silent := r.pbu.Flags&mh.BUFlagA == 0
-	e.persist.put(bindingKey(id), encodeBinding(e.bc, b), func(err error) {
-		if errors.Is(err, store.ErrClosed) {
-			// Submitted while the engine closed (a timer's work after
-			// the last writes): not durable, so not acknowledged; the
-			// MAG retransmits to the restarted LMA, which has not
-			// heard of it.
-			return
-		}
-		if err != nil {
-			// Not durable: it must not be acknowledged as accepted.
-			// The MAG retries; the binding goes.
-			e.stats.storeErrors.Add(1)
-			e.log.Error("lma: binding not stored, registration refused", "id", id, "err", err)
-			// pba reads only the request when given no binding, so it
-			// may run here, off the loop.
-			if f, err := mh.Marshal(e.pba(r, mh.StatusReasonUnspecified, nil)); err == nil {
-				e.send(p.conn, p.from, f)
-			}
-			e.post(func() {
-				if b := e.bc.get(id); b != nil {
-					e.remove(b, "store write failed")
-				}
-			})
-			return
-		}
-		// RFC 6275 11.7.1 (via RFC 5213 5.3.6): an accepted Binding
-		// Update without the A flag gets no acknowledgement.
-		if !silent {
-			e.send(p.conn, p.from, data)
-		}
-		e.observeLatency(p)
-	})
+	e.writes.put(b, pendingAck{r: r, id: b.id, data: data, silent: r.pbu.Flags&mh.BUFlagA == 0})
 }
 
 // remove ends a session: routes, pool entries and the stored record go,
@@ -314,7 +279,7 @@ func (e *Engine) remove(b *binding, why string) {
 	e.release(b)
 	e.bc.remove(b)
 	e.dpTransition(old, nil)
-	e.persist.del(bindingKey(id), nil)
+	e.writes.del(id)
 	e.armExpiry()
 }
 

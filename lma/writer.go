@@ -1,0 +1,226 @@
+package lma
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/openpmip/pmip/internal/mh"
+	"github.com/openpmip/pmip/lma/store"
+)
+
+// pendingAck is a PBA waiting for its binding's write to be durable.
+type pendingAck struct {
+	r    *request
+	id   uint64
+	data []byte
+	// silent: accepted without the A flag, no PBA (RFC 6275 11.7.1).
+	silent bool
+}
+
+// writes is how the engine persists: with a store.Submitter (the WAL),
+// every write of one loop turn goes to the store in one Submit, whose one
+// callback sends the turn's PBAs when they are durable (no goroutine
+// waits on each write, no allocation per write); with any other Store,
+// the persister runs each write on a worker.
+type writes struct {
+	e   *Engine
+	sub store.Submitter // nil: persister
+	per *persister
+
+	// Loop-owned: this turn's writes and acknowledgements.
+	batch store.Batch
+	acks  []pendingAck
+	val   []byte // encoding scratch
+
+	mu       sync.Mutex
+	inflight int           // guarded by mu: writes submitted, not durable
+	idle     chan struct{} // guarded by mu: closed when inflight drops to 0
+	closed   bool          // guarded by mu
+}
+
+func newWrites(e *Engine, st store.Store, workers int) *writes {
+	w := &writes{e: e}
+	if sub, ok := st.(store.Submitter); ok {
+		w.sub = sub
+	} else {
+		w.per = newPersister(e.ctx, st, workers, e.log)
+	}
+	return w
+}
+
+// put persists b and sends ack's PBA once that is durable.
+func (w *writes) put(b *binding, ack pendingAck) {
+	key := bindingKey(b.id)
+	if w.sub == nil {
+		w.per.put(key, encodeBinding(w.e.bc, b), func(err error) {
+			if w.e.finishAck(&ack, err) {
+				// A worker may wait on the loop: Sync counts on it.
+				w.e.post(func() { w.e.removeUnstored(ack.id) })
+			}
+		})
+		return
+	}
+	w.val = appendBinding(w.val[:0], w.e.bc, b)
+	w.batch.Put(key, w.val)
+	w.acks = append(w.acks, ack)
+}
+
+// del removes a binding's record.
+func (w *writes) del(id uint64) {
+	if w.sub == nil {
+		w.per.del(bindingKey(id), nil)
+		return
+	}
+	w.batch.Delete(bindingKey(id))
+}
+
+// flush submits the turn's writes (on the loop, after each event).
+func (w *writes) flush() {
+	if w.sub == nil || (w.batch.Len() == 0 && len(w.acks) == 0) {
+		return
+	}
+	acks := w.acks
+	w.acks = nil
+	n := w.batch.Len()
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		w.batch.Reset()
+		w.finish(acks, store.ErrClosed, 0)
+		return
+	}
+	w.inflight += n
+	w.mu.Unlock()
+	err := w.sub.Submit(&w.batch, func(err error) { w.finish(acks, err, n) })
+	w.batch.Reset()
+	if err != nil {
+		w.finish(acks, err, n)
+	}
+}
+
+// finish completes a turn's acknowledgements and its n writes. Sessions
+// whose write failed are removed on the loop, posted from a goroutine of
+// their own (the store's goroutine must not wait for the loop, which may
+// be waiting for the store), counted in flight until posted so that Sync
+// sees them.
+func (w *writes) finish(acks []pendingAck, err error, n int) {
+	var failed []uint64
+	for i := range acks {
+		if w.e.finishAck(&acks[i], err) {
+			failed = append(failed, acks[i].id)
+		}
+	}
+	if len(failed) > 0 {
+		w.mu.Lock()
+		w.inflight++
+		w.mu.Unlock()
+		go func() {
+			w.e.post(func() {
+				for _, id := range failed {
+					w.e.removeUnstored(id)
+				}
+			})
+			w.done(1)
+		}()
+	}
+	if n > 0 {
+		w.done(n)
+	}
+}
+
+func (w *writes) done(n int) {
+	w.mu.Lock()
+	w.inflight -= n
+	if w.inflight == 0 && w.idle != nil {
+		close(w.idle)
+		w.idle = nil
+	}
+	w.mu.Unlock()
+}
+
+// backlog is the number of writes waiting or in flight.
+func (w *writes) backlog() int {
+	if w.sub == nil {
+		return w.per.backlog()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.inflight
+}
+
+// wait returns when every write flushed so far is done.
+func (w *writes) wait(ctx context.Context) error {
+	if w.sub == nil {
+		return w.per.wait(ctx)
+	}
+	w.mu.Lock()
+	if w.inflight == 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	if w.idle == nil {
+		w.idle = make(chan struct{})
+	}
+	ch := w.idle
+	w.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close waits for the writes flushed so far; later ones are refused with
+// store.ErrClosed.
+func (w *writes) close() {
+	if w.sub == nil {
+		w.per.close()
+		return
+	}
+	_ = w.wait(context.Background())
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+}
+
+// removeUnstored removes a session whose write failed (on the loop).
+func (e *Engine) removeUnstored(id uint64) {
+	if b := e.bc.get(id); b != nil {
+		e.remove(b, "store write failed")
+	}
+}
+
+// finishAck sends a PBA whose binding's write is done (off the loop: on
+// the store's goroutine or a persister worker); it must not block. It
+// reports whether the write failed, so that the caller has the session
+// removed.
+func (e *Engine) finishAck(a *pendingAck, err error) bool {
+	p := a.r.p
+	if errors.Is(err, store.ErrClosed) {
+		// Submitted while the engine closed (a timer's work after the
+		// last writes): not durable, so not acknowledged; the MAG
+		// retransmits to the restarted LMA, which has not heard of it.
+		return false
+	}
+	if err != nil {
+		// Not durable: it must not be acknowledged as accepted. The MAG
+		// retries; the binding goes.
+		e.stats.storeErrors.Add(1)
+		e.log.Error("lma: binding not stored, registration refused", "id", a.id, "err", err)
+		// pba reads only the request when given no binding, so it may
+		// run here, off the loop.
+		if f, err := mh.Marshal(e.pba(a.r, mh.StatusReasonUnspecified, nil)); err == nil {
+			e.send(p.conn, p.from, f)
+		}
+		return true
+	}
+	// RFC 6275 11.7.1 (via RFC 5213 5.3.6): an accepted Binding Update
+	// without the A flag gets no acknowledgement.
+	if !a.silent {
+		e.send(p.conn, p.from, a.data)
+	}
+	e.observeLatency(p)
+	return false
+}
