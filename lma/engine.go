@@ -81,9 +81,9 @@ type Engine struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
-	writes  *writes
-	apply   *applier
-	stats   *stats
+	writes *writes
+	apply  *applier
+	stats  *stats
 	// handled counts received messages the loop has processed (tests
 	// use it to know the engine has seen what they sent).
 	handled atomic.Uint64

@@ -89,15 +89,15 @@ type segInfo struct {
 }
 
 type batch struct {
-	buf   []byte // a batch header's room, then the records
-	n     int    // records in buf
+	buf []byte // a batch header's room, then the records
+	n   int    // records in buf
 	// Writes that came through Submit, counted when durable, and the
 	// callbacks to run then.
 	puts, dels int
 	callbacks  []func(error)
-	done  chan struct{}
-	err   error     // set before done is closed
-	first time.Time // when the first record was added
+	done       chan struct{}
+	err        error     // set before done is closed
+	first      time.Time // when the first record was added
 }
 
 // Stats are counters for metrics and pmipctl.
