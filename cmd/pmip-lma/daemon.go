@@ -130,7 +130,7 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 		Config:         cfg,
 		Conns:          conns,
 		Dataplane:      d.dp,
-		Store:          &timedStore{Store: d.st, observe: d.metrics.storeCommit.Observe},
+		Store:          timed(d.st, d.metrics.storeCommit.Observe),
 		Logger:         d.log,
 		ObserveLatency: d.metrics.observePBU,
 	})
@@ -250,6 +250,33 @@ func forceBuffers(c interface {
 	if serr != nil {
 		log.Warn("pmip-lma: could not enlarge the signalling socket buffers; under heavy load raise net.core.rmem_max and wmem_max", "err", serr)
 	}
+}
+
+// timed wraps st to measure its writes for the metrics, keeping its
+// store.Submitter (the engine's batched way to the WAL) when it has one.
+func timed(st store.Store, observe func(float64)) store.Store {
+	t := &timedStore{Store: st, observe: observe}
+	if sub, ok := st.(store.Submitter); ok {
+		return &timedSubmitter{timedStore: t, sub: sub}
+	}
+	return t
+}
+
+// timedSubmitter is timedStore over a store.Submitter: a submitted batch
+// (a loop turn's writes) is timed from Submit to its callback.
+type timedSubmitter struct {
+	*timedStore
+	sub store.Submitter
+}
+
+func (s *timedSubmitter) Submit(b *store.Batch, done func(error)) error {
+	t := time.Now()
+	return s.sub.Submit(b, func(err error) {
+		s.observe(time.Since(t).Seconds())
+		if done != nil {
+			done(err)
+		}
+	})
 }
 
 // timedStore measures every Put and Delete, from the call to durability

@@ -101,7 +101,7 @@ func newTestDaemon(t *testing.T) *testDaemon {
 		opts: daemonOptions{configPath: path, level: new(slog.LevelVar)}}
 	d.log = discardLogger()
 	d.eng, err = lma.New(lma.Options{Config: cfg, Conns: []transport.Conn{c6}, Dataplane: d.dp,
-		Store: &timedStore{Store: st, observe: d.metrics.storeCommit.Observe}, ObserveLatency: d.metrics.observePBU})
+		Store: timed(st, d.metrics.storeCommit.Observe), ObserveLatency: d.metrics.observePBU})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,5 +474,32 @@ func TestSalvage(t *testing.T) {
 	st.Close()
 	if n < 150 || n >= 200 {
 		t.Errorf("%d keys after salvage of 200 with one damaged record", n)
+	}
+}
+
+// The metrics wrapper keeps the WAL's store.Submitter, or the engine
+// falls back to a goroutine per write (the fast path lost silently).
+func TestTimedKeepsSubmitter(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{SegmentBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var n int
+	w, ok := timed(st, func(float64) { n++ }).(store.Submitter)
+	if !ok {
+		t.Fatal("timed(WAL) is not a store.Submitter")
+	}
+	var b store.Batch
+	b.Put([]byte("k"), []byte("v"))
+	done := make(chan error, 1)
+	if err := w.Submit(&b, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d observations, want 1", n)
 	}
 }
