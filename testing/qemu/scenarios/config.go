@@ -78,7 +78,7 @@ func magConfig(c Config, ap *AP) string {
 	m := []string{"mag 'main'", "transport " + c.Transport, "tunnel " + c.Tunnel,
 		"lma_ipv4_address " + LMA4, "+proxy_coa " + ap.Addr4,
 		"link_local_address " + MAGLinkLocal, "link_layer_address " + MAGMAC,
-		"hostapd_socket " + magSocket(ap), "log_level debug",
+		"hostapd_socket " + magSocket(ap), "hostapd_ctrl_dir " + hostapdCtrl(ap), "log_level debug",
 		"initial_bindack_timeout_first_reg 500", "heartbeat_interval 30",
 	}
 	if c.Transport == "ipv6" {
