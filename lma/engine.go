@@ -371,6 +371,12 @@ func (e *Engine) receive(c transport.Conn) {
 		}
 		now := e.clk.Now()
 		batch := make([]packet, 0, k)
+		// One copy of the batch's messages, not one allocation each.
+		total := 0
+		for i := range msgs[:k] {
+			total += msgs[i].N
+		}
+		data := make([]byte, 0, total)
 		for i := range msgs[:k] {
 			m := &msgs[i]
 			if m.Truncated {
@@ -379,7 +385,9 @@ func (e *Engine) receive(c transport.Conn) {
 				e.handled.Add(1)
 				continue
 			}
-			batch = append(batch, packet{conn: c, from: m.Addr, data: append([]byte(nil), m.Buf[:m.N]...), recv: now})
+			start := len(data)
+			data = append(data, m.Buf[:m.N]...)
+			batch = append(batch, packet{conn: c, from: m.Addr, data: data[start:len(data):len(data)], recv: now})
 		}
 		e.recvMu.RLock()
 		if e.stopRead {

@@ -15,7 +15,8 @@ const maxHNPOptions = 16
 // options are echoed).
 func (e *Engine) pba(r *request, status mh.Status, b *binding) *mh.ProxyBindingAck {
 	// RFC 5213 5.3.6: P flag set, Sequence Number copied from the PBU.
-	a := &mh.ProxyBindingAck{Status: status, Flags: mh.BAFlagP, Sequence: r.pbu.Sequence}
+	a := &mh.ProxyBindingAck{Status: status, Flags: mh.BAFlagP, Sequence: r.pbu.Sequence,
+		Options: make([]mh.Option, 0, 8+len(r.hnpOpts))}
 	accepted := status.Accepted() && b != nil
 	if accepted && b.state == stateActive {
 		a.Lifetime = b.lifetime
@@ -37,16 +38,16 @@ func (e *Engine) pba(r *request, status mh.Status, b *binding) *mh.ProxyBindingA
 	}
 	// RFC 5213 5.3.6: Handoff Indicator, Access Technology Type and
 	// Mobile Node Link-layer Identifier copied from the PBU.
-	if r.pbu != nil {
-		if o, ok := mh.FirstOption[*mh.HandoffIndicatorOption](r.pbu.Options); ok {
-			a.Options = append(a.Options, o)
-		}
-		if o, ok := mh.FirstOption[*mh.AccessTechnologyTypeOption](r.pbu.Options); ok {
-			a.Options = append(a.Options, o)
-		}
-		if o, ok := mh.FirstOption[*mh.MobileNodeLinkLayerID](r.pbu.Options); ok {
-			a.Options = append(a.Options, o)
-		}
+	// (The PBU's single-instance options were picked out in one pass;
+	// a PBU repeating one was dropped as malformed.)
+	if r.hiOpt != nil {
+		a.Options = append(a.Options, r.hiOpt)
+	}
+	if r.attOpt != nil {
+		a.Options = append(a.Options, r.attOpt)
+	}
+	if r.llidOpt != nil {
+		a.Options = append(a.Options, r.llidOpt)
 	}
 	// RFC 5213 5.3.6: a Link-local Address option in the PBU is answered
 	// with the session's link-local address when the MAG asked with

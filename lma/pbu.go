@@ -58,6 +58,10 @@ type request struct {
 	gre     *mh.GREKey
 	lla     *mh.LinkLocalAddress
 	v4coa   *mh.IPv4CareOfAddress
+	// The options a PBA copies (RFC 5213 5.3.6).
+	hiOpt   *mh.HandoffIndicatorOption
+	attOpt  *mh.AccessTechnologyTypeOption
+	llidOpt *mh.MobileNodeLinkLayerID
 	// tunnel is the encapsulation chosen; okStatus the accepting status
 	// that says how GRE was settled (0, 2 or 3).
 	tunnel   lmaconfig.Tunnel
@@ -111,13 +115,13 @@ func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 			r.mnid = o
 		case *mh.HandoffIndicatorOption:
 			dup = dup || hasHI
-			r.hi, hasHI = o.HI, true
+			r.hi, hasHI, r.hiOpt = o.HI, true, o
 		case *mh.AccessTechnologyTypeOption:
 			dup = dup || hasATT
-			r.att, hasATT = o.ATT, true
+			r.att, hasATT, r.attOpt = o.ATT, true, o
 		case *mh.MobileNodeLinkLayerID:
-			dup = dup || r.llid != ""
-			r.llid = string(o.ID)
+			dup = dup || r.llidOpt != nil
+			r.llid, r.llidOpt = string(o.ID), o
 		case *mh.Timestamp:
 			dup = dup || r.ts != nil
 			r.ts = o

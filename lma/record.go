@@ -20,8 +20,10 @@ const (
 	restartCounterKey = "meta/restart-counter"
 )
 
-func bindingKey(id uint64) []byte {
-	return strconv.AppendUint([]byte(bindingKeyPrefix), id, 16)
+func bindingKey(id uint64) []byte { return appendBindingKey(nil, id) }
+
+func appendBindingKey(buf []byte, id uint64) []byte {
+	return strconv.AppendUint(append(buf, bindingKeyPrefix...), id, 16)
 }
 
 func parseBindingKey(k []byte) (uint64, bool) {

@@ -31,7 +31,10 @@ type writes struct {
 	// Loop-owned: this turn's writes and acknowledgements.
 	batch store.Batch
 	acks  []pendingAck
-	val   []byte // encoding scratch
+	// Encoding scratch; the size of the last turn's acks, to size the
+	// next one's at once.
+	key, val []byte
+	lastAcks int
 
 	mu       sync.Mutex
 	inflight int           // guarded by mu: writes submitted, not durable
@@ -51,9 +54,8 @@ func newWrites(e *Engine, st store.Store, workers int) *writes {
 
 // put persists b and sends ack's PBA once that is durable.
 func (w *writes) put(b *binding, ack pendingAck) {
-	key := bindingKey(b.id)
 	if w.sub == nil {
-		w.per.put(key, encodeBinding(w.e.bc, b), func(err error) {
+		w.per.put(bindingKey(b.id), encodeBinding(w.e.bc, b), func(err error) {
 			if w.e.finishAck(&ack, err) {
 				// A worker may wait on the loop: Sync counts on it.
 				w.e.post(func() { w.e.removeUnstored(ack.id) })
@@ -61,8 +63,12 @@ func (w *writes) put(b *binding, ack pendingAck) {
 		})
 		return
 	}
+	w.key = appendBindingKey(w.key[:0], b.id)
 	w.val = appendBinding(w.val[:0], w.e.bc, b)
-	w.batch.Put(key, w.val)
+	w.batch.Put(w.key, w.val)
+	if w.acks == nil {
+		w.acks = make([]pendingAck, 0, max(w.lastAcks, 16))
+	}
 	w.acks = append(w.acks, ack)
 }
 
@@ -72,7 +78,8 @@ func (w *writes) del(id uint64) {
 		w.per.del(bindingKey(id), nil)
 		return
 	}
-	w.batch.Delete(bindingKey(id))
+	w.key = appendBindingKey(w.key[:0], id)
+	w.batch.Delete(w.key)
 }
 
 // flush submits the turn's writes (on the loop, after each event).
@@ -81,7 +88,7 @@ func (w *writes) flush() {
 		return
 	}
 	acks := w.acks
-	w.acks = nil
+	w.acks, w.lastAcks = nil, len(acks)
 	n := w.batch.Len()
 	w.mu.Lock()
 	if w.closed {
