@@ -2,7 +2,6 @@ package lma
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -17,13 +16,15 @@ import (
 // Config.Lookup scans every policy, too slow for 50,000 PBUs a second with
 // thousands of exact policies.
 type policyIndex struct {
-	exact map[string]*lmaconfig.Policy // "nai:<nai>" or "mac:<mac>"
+	// Exact identifiers, by type, so that a lookup builds no key.
+	nai   map[string]*lmaconfig.Policy
+	mac   map[[6]byte]*lmaconfig.Policy
 	realm map[string]*lmaconfig.Policy // lower-case realm
 	all   *lmaconfig.Policy
 }
 
 func newPolicyIndex(c *lmaconfig.Config) *policyIndex {
-	ix := &policyIndex{exact: map[string]*lmaconfig.Policy{}, realm: map[string]*lmaconfig.Policy{}}
+	ix := &policyIndex{nai: map[string]*lmaconfig.Policy{}, mac: map[[6]byte]*lmaconfig.Policy{}, realm: map[string]*lmaconfig.Policy{}}
 	for i := range c.Policies {
 		p := &c.Policies[i]
 		switch m := p.Match; {
@@ -32,10 +33,10 @@ func newPolicyIndex(c *lmaconfig.Config) *policyIndex {
 		case strings.HasPrefix(m, "*@"):
 			ix.realm[strings.ToLower(m[2:])] = p
 		default:
-			if mac, ok := uci.ParseMAC(m); ok {
-				ix.exact["mac:"+mac.String()] = p
+			if mac, ok := uci.ParseMAC(m); ok && len(mac) == 6 {
+				ix.mac[[6]byte(mac)] = p
 			} else {
-				ix.exact["nai:"+m] = p
+				ix.nai[m] = p
 			}
 		}
 	}
@@ -47,22 +48,33 @@ func newPolicyIndex(c *lmaconfig.Config) *policyIndex {
 func (ix *policyIndex) lookup(k mnKey) *lmaconfig.Policy {
 	switch k.subtype {
 	case mh.MNIDNAI:
-		if p := ix.exact["nai:"+k.id]; p != nil {
+		if p := ix.nai[k.id]; p != nil {
 			return p
 		}
 		if at := strings.LastIndexByte(k.id, '@'); at >= 0 {
-			if p := ix.realm[strings.ToLower(k.id[at+1:])]; p != nil {
+			if p := ix.realm[lower(k.id[at+1:])]; p != nil {
 				return p
 			}
 		}
 	case mh.MNIDEUI48:
 		if len(k.id) == 6 {
-			if p := ix.exact["mac:"+net.HardwareAddr(k.id).String()]; p != nil {
+			if p := ix.mac[[6]byte([]byte(k.id))]; p != nil {
 				return p
 			}
 		}
 	}
 	return ix.all
+}
+
+// lower is strings.ToLower without its allocation for the usual realm,
+// already in lower case (RFC 7542 2.4: realms compare case-insensitively).
+func lower(s string) string {
+	for i := range len(s) {
+		if c := s[i]; 'A' <= c && c <= 'Z' || c >= 0x80 {
+			return strings.ToLower(s)
+		}
+	}
+	return s
 }
 
 // pools are the configured pools by name. A pool whose definition did not
