@@ -104,9 +104,9 @@ type Engine struct {
 	revokes  map[uint16]*revocation
 	briSeq   uint16
 	tunnels  map[string]*tunnelRef
-	// tunnelNames caches the point-to-point tunnel name per MAG address
-	// (the kind follows from the address family).
-	tunnelNames map[netip.Addr]string
+	// tunnelNames caches the point-to-point tunnel name per kind and
+	// MAG address (tunnelName hashes and formats).
+	tunnelNames map[tunnelKey]string
 	restarts    uint32 // our RFC 5847 restart counter
 	// resyncPending: a whole-state Set is scheduled after a failure.
 	resyncPending bool
@@ -161,7 +161,7 @@ func New(opts Options) (*Engine, error) {
 		parked:      map[parkKey]*parked{},
 		revokes:     map[uint16]*revocation{},
 		tunnels:     map[string]*tunnelRef{},
-		tunnelNames: map[netip.Addr]string{},
+		tunnelNames: map[tunnelKey]string{},
 		magState:    map[string]*magState{},
 		nextID:      1,
 	}

@@ -47,14 +47,21 @@ func tunnelName(kind dataplane.TunnelKind, remote netip.Addr) string {
 	return fmt.Sprintf("pmip%s%09x", fam, h.Sum64()&0xfffffffff)
 }
 
-// tunnelNameOf caches tunnelName per MAG address: view runs for every
+// tunnelKey is what a point-to-point tunnel's name derives from.
+type tunnelKey struct {
+	kind   dataplane.TunnelKind
+	remote netip.Addr
+}
+
+// tunnelNameOf caches tunnelName per kind and MAG address: view runs for every
 // PBU, and hashing and formatting a name each time shows in profiles.
 func (e *Engine) tunnelNameOf(kind dataplane.TunnelKind, remote netip.Addr) string {
-	if n, ok := e.tunnelNames[remote]; ok {
+	k := tunnelKey{kind, remote}
+	if n, ok := e.tunnelNames[k]; ok {
 		return n
 	}
 	n := tunnelName(kind, remote)
-	e.tunnelNames[remote] = n
+	e.tunnelNames[k] = n
 	return n
 }
 
