@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"bytes"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"strconv"
 
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nlenc"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +35,7 @@ const (
 func encodeLinkAF(index uint32, name string, inet map[uint16]uint32, addrGen int) ([]byte, error) {
 	b := make([]byte, sizeofIfInfoMsg)
 	b[0] = unix.AF_UNSPEC
-	nlenc.PutUint32(b[4:8], index)
+	binary.NativeEndian.PutUint32(b[4:8], index)
 	ae := netlink.NewAttributeEncoder()
 	if index == 0 {
 		ae.String(unix.IFLA_IFNAME, name)
