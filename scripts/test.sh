@@ -35,10 +35,18 @@ if [ "$status" -ne 0 ]; then
 		exit 1
 	fi
 	cp "$log" results/flaky-tier3.log
+	# The harness clears a test's results folder when it boots again: keep
+	# the first failure's logs and pcaps for diagnosis.
+	for t in ${failed//|/ }; do
+		if [ -d "results/$t" ]; then
+			rm -rf "results/flaky-first-$t"
+			mv "results/$t" "results/flaky-first-$t"
+		fi
+	done
 	echo "== tier 3: retrying once, alone: $failed"
 	PMIP_QEMU=1 $GO test -count=1 -v -timeout 30m -run "^($failed)\$" ./testing/qemu/... 2>&1 |
 		grep -Ev '^ {8,}(--- PASS|=== (RUN|PAUSE|CONT))'
-	echo "== FLAKY: $failed failed once and passed alone; first run's log: results/flaky-tier3.log"
+	echo "== FLAKY: $failed failed once and passed alone; first run's log: results/flaky-tier3.log, its guest logs: results/flaky-first-*"
 fi
 end=$(date +%s)
 echo "== times: tier 1+2 $((mid - start)) s, tier 3 $((end - mid)) s"
