@@ -155,6 +155,21 @@ func (f *File) SectionsOf(typ string) []*Section {
 	return out
 }
 
+// Only returns the one section of type typ, for section types a file must
+// have exactly once (a daemon's main section). With none it returns nil
+// and an error of the file saying so, why being what the section is for;
+// with several, the first and an error at the second.
+func (f *File) Only(typ, why string) (*Section, *Error) {
+	ss := f.SectionsOf(typ)
+	switch len(ss) {
+	case 0:
+		return nil, &Error{Path: f.Path, Msg: fmt.Sprintf("no `config %s` section: %s", typ, why)}
+	case 1:
+		return ss[0], nil
+	}
+	return ss[0], ss[1].Errorf("second `config %s` section (the first is at line %d)", typ, ss[0].Line)
+}
+
 // CheckTypes returns an error for every section whose type is not one of
 // known, suggesting the nearest known type.
 func (f *File) CheckTypes(known ...string) []error {

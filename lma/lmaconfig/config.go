@@ -209,15 +209,12 @@ func FromFile(f *uci.File) (Config, error) {
 	c := Config{Path: f.Path}
 	errs := f.CheckTypes(typeLMA, typeMAG, typePool, typePolicy)
 
-	mains := f.SectionsOf(typeLMA)
-	switch {
-	case len(mains) == 0:
-		errs = append(errs, &uci.Error{Path: f.Path, Msg: "no `config lma` section: the LMA needs at least its address"})
-	case len(mains) > 1:
-		errs = append(errs, mains[1].Errorf("second `config lma` section (the first is at line %d)", mains[0].Line))
+	main, err := f.Only(typeLMA, "the LMA needs at least its address")
+	if err != nil {
+		errs = append(errs, err)
 	}
-	if len(mains) > 0 {
-		errs = append(errs, c.decodeMain(mains[0])...)
+	if main != nil {
+		errs = append(errs, c.decodeMain(main)...)
 	}
 	for _, s := range f.SectionsOf(typeMAG) {
 		errs = append(errs, c.decodeMAG(s)...)

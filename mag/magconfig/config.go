@@ -219,15 +219,12 @@ func FromFile(f *uci.File) (Config, error) {
 	c := Config{Path: f.Path}
 	errs := f.CheckTypes(typeMAG, typeAccess, typePolicy, typeClient)
 
-	mains := f.SectionsOf(typeMAG)
-	switch {
-	case len(mains) == 0:
-		errs = append(errs, &uci.Error{Path: f.Path, Msg: "no `config mag` section: the MAG needs at least the LMA's address"})
-	case len(mains) > 1:
-		errs = append(errs, mains[1].Errorf("second `config mag` section (the first is at line %d)", mains[0].Line))
+	main, err := f.Only(typeMAG, "the MAG needs at least the LMA's address")
+	if err != nil {
+		errs = append(errs, err)
 	}
-	if len(mains) > 0 {
-		errs = append(errs, c.decodeMain(mains[0])...)
+	if main != nil {
+		errs = append(errs, c.decodeMain(main)...)
 	}
 
 	for _, s := range f.SectionsOf(typeAccess) {
