@@ -465,3 +465,13 @@ func (h *harness) state() string {
 var errDisk = errors.New("disk on fire")
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// lmaSysctlLines are the namespace settings every LMA data plane holds
+// (lmaSysctls), as the fake renders them.
+const lmaSysctlLines = "sysctl net.ipv4.conf.all.forwarding=1\n" +
+	"sysctl net.ipv4.conf.all.rp_filter=0\n" +
+	"sysctl net.ipv6.conf.all.forwarding=1\n"
+
+// emptyDataplane is the data plane of an LMA without sessions: its
+// settings and the filter table with empty sets.
+const emptyDataplane = lmaSysctlLines + "filter table\n"

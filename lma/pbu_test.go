@@ -46,7 +46,10 @@ pool hnp used 1
 pool v4 used 0
 store b/1 alice@example.net ap1 [2001:db8:100::/64] invalid Prefix active
 tunnel pmip6` + tunnelName(1, ap1Addr.Addr())[5:] + ` ip6tnl local 2001:db8:ffff::1 remote 2001:db8:1:1::2 hoplimit 64
-route 2001:db8:100::/64 dev ` + tunnelName(1, ap1Addr.Addr()) + ` table 254 metric 1024
+` + lmaSysctlLines + `route 2001:db8:100::/64 dev ` + tunnelName(1, ap1Addr.Addr()) + ` table 254 metric 1024
+filter table
+filter tunnel ` + tunnelName(1, ap1Addr.Addr()) + `
+filter tunnel-source ` + tunnelName(1, ap1Addr.Addr()) + ` 2001:db8:100::/64
 `
 	if diff := cmp.Diff(want, h.state()); diff != "" {
 		t.Errorf("state (-want +got):\n%s", diff)

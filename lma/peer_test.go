@@ -114,7 +114,7 @@ func TestRevocation(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("revoke: %d %v", n, err)
 	}
-	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n" {
+	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n"+emptyDataplane {
 		t.Errorf("after revocation:\n%s", got)
 	}
 	bri, ok := h.recv(h.ap1).(*mh.BindingRevocationIndication)
@@ -211,7 +211,7 @@ func TestStoreFailureRefuses(t *testing.T) {
 	h.st.mu.Lock()
 	h.st.fail = nil
 	h.st.mu.Unlock()
-	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n" {
+	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n"+emptyDataplane {
 		t.Errorf("state after a failed write:\n%s", got)
 	}
 	if h.e.Counters().StoreErrors == 0 {

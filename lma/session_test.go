@@ -75,9 +75,13 @@ func TestRegistrationAccepted(t *testing.T) {
 				if rep := opt[*mh.IPv4HomeAddressReply](t, a.Options); rep.Prefix != mustPrefix("10.30.0.5/24") {
 					t.Errorf("static IPv4 %v", rep)
 				}
-				want := "tunnel pmip-gre6 ip6gre external\n" +
+				want := "tunnel pmip-gre6 ip6gre external\n" + lmaSysctlLines +
 					"route 10.30.0.5/32 encap ip6 id 4660 key dst 2001:db8:1:1::2 src 2001:db8:ffff::1 hoplimit 64 dev pmip-gre6 table 254\n" +
-					"route 2001:db8:200:1::/64 encap ip6 id 4660 key dst 2001:db8:1:1::2 src 2001:db8:ffff::1 hoplimit 64 dev pmip-gre6 table 254 metric 1024\n"
+					"route 2001:db8:200:1::/64 encap ip6 id 4660 key dst 2001:db8:1:1::2 src 2001:db8:ffff::1 hoplimit 64 dev pmip-gre6 table 254 metric 1024\n" +
+					"filter table\n" +
+					"filter tunnel pmip-gre6\n" +
+					"filter tunnel-source pmip-gre6 10.30.0.5/32\n" +
+					"filter tunnel-source pmip-gre6 2001:db8:200:1::/64\n"
 				if got := h.dp.String(); got != want {
 					t.Errorf("data plane:\n%s\nwant:\n%s", got, want)
 				}
@@ -141,9 +145,13 @@ func TestIPv4Transport(t *testing.T) {
 		t.Errorf("IPv4 CoA %v", o.Addr)
 	}
 	name := tunnelName(3, ap4Addr.Addr())
-	want := "tunnel " + name + " sit local 198.51.100.1 remote 198.51.100.22 hoplimit 64\n" +
+	want := "tunnel " + name + " sit local 198.51.100.1 remote 198.51.100.22 hoplimit 64\n" + lmaSysctlLines +
 		"route 10.20.0.2/32 dev " + name + " table 254\n" +
-		"route 2001:db8:100::/64 dev " + name + " table 254 metric 1024\n"
+		"route 2001:db8:100::/64 dev " + name + " table 254 metric 1024\n" +
+		"filter table\n" +
+		"filter tunnel " + name + "\n" +
+		"filter tunnel-source " + name + " 10.20.0.2/32\n" +
+		"filter tunnel-source " + name + " 2001:db8:100::/64\n"
 	if got := h.dp.String(); got != want {
 		t.Errorf("data plane:\n%s\nwant:\n%s", got, want)
 	}
@@ -192,8 +200,11 @@ func TestHandoff(t *testing.T) {
 	if hnps(b)[0] != p {
 		t.Fatalf("handoff changed the prefix: %v", hnps(b))
 	}
-	want := "tunnel " + tun2() + " ip6tnl local 2001:db8:ffff::1 remote 2001:db8:1:2::2 hoplimit 64\n" +
-		"route 2001:db8:100::/64 dev " + tun2() + " table 254 metric 1024\n"
+	want := "tunnel " + tun2() + " ip6tnl local 2001:db8:ffff::1 remote 2001:db8:1:2::2 hoplimit 64\n" + lmaSysctlLines +
+		"route 2001:db8:100::/64 dev " + tun2() + " table 254 metric 1024\n" +
+		"filter table\n" +
+		"filter tunnel " + tun2() + "\n" +
+		"filter tunnel-source " + tun2() + " 2001:db8:100::/64\n"
 	if got := h.dp.String(); got != want {
 		t.Errorf("data plane:\n%s\nwant:\n%s", got, want)
 	}
@@ -269,7 +280,7 @@ func TestDeregistration(t *testing.T) {
 		t.Fatal("removed before MinDelayBeforeBCEDelete")
 	}
 	h.advance(time.Millisecond)
-	want := "pool hnp used 0\npool v4 used 0\n"
+	want := "pool hnp used 0\npool v4 used 0\n" + emptyDataplane
 	if got := h.state(); got != want {
 		t.Errorf("after MinDelayBeforeBCEDelete:\n%s", got)
 	}
@@ -358,7 +369,7 @@ func TestLifetimeExpiry(t *testing.T) {
 		t.Fatalf("after 40 s: %+v", bs)
 	}
 	h.advance(40 * time.Second)
-	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n" {
+	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n"+emptyDataplane {
 		t.Errorf("after 80 s:\n%s", got)
 	}
 	if h.e.Counters().Expired != 2 {

@@ -115,7 +115,7 @@ func TestSubmitterStoreFailureRefuses(t *testing.T) {
 	h.st.mu.Lock()
 	h.st.fail = nil
 	h.st.mu.Unlock()
-	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n" {
+	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n"+emptyDataplane {
 		t.Errorf("state after a failed write:\n%s", got)
 	}
 	if h.e.Counters().StoreErrors == 0 {

@@ -105,13 +105,29 @@ func (e *Engine) appendView(b *binding, routes []dataplane.Route) (dataplane.Tun
 }
 
 // dpTransition changes the data plane from old to new (either may be nil)
-// in an order the kernel accepts: the new tunnel, the routes replaced in
-// place (a handoff moves a route in one step), the routes that went, and
-// the old tunnel when its last session left.
+// in an order the kernel accepts and that never leaves a client's packets
+// checked against a partial set:
+//
+//  1. the new tunnel, when this session is its first;
+//  2. the routes replaced in place (a handoff moves a route in one step);
+//  3. the new routes' allowed sources on their tunnel, then the tunnel
+//     itself in the set of checked tunnels when step 1 created it (its
+//     clients' packets are checked only once their sources are there);
+//  4. the routes that went, and the sources of old routes whose tunnel
+//     changed or went (a handoff: the same prefix, another device);
+//  5. the old tunnel out of the checked set, then the tunnel, when its
+//     last session left.
+//
+// RFC 5213 5.6.2: what the LMA forwards from a MAG's reverse tunnel
+// carries the mobile node's home address as its source; a source that is
+// no home address of a session that tunnel serves is dropped (ingress
+// filtering, BCP 38 / RFC 3704, at the anchor: internal/dataplane's
+// TunnelSource).
 func (e *Engine) dpTransition(old, new *dpView) {
 	var ops []dataplane.Op
 	if new != nil {
-		if e.ref(new.tunnel) {
+		created := e.ref(new.tunnel)
+		if created {
 			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: new.tunnel})
 		}
 		for _, r := range new.routes {
@@ -119,6 +135,15 @@ func (e *Engine) dpTransition(old, new *dpView) {
 				continue
 			}
 			ops = append(ops, dataplane.Op{Action: dataplane.Replace, Obj: r})
+		}
+		for _, r := range new.routes {
+			if old != nil && old.allows(r) {
+				continue
+			}
+			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: tunnelSource(r)})
+		}
+		if created {
+			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: dataplane.TunnelIface(new.tunnel.Name)})
 		}
 	}
 	if old != nil {
@@ -128,13 +153,35 @@ func (e *Engine) dpTransition(old, new *dpView) {
 			}
 			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: r})
 		}
+		for _, r := range old.routes {
+			if new != nil && new.allows(r) {
+				continue
+			}
+			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: tunnelSource(r)})
+		}
 		if e.unref(old.tunnel) {
-			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: old.tunnel})
+			ops = append(ops,
+				dataplane.Op{Action: dataplane.Del, Obj: dataplane.TunnelIface(old.tunnel.Name)},
+				dataplane.Op{Action: dataplane.Del, Obj: old.tunnel})
 		}
 	}
 	if len(ops) > 0 {
 		e.apply.enqueue(ops)
 	}
+}
+
+// tunnelSource is the source a route's session may send from through the
+// route's tunnel: its home network prefix, or its IPv4 home address as a
+// /32 (RFC 5213 5.6.2, RFC 5844 3.1.3).
+func tunnelSource(r dataplane.Route) dataplane.TunnelSource {
+	return dataplane.TunnelSource{Dev: r.Dev, Prefix: r.Dst}
+}
+
+// allows reports whether the view already allows the source of r (the
+// same destination through the same device: a change of GRE key or MAG
+// behind the flow-based GRE device keeps it).
+func (v *dpView) allows(r dataplane.Route) bool {
+	return slices.ContainsFunc(v.routes, func(o dataplane.Route) bool { return o.Dst == r.Dst && o.Dev == r.Dev })
 }
 
 // ref counts a session on t and reports whether t must be created.
@@ -161,10 +208,11 @@ func (e *Engine) unref(t dataplane.Tunnel) bool {
 }
 
 // fullState is the whole data plane of every session, for the
-// reconciliation at start and after a failure. With a million sessions it
-// is a million routes: the slice is sized once (appending would copy it
-// some thirty times over, the old arrays garbage until the next cycle),
-// and no per-session view is built.
+// reconciliation at start, after a failure and periodically. With a
+// million sessions it is a million routes and as many allowed sources:
+// the slices are sized once (appending would copy them some thirty times
+// over, the old arrays garbage until the next cycle), and no per-session
+// view is built.
 func (e *Engine) fullState() *dataplane.State {
 	n := 0
 	for b := range e.bc.all {
@@ -173,16 +221,51 @@ func (e *Engine) fullState() *dataplane.State {
 			n++
 		}
 	}
-	s := &dataplane.State{Routes: make([]dataplane.Route, 0, n)}
+	s := &dataplane.State{
+		Routes:  make([]dataplane.Route, 0, n),
+		Sysctls: lmaSysctls(),
+		// A table even without sessions, so that per-session changes
+		// always find its sets.
+		Filter: &dataplane.Filter{TunnelSources: make([]dataplane.TunnelSource, 0, n)},
+	}
 	e.tunnels = map[string]*tunnelRef{}
 	for b := range e.bc.all {
 		var t dataplane.Tunnel
+		from := len(s.Routes)
 		t, s.Routes = e.appendView(b, s.Routes)
+		for _, r := range s.Routes[from:] {
+			s.Filter.TunnelSources = append(s.Filter.TunnelSources, tunnelSource(r))
+		}
 		if e.ref(t) {
 			s.Tunnels = append(s.Tunnels, t)
+			// Every tunnel device of ours is checked, the flow-based
+			// GRE ones included (RFC 5213 5.6.2).
+			s.Filter.Tunnels = append(s.Filter.Tunnels, t.Name)
 		}
 	}
 	return s
+}
+
+// lmaSysctls are the namespace settings the LMA needs:
+//
+//   - forwarding, IPv6 and IPv4: the LMA routes its clients' packets
+//     between the tunnels and the network (RFC 5213 5.6.2, RFC 5844 3.1.3);
+//   - net.ipv4.conf.all.rp_filter=0. The kernel applies the larger of
+//     conf/all and the device's own rp_filter (IN_DEV_MAXCONF), so the
+//     0 the data plane gives each tunnel of ours counts only when all is
+//     0 too (Debian's and systemd's sysctl.d set all to 2). And loose
+//     mode (2) is not enough: our tunnels carry no IPv4 address, and for
+//     such a device the kernel's reverse-path check fails any source whose
+//     route leaves by another device (__fib_validate_source, "no_addr",
+//     loose or strict): a home address whose route points into another
+//     tunnel than the one a packet came in by, as for a mobile node
+//     attached through several MAGs whose flows the LMA steers (RFC 7864
+//     3), or an IPv4 home address on a flow-based GRE device while its
+//     route is being replaced. The check of each uplink source against
+//     its session is the filter's (TunnelSource), for IPv6 too, which has
+//     no rp_filter. Other devices keep their own value.
+func lmaSysctls() []dataplane.Sysctl {
+	return append(dataplane.ForwardingSysctls(), dataplane.Sysctl{Family: 4, Dev: "all", Name: "rp_filter", Value: 0})
 }
 
 // countTunnels rebuilds the tunnels' session counts without building the
