@@ -371,7 +371,7 @@ func accessOf(f *Filter) map[string]elem {
 
 // diffElems returns the deletions and additions that turn cur into want;
 // an element whose value changed is deleted and added again.
-func diffElems(cur, want map[string]elem) (dels, adds []Op) {
+func diffElems[K comparable](cur, want map[K]elem) (dels, adds []Op) {
 	for k := range cur {
 		if w, ok := want[k]; !ok || w.val != cur[k].val {
 			dels = append(dels, Op{Del, cur[k].obj})

@@ -92,16 +92,19 @@ func TestPlanOrder(t *testing.T) {
 // lmaState is an LMA with n clients spread over 100 MAGs, each with an
 // HNP and an IPv4 home address.
 func lmaState(n int) *State {
-	s := &State{}
+	s := &State{Filter: &Filter{}}
 	for m := range 100 {
 		s.Tunnels = append(s.Tunnels, Tunnel{Name: fmt.Sprintf("pmip-m%d", m), Kind: IP6,
 			Local: addr("2001:db8:ff::1"), Remote: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 15: byte(m + 2)})})
+		s.Filter.Tunnels = append(s.Filter.Tunnels, s.Tunnels[m].Name)
 	}
 	for i := range n {
 		dev := fmt.Sprintf("pmip-m%d", i%100)
 		hnp := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 4: byte(i >> 24), 5: byte(i >> 16), 6: byte(i >> 8), 7: byte(i)}), 64)
 		hoa := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
 		s.Routes = append(s.Routes, Route{Dst: hnp, Dev: dev}, Route{Dst: hoa, Dev: dev})
+		// The uplink check: each home address allowed on its tunnel.
+		s.Filter.TunnelSources = append(s.Filter.TunnelSources, TunnelSource{Dev: dev, Prefix: hnp}, TunnelSource{Dev: dev, Prefix: hoa})
 	}
 	return s
 }
