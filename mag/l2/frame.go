@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 )
 
@@ -110,7 +109,7 @@ func ParseIPv6(b []byte) (IPv6, error) {
 type ND struct {
 	Eth     Ethernet
 	IP      IPv6
-	Message ndp.Message
+	Message Message
 }
 
 // ParseND parses an Ethernet frame carrying an ICMPv6 Router Solicitation,
@@ -164,14 +163,16 @@ func ParseND(frame []byte) (*ND, error) {
 	if Checksum(ip.Src, ip.Dst, ProtoICMPv6, icmp) != 0 {
 		return nil, fmt.Errorf("l2: %s with bad checksum: %w", typ, ErrInvalidND)
 	}
-	// RFC 4861 6.1.1, 7.1.1: all included options have a length greater
-	// than zero (checked here because a zero length would never advance).
-	if err := checkOptionLengths(icmp[minLen:]); err != nil {
-		return nil, fmt.Errorf("l2: %s: %w", typ, err)
-	}
-	msg, err := ndp.ParseMessage(icmp)
+	// RFC 4861 6.1.1, 6.1.2, 7.1.1, 7.1.2: all included options have a
+	// length greater than zero; the message ends with its last option (the
+	// IPv6 payload length bounds it, so an option running past the end is
+	// an invalid message, not a short read).
+	msg, err := ParseMessage(icmp)
 	if err != nil {
-		return nil, fmt.Errorf("l2: %s: %v: %w", typ, err, ErrInvalidND)
+		if errors.Is(err, ErrInvalidND) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", err, ErrInvalidND)
 	}
 	nd := &ND{Eth: eth, IP: ip, Message: msg}
 	if err := nd.validate(); err != nil {
@@ -180,29 +181,10 @@ func ParseND(frame []byte) (*ND, error) {
 	return nd, nil
 }
 
-// checkOptionLengths walks the option area and rejects an option of length
-// zero or one that runs past the end.
-func checkOptionLengths(b []byte) error {
-	for len(b) > 0 {
-		if len(b) < 2 {
-			return fmt.Errorf("option header: %w", ErrInvalidND)
-		}
-		l := int(b[1]) * 8
-		if l == 0 {
-			return fmt.Errorf("option %d of length 0: %w", b[0], ErrInvalidND)
-		}
-		if l > len(b) {
-			return fmt.Errorf("option %d of %d octets, %d left: %w", b[0], l, len(b), ErrInvalidND)
-		}
-		b = b[l:]
-	}
-	return nil
-}
-
 // SourceLLAOf returns the Source Link-Layer Address option in opts, if any.
-func SourceLLAOf(opts []ndp.Option) (net.HardwareAddr, bool) {
+func SourceLLAOf(opts []Option) (net.HardwareAddr, bool) {
 	for _, o := range opts {
-		if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Source {
+		if lla, ok := o.(*LinkLayerAddress); ok && lla.Direction == Source {
 			return lla.Addr, true
 		}
 	}
@@ -213,11 +195,11 @@ func SourceLLAOf(opts []ndp.Option) (net.HardwareAddr, bool) {
 // NS, if present.
 func (nd *ND) SourceLLA() (net.HardwareAddr, bool) {
 	switch m := nd.Message.(type) {
-	case *ndp.RouterSolicitation:
+	case *RouterSolicitation:
 		return SourceLLAOf(m.Options)
-	case *ndp.RouterAdvertisement:
+	case *RouterAdvertisement:
 		return SourceLLAOf(m.Options)
-	case *ndp.NeighborSolicitation:
+	case *NeighborSolicitation:
 		return SourceLLAOf(m.Options)
 	}
 	return nil, false
@@ -226,7 +208,7 @@ func (nd *ND) SourceLLA() (net.HardwareAddr, bool) {
 // IsDAD reports whether nd is a Duplicate Address Detection probe: a
 // Neighbor Solicitation from the unspecified address (RFC 4862 5.4.2).
 func (nd *ND) IsDAD() bool {
-	_, ok := nd.Message.(*ndp.NeighborSolicitation)
+	_, ok := nd.Message.(*NeighborSolicitation)
 	return ok && nd.IP.Src.IsUnspecified()
 }
 
@@ -238,18 +220,18 @@ func (nd *ND) validate() error {
 	src, dst := nd.IP.Src, nd.IP.Dst
 	_, hasSLLA := nd.SourceLLA()
 	switch m := nd.Message.(type) {
-	case *ndp.RouterSolicitation:
+	case *RouterSolicitation:
 		// RFC 4861 6.1.1: if the IP source address is the unspecified
 		// address, there is no source link-layer address option.
 		if src.IsUnspecified() && hasSLLA {
 			return fmt.Errorf("l2: router solicitation from :: with source link-layer address: %w", ErrInvalidND)
 		}
-	case *ndp.RouterAdvertisement:
+	case *RouterAdvertisement:
 		// RFC 4861 6.1.2: the IP source address is a link-local address.
 		if !src.IsLinkLocalUnicast() {
 			return fmt.Errorf("l2: router advertisement from %s: %w", src, ErrInvalidND)
 		}
-	case *ndp.NeighborSolicitation:
+	case *NeighborSolicitation:
 		// RFC 4861 7.1.1: the target is not a multicast address.
 		if m.TargetAddress.IsMulticast() {
 			return fmt.Errorf("l2: neighbor solicitation for multicast %s: %w", m.TargetAddress, ErrInvalidND)
@@ -265,7 +247,7 @@ func (nd *ND) validate() error {
 				return fmt.Errorf("l2: DAD probe with source link-layer address: %w", ErrInvalidND)
 			}
 		}
-	case *ndp.NeighborAdvertisement:
+	case *NeighborAdvertisement:
 		// RFC 4861 7.1.2: the target is not multicast; a reply to a
 		// multicast destination does not have the Solicited flag.
 		if m.TargetAddress.IsMulticast() {
@@ -305,31 +287,35 @@ func Checksum(src, dst netip.Addr, proto uint8, payload []byte) uint16 {
 
 // AppendND appends to b an Ethernet frame carrying msg in an IPv6 packet
 // with hop limit 255 (RFC 4861 6.1, 7.1) and a computed ICMPv6 checksum.
-func AppendND(b []byte, srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, msg ndp.Message) ([]byte, error) {
+// It writes in place: with a b of enough capacity it allocates nothing.
+func AppendND(b []byte, srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, msg Message) ([]byte, error) {
 	if len(srcMAC) != 6 || len(dstMAC) != 6 {
 		return nil, fmt.Errorf("l2: build %s: MAC addresses must be 6 bytes", msg.Type())
 	}
-	if !src.Is6() || !dst.Is6() || src.Is4In6() || dst.Is4In6() {
+	if !isIPv6(src) || !isIPv6(dst) {
 		return nil, fmt.Errorf("l2: build %s: %s -> %s: not IPv6", msg.Type(), src, dst)
 	}
-	body, err := ndp.MarshalMessage(msg)
-	if err != nil {
-		return nil, fmt.Errorf("l2: build %s: %w", msg.Type(), err)
-	}
-	if len(body) > 0xffff {
-		return nil, fmt.Errorf("l2: build %s: %d octets: too long", msg.Type(), len(body))
-	}
-	binary.BigEndian.PutUint16(body[2:4], 0)
-	binary.BigEndian.PutUint16(body[2:4], Checksum(src, dst, ProtoICMPv6, body))
-
+	start := len(b)
 	b = append(b, dstMAC...)
 	b = append(b, srcMAC...)
 	b = binary.BigEndian.AppendUint16(b, EtherTypeIPv6)
 	b = append(b, 0x60, 0, 0, 0) // version 6, traffic class 0, flow label 0
-	b = binary.BigEndian.AppendUint16(b, uint16(len(body)))
+	b = append(b, 0, 0)          // payload length, below
 	b = append(b, ProtoICMPv6, NDHopLimit)
 	s, d := src.As16(), dst.As16()
 	b = append(b, s[:]...)
 	b = append(b, d[:]...)
-	return append(b, body...), nil
+	icmp := len(b)
+	b = append(b, byte(msg.Type()), 0, 0, 0) // type, code 0, checksum below
+	b, err := msg.appendBody(b)
+	if err != nil {
+		return nil, fmt.Errorf("l2: build %s: %w", msg.Type(), err)
+	}
+	body := b[icmp:]
+	if len(body) > 0xffff {
+		return nil, fmt.Errorf("l2: build %s: %d octets: too long", msg.Type(), len(body))
+	}
+	binary.BigEndian.PutUint16(b[start+EthernetHeaderLen+4:], uint16(len(body)))
+	binary.BigEndian.PutUint16(body[2:4], Checksum(src, dst, ProtoICMPv6, body))
+	return b, nil
 }

@@ -61,7 +61,7 @@ func TestGoldenRS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &ndp.RouterSolicitation{Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: macA}}}
+	want := &l2.RouterSolicitation{Options: []l2.Option{&l2.LinkLayerAddress{Direction: l2.Source, Addr: macA}}}
 	if diff := cmp.Diff(want, nd.Message, addrEq); diff != "" {
 		t.Errorf("parsed RS (-want +got):\n%s", diff)
 	}
@@ -74,12 +74,12 @@ func TestGoldenRS(t *testing.T) {
 }
 
 func TestGoldenRA(t *testing.T) {
-	ra := &ndp.RouterAdvertisement{
+	ra := &l2.RouterAdvertisement{
 		CurrentHopLimit: 64,
 		RouterLifetime:  3600 * time.Second,
-		Options: []ndp.Option{
-			&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: rmac},
-			&ndp.PrefixInformation{PrefixLength: 64, OnLink: true, AutonomousAddressConfiguration: true,
+		Options: []l2.Option{
+			&l2.LinkLayerAddress{Direction: l2.Source, Addr: rmac},
+			&l2.PrefixInformation{PrefixLength: 64, OnLink: true, AutonomousAddressConfiguration: true,
 				ValidLifetime: time.Hour, PreferredLifetime: time.Hour, Prefix: netip.MustParseAddr("2001:db8:a:1::")},
 		},
 	}
@@ -94,7 +94,7 @@ func TestGoldenRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(ndp.Message(ra), nd.Message, addrEq); diff != "" {
+	if diff := cmp.Diff(l2.Message(ra), nd.Message, addrEq); diff != "" {
 		t.Errorf("parsed RA (-want +got):\n%s", diff)
 	}
 }
@@ -164,13 +164,13 @@ func fixICMP(b []byte) {
 }
 
 func TestAppendNDRejects(t *testing.T) {
-	if _, err := l2.AppendND(nil, rmac[:3], macA, rtr, llA, &ndp.RouterSolicitation{}); err == nil {
+	if _, err := l2.AppendND(nil, rmac[:3], macA, rtr, llA, &l2.RouterSolicitation{}); err == nil {
 		t.Error("short MAC accepted")
 	}
-	if _, err := l2.AppendND(nil, rmac, macA, netip.MustParseAddr("10.0.0.1"), llA, &ndp.RouterSolicitation{}); err == nil {
+	if _, err := l2.AppendND(nil, rmac, macA, netip.MustParseAddr("10.0.0.1"), llA, &l2.RouterSolicitation{}); err == nil {
 		t.Error("IPv4 source accepted")
 	}
-	bad := &ndp.RouterAdvertisement{Options: []ndp.Option{&ndp.PrefixInformation{PrefixLength: 64, Prefix: netip.MustParseAddr("2001:db8::1")}}}
+	bad := &l2.RouterAdvertisement{Options: []l2.Option{&l2.PrefixInformation{PrefixLength: 64, Prefix: netip.MustParseAddr("2001:db8::1")}}}
 	if _, err := l2.AppendND(nil, rmac, macA, rtr, llA, bad); err == nil {
 		t.Error("unmasked prefix accepted")
 	}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mdlayher/ndp"
 	"github.com/openpmip/pmip/internal/nstest"
 	"github.com/openpmip/pmip/mag/l2"
 	"github.com/openpmip/pmip/mag/l2/l2test"
@@ -302,7 +301,7 @@ func readRA(t testing.TB, s *l2.Socket) (*l2.ND, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := nd.Message.(*ndp.RouterAdvertisement); !ok {
+	if _, ok := nd.Message.(*l2.RouterAdvertisement); !ok {
 		return nil, fmt.Errorf("read %T", nd.Message)
 	}
 	return nd, nil

@@ -66,9 +66,14 @@ func parseRAs(t *testing.T, frames [][]byte) []sentRA {
 		if err != nil {
 			t.Fatalf("written frame is not valid ND: %v", err)
 		}
-		ra, ok := nd.Message.(*ndp.RouterAdvertisement)
+		// mdlayher/ndp reads the RA: a codec independent of l2's writer.
+		m, err := ndp.ParseMessage(nd.IP.Payload)
+		if err != nil {
+			t.Fatalf("ndp cannot read the written RA: %v", err)
+		}
+		ra, ok := m.(*ndp.RouterAdvertisement)
 		if !ok {
-			t.Fatalf("written %T, want RA", nd.Message)
+			t.Fatalf("written %T, want RA", m)
 		}
 		s := sentRA{nd: nd, ra: ra}
 		for _, o := range ra.Options {

@@ -44,7 +44,7 @@ func FuzzHandleFrame(f *testing.F) {
 			if err != nil {
 				t.Fatalf("wrote an invalid frame %x: %v", w, err)
 			}
-			if _, ok := nd.Message.(*ndp.RouterAdvertisement); !ok || !bytes.Equal(nd.Eth.Dst, macA) {
+			if _, ok := nd.Message.(*l2.RouterAdvertisement); !ok || !bytes.Equal(nd.Eth.Dst, macA) {
 				t.Fatalf("wrote %T to %s", nd.Message, nd.Eth.Dst)
 			}
 			if nd.IP.Dst != llA && nd.IP.Dst != allNode && !nd.IP.Dst.IsLinkLocalUnicast() {

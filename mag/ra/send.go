@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mdlayher/ndp"
 	"github.com/openpmip/pmip/mag/l2"
 )
 
@@ -22,7 +21,7 @@ func (a *Advertiser) HandleFrame(frame []byte) {
 		a.stats.RSInvalid++
 		return
 	}
-	if _, ok := nd.Message.(*ndp.RouterSolicitation); !ok {
+	if _, ok := nd.Message.(*l2.RouterSolicitation); !ok {
 		return
 	}
 	a.stats.RSReceived++
@@ -68,21 +67,21 @@ func (a *Advertiser) send(c *client, now time.Time, solicited bool) error {
 	if c.withdrawing || remaining < 0 {
 		remaining = 0
 	}
-	ra := &ndp.RouterAdvertisement{
+	ra := &l2.RouterAdvertisement{
 		CurrentHopLimit: a.cfg.AdvCurHopLimit,
 		// RFC 4861 6.2.3: Router Lifetime is AdvDefaultLifetime; here never
 		// beyond the binding, and 0 in a final RA (6.2.5).
 		RouterLifetime:  min(a.cfg.AdvDefaultLifetime, remaining),
 		ReachableTime:   a.cfg.AdvReachableTime,
 		RetransmitTimer: a.cfg.AdvRetransTimer,
-		Options: []ndp.Option{
+		Options: []l2.Option{
 			// RFC 4861 4.2, 6.2.3: the source link-layer address; RFC 5213
 			// 6.9.3: the fixed one every MAG shares.
-			&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: a.cfg.RouterMAC},
+			&l2.LinkLayerAddress{Direction: l2.Source, Addr: a.cfg.RouterMAC},
 		},
 	}
 	if a.cfg.AdvLinkMTU != 0 {
-		ra.Options = append(ra.Options, ndp.NewMTU(a.cfg.AdvLinkMTU))
+		ra.Options = append(ra.Options, &l2.MTU{MTU: a.cfg.AdvLinkMTU})
 	}
 	for _, p := range c.prefixes {
 		ra.Options = append(ra.Options, pio(p, remaining))
@@ -99,7 +98,7 @@ func (a *Advertiser) send(c *client, now time.Time, solicited bool) error {
 	if len(a.cfg.RDNSS) > 0 {
 		// RFC 8106 5.1: a lifetime of 0 tells the client to stop using the
 		// servers; otherwise bounded like the router lifetime.
-		ra.Options = append(ra.Options, &ndp.RecursiveDNSServer{
+		ra.Options = append(ra.Options, &l2.RecursiveDNSServer{
 			Lifetime: ra.RouterLifetime,
 			Servers:  a.cfg.RDNSS,
 		})
@@ -148,8 +147,8 @@ func (a *Advertiser) send(c *client, now time.Time, solicited bool) error {
 // lengths add up to 128). Preferred and valid lifetimes are equal: RFC
 // 4862 5.5.3 (c) ignores an option whose preferred lifetime exceeds the
 // valid one.
-func pio(p netip.Prefix, lifetime time.Duration) *ndp.PrefixInformation {
-	return &ndp.PrefixInformation{
+func pio(p netip.Prefix, lifetime time.Duration) *l2.PrefixInformation {
+	return &l2.PrefixInformation{
 		PrefixLength:                   uint8(p.Bits()),
 		OnLink:                         true,
 		AutonomousAddressConfiguration: p.Bits() == 64,

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/mdlayher/ndp"
 	"github.com/openpmip/pmip/mag/l2"
 )
 
@@ -73,7 +72,7 @@ func classifyND(frame []byte, eth l2.Ethernet) (Trigger, error) {
 	}
 	t := Trigger{MAC: eth.Src}
 	switch m := nd.Message.(type) {
-	case *ndp.RouterSolicitation:
+	case *l2.RouterSolicitation:
 		t.Kind = KindRouterSolicitation
 		if nd.IP.Src.IsLinkLocalUnicast() {
 			t.LinkLocal = nd.IP.Src
@@ -84,7 +83,7 @@ func classifyND(frame []byte, eth l2.Ethernet) (Trigger, error) {
 		if lla, ok := l2.SourceLLAOf(m.Options); ok && !bytes.Equal(lla, eth.Src) {
 			return Trigger{}, fmt.Errorf("sniff: router solicitation from %s names %s: %w", eth.Src, lla, l2.ErrInvalidND)
 		}
-	case *ndp.NeighborSolicitation:
+	case *l2.NeighborSolicitation:
 		if !nd.IsDAD() {
 			return Trigger{}, fmt.Errorf("sniff: neighbor solicitation from %s: %w", nd.IP.Src, errNotTrigger)
 		}

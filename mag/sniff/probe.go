@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"github.com/mdlayher/ndp"
 	"github.com/openpmip/pmip/mag/l2"
 )
 
@@ -92,9 +91,9 @@ func (s *Sniffer) sendProbes(frames [][]byte) {
 func (s *Sniffer) probeFrame(k mac, a netip.Addr) ([]byte, error) {
 	dst := k[:]
 	if a.Is6() {
-		ns := &ndp.NeighborSolicitation{
+		ns := &l2.NeighborSolicitation{
 			TargetAddress: a,
-			Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: s.cfg.RouterMAC}},
+			Options:       []l2.Option{&l2.LinkLayerAddress{Direction: l2.Source, Addr: s.cfg.RouterMAC}},
 		}
 		return l2.AppendND(nil, s.cfg.RouterMAC, dst, s.cfg.RouterLinkLocal, a, ns)
 	}

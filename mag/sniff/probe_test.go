@@ -54,7 +54,7 @@ func TestSilentClientIsProbedFirst(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NS probe invalid: %v", err)
 	}
-	ns, ok := nd.Message.(*ndp.NeighborSolicitation)
+	ns, ok := nd.Message.(*l2.NeighborSolicitation)
 	lla, _ := nd.SourceLLA()
 	if !ok || ns.TargetAddress != llA || nd.IP.Dst != llA || nd.IP.Src != l2.FixedRouterLinkLocal ||
 		!bytes.Equal(nd.Eth.Dst, macA) || !bytes.Equal(nd.Eth.Src, l2.FixedRouterMAC) || !bytes.Equal(lla, l2.FixedRouterMAC) {

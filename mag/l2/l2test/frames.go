@@ -17,14 +17,23 @@ var (
 	Broadcast     = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 )
 
-// MustND builds an Ethernet frame carrying msg (see l2.AppendND) or panics:
-// for tests only.
+// MustND builds an Ethernet frame carrying msg, hop limit 255, or panics:
+// for tests only. The message is marshalled by github.com/mdlayher/ndp
+// (checksum included), not by package l2, so that the frames tests feed to
+// l2's parser come from an independent codec.
 func MustND(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, msg ndp.Message) []byte {
-	b, err := l2.AppendND(nil, srcMAC, dstMAC, src, dst, msg)
+	body, err := ndp.MarshalMessageChecksum(msg, src, dst)
 	if err != nil {
 		panic(err)
 	}
-	return b
+	f := append(append([]byte{}, dstMAC...), srcMAC...)
+	f = binary.BigEndian.AppendUint16(f, l2.EtherTypeIPv6)
+	f = append(f, 0x60, 0, 0, 0)
+	f = binary.BigEndian.AppendUint16(f, uint16(len(body)))
+	f = append(f, l2.ProtoICMPv6, l2.NDHopLimit)
+	f = append(f, src.AsSlice()...)
+	f = append(f, dst.AsSlice()...)
+	return append(f, body...)
 }
 
 // RS is a Router Solicitation from mac and src to all-routers, with a
