@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/internal/dataplane/dataplanetest"
 	"github.com/openpmip/pmip/internal/mh"
 )
@@ -219,3 +220,54 @@ func TestDataplaneOps(t *testing.T) {
 }
 
 func newFakeDP() *dataplanetest.Fake { return dataplanetest.New() }
+
+// The periodic resynchronisation (dataplane_resync_interval) puts back
+// what was removed by hand: here a route and its allowed source deleted
+// behind the engine's back come back at the next period, and not before;
+// with the interval 0 they do not.
+func TestPeriodicResync(t *testing.T) {
+	for _, interval := range []time.Duration{10 * time.Minute, 0} {
+		t.Run(interval.String(), func(t *testing.T) {
+			cfg := testCfg(t, true, "")
+			cfg.HeartbeatInterval = 0 // no probes to drain
+			cfg.DataplaneResyncInterval = interval
+			h := newHarness(t, cfg)
+			h.register(h.ap1, h.newPBU("alice@example.net"))
+			h.sync()
+			want := h.dp.String()
+			route := "route 2001:db8:100::/64 dev " + tun1()
+			for _, o := range []dataplane.Object{
+				dataplane.Route{Dst: mustPrefix("2001:db8:100::/64"), Dev: tun1(), Table: 254, Metric: 1024},
+				dataplane.TunnelSource{Dev: tun1(), Prefix: mustPrefix("2001:db8:100::/64")},
+			} {
+				if err := h.dp.Kernel.Apply(t.Context(), dataplane.Op{Action: dataplane.Del, Obj: o}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.advance(9 * time.Minute)
+			if strings.Contains(h.dp.String(), route) {
+				t.Fatal("the route came back before the period")
+			}
+			h.advance(time.Minute)
+			got := h.dp.String()
+			if interval == 0 {
+				if strings.Contains(got, route) || h.e.Counters().DataplaneResyncs != 0 {
+					t.Fatalf("resynchronised with the interval off:\n%s", got)
+				}
+				return
+			}
+			if got != want {
+				t.Fatalf("after the period:\n%s\nwant:\n%s", got, want)
+			}
+			// And again at every period.
+			h.dp.Kernel.Apply(t.Context(), dataplane.Op{Action: dataplane.Del, Obj: dataplane.TunnelIface(tun1())})
+			h.advance(10 * time.Minute)
+			if got := h.dp.String(); got != want {
+				t.Fatalf("after the second period:\n%s\nwant:\n%s", got, want)
+			}
+			if c := h.e.Counters(); c.DataplaneResyncs != 2 || c.DataplaneErrors != 0 {
+				t.Errorf("counters: %d resyncs, %d errors", c.DataplaneResyncs, c.DataplaneErrors)
+			}
+		})
+	}
+}

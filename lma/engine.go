@@ -111,7 +111,9 @@ type Engine struct {
 	// resyncPending: a whole-state Set is scheduled after a failure.
 	resyncPending bool
 	hbTimer       clock.Timer
-	hbSeq         uint32
+	// resyncTimer fires the periodic data plane resynchronisation.
+	resyncTimer clock.Timer
+	hbSeq       uint32
 }
 
 // New opens an engine: it reads the bindings back from the store (dropping
@@ -188,6 +190,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.armExpiry()
 	e.scheduleHeartbeat()
+	e.schedulePeriodicResync()
 	go e.loop()
 	return e, nil
 }

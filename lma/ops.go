@@ -41,7 +41,7 @@ func (e *Engine) reload(cfg lmaconfig.Config) error {
 	if r := cfg.RestartNeeded(e.cfg); len(r) > 0 {
 		return fmt.Errorf("lma: reload: %s changed: a restart is needed", strings.Join(r, ", "))
 	}
-	hb := e.cfg.HeartbeatInterval
+	hb, resync := e.cfg.HeartbeatInterval, e.cfg.DataplaneResyncInterval
 	if err := e.setConfig(cfg); err != nil {
 		return err
 	}
@@ -72,6 +72,9 @@ func (e *Engine) reload(cfg lmaconfig.Config) error {
 	}
 	if cfg.HeartbeatInterval != hb {
 		e.scheduleHeartbeat()
+	}
+	if cfg.DataplaneResyncInterval != resync {
+		e.schedulePeriodicResync()
 	}
 	e.log.Info("lma: configuration reloaded", "policies", len(cfg.Policies), "mags", len(cfg.MAGs), "pools", len(cfg.Pools), "revoked", len(gone))
 	return nil

@@ -15,6 +15,8 @@ type stats struct {
 	dpErrors, storeErrors                        atomic.Uint64
 	heartbeatsIn, heartbeatsOut, heartbeatFailed atomic.Uint64
 	magRestarts, brisSent, brasIn                atomic.Uint64
+	dpResyncs                                    atomic.Uint64
+	bindingErrors, bindingErrorsLimited          atomic.Uint64
 }
 
 func newStats() *stats { return &stats{} }
@@ -44,29 +46,39 @@ type Counters struct {
 	// Heartbeat (RFC 5847) and revocation (RFC 5846) traffic.
 	HeartbeatsReceived, HeartbeatsSent, HeartbeatFailures, MAGRestarts uint64
 	BRIsSent, BRAsReceived                                             uint64
+	// DataplaneResyncs counts the periodic whole data plane
+	// resynchronisations started.
+	DataplaneResyncs uint64
+	// BindingErrors counts Binding Errors sent (RFC 6275 9.3.3: status 2,
+	// unrecognized Mobility Header type); BindingErrorsLimited those not
+	// sent because of the rate limit (RFC 6275 9.3.3).
+	BindingErrors, BindingErrorsLimited uint64
 }
 
 func (s *stats) snapshot() Counters {
 	c := Counters{
-		PBUs:               s.pbus.Load(),
-		PBAsByStatus:       map[mh.Status]uint64{},
-		Malformed:          s.malformed.Load(),
-		Dropped:            s.dropped.Load(),
-		Shed:               s.shed.Load(),
-		Created:            s.created.Load(),
-		Refreshed:          s.refreshed.Load(),
-		Handoffs:           s.handoffs.Load(),
-		Deregistrations:    s.deregs.Load(),
-		Expired:            s.expired.Load(),
-		Revoked:            s.revoked.Load(),
-		DataplaneErrors:    s.dpErrors.Load(),
-		StoreErrors:        s.storeErrors.Load(),
-		HeartbeatsReceived: s.heartbeatsIn.Load(),
-		HeartbeatsSent:     s.heartbeatsOut.Load(),
-		HeartbeatFailures:  s.heartbeatFailed.Load(),
-		MAGRestarts:        s.magRestarts.Load(),
-		BRIsSent:           s.brisSent.Load(),
-		BRAsReceived:       s.brasIn.Load(),
+		PBUs:                 s.pbus.Load(),
+		PBAsByStatus:         map[mh.Status]uint64{},
+		Malformed:            s.malformed.Load(),
+		Dropped:              s.dropped.Load(),
+		Shed:                 s.shed.Load(),
+		Created:              s.created.Load(),
+		Refreshed:            s.refreshed.Load(),
+		Handoffs:             s.handoffs.Load(),
+		Deregistrations:      s.deregs.Load(),
+		Expired:              s.expired.Load(),
+		Revoked:              s.revoked.Load(),
+		DataplaneErrors:      s.dpErrors.Load(),
+		StoreErrors:          s.storeErrors.Load(),
+		HeartbeatsReceived:   s.heartbeatsIn.Load(),
+		HeartbeatsSent:       s.heartbeatsOut.Load(),
+		HeartbeatFailures:    s.heartbeatFailed.Load(),
+		MAGRestarts:          s.magRestarts.Load(),
+		BRIsSent:             s.brisSent.Load(),
+		BRAsReceived:         s.brasIn.Load(),
+		DataplaneResyncs:     s.dpResyncs.Load(),
+		BindingErrors:        s.bindingErrors.Load(),
+		BindingErrorsLimited: s.bindingErrorsLimited.Load(),
 	}
 	for i := range s.byStatus {
 		if n := s.byStatus[i].Load(); n > 0 {

@@ -283,7 +283,8 @@ func (e *Engine) countTunnels() {
 // burst of failures, short enough that a lost route comes back quickly.
 const resyncDelay = 5 * time.Second
 
-// scheduleResync arranges a whole-state Set after a failure (on the loop).
+// scheduleResync arranges a whole-state resynchronisation after a
+// failure (on the loop).
 func (e *Engine) scheduleResync() {
 	if e.resyncPending {
 		return
@@ -296,6 +297,35 @@ func (e *Engine) scheduleResync() {
 			e.apply.enqueueSet(e.fullState())
 		})
 	})
+}
+
+// schedulePeriodicResync arms the periodic whole-state resynchronisation
+// (Config.DataplaneResyncInterval; 0 is off, and so is an engine without
+// a data plane), replacing the timer armed before.
+func (e *Engine) schedulePeriodicResync() {
+	if e.resyncTimer != nil {
+		e.resyncTimer.Stop()
+		e.resyncTimer = nil
+	}
+	if e.noDP || e.cfg.DataplaneResyncInterval <= 0 {
+		return
+	}
+	e.resyncTimer = e.clk.AfterFunc(e.cfg.DataplaneResyncInterval, func() { e.post(e.periodicResync) })
+}
+
+// periodicResync hands the data plane the whole state, which reads the
+// kernel again (dataplane.Resyncer): a tunnel, route or filter element
+// removed or changed by hand comes back, and anything of ours nobody
+// wants goes. It runs on the applier's goroutine behind the changes
+// already queued; the loop only builds the state.
+func (e *Engine) periodicResync() {
+	e.resyncTimer = nil
+	e.stats.dpResyncs.Add(1)
+	if e.debug() {
+		e.log.Debug("lma: periodic data plane resynchronisation", "bindings", e.bc.len())
+	}
+	e.apply.enqueueSet(e.fullState())
+	e.schedulePeriodicResync()
 }
 
 // applier applies data plane changes in order on a goroutine of its own,
@@ -374,9 +404,14 @@ func (a *applier) run() {
 		for _, it := range q {
 			ctx := context.WithoutCancel(a.ctx)
 			var err error
-			if it.set != nil {
+			switch r, ok := a.dp.(dataplane.Resyncer); {
+			case it.set != nil && ok:
+				// A whole state is a resynchronisation: read the
+				// kernel again rather than trust the last Set.
+				err = r.Resync(ctx, it.set)
+			case it.set != nil:
 				err = a.dp.Set(ctx, it.set)
-			} else {
+			default:
 				// One Change per session, so that a failing object
 				// only loses its own session's changes.
 				err = a.dp.Change(ctx, it.ops...)

@@ -53,6 +53,12 @@ type Config struct {
 	// 5.3.1 lets the LMA grant less than requested).
 	DefaultLifetime time.Duration
 	MaxLifetime     time.Duration
+	// DataplaneResyncInterval is how often the LMA hands the data plane
+	// its whole desired state again, reading the kernel first, so that
+	// tunnels, routes and filter elements removed or changed by hand come
+	// back; 0 turns the periodic resynchronisation off (the one after a
+	// failed change stays).
+	DataplaneResyncInterval time.Duration
 
 	// MAGs are the MAGs allowed to register clients, in file order.
 	MAGs []MAG

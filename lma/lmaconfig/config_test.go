@@ -41,6 +41,7 @@ func TestLoadExample(t *testing.T) {
 		MissingHeartbeatsAllowed:   3,
 		DefaultLifetime:            time.Hour,
 		MaxLifetime:                24 * time.Hour,
+		DataplaneResyncInterval:    10 * time.Minute,
 		MAGs: []MAG{
 			{Name: "ap1", Addresses: []netip.Addr{a("2001:db8:1:1::2")}, Tunnels: []Tunnel{TunnelIP6IP6, TunnelGRE}},
 			{Name: "ap2", Addresses: []netip.Addr{a("2001:db8:1:2::2"), a("198.51.100.22")}, Tunnels: all},
@@ -121,6 +122,7 @@ func TestErrors(t *testing.T) {
 	option metrics_listen 'localhost'
 	option state_dir 'var/lib'
 	option log_level 'verbose'
+	option dataplane_resync_interval '5'
 `,
 			want: []string{
 				`lma.conf:2: option address: "10.0.0.1" is not an IPv6 address`,
@@ -133,6 +135,7 @@ func TestErrors(t *testing.T) {
 				`lma.conf:9: option metrics_listen: "localhost" is not host:port (or off)`,
 				`lma.conf:10: option state_dir: "var/lib" is not an absolute path`,
 				`lma.conf:11: option log_level: "verbose" is not one of debug, info, warn, error`,
+				"lma.conf:12: option dataplane_resync_interval: 5 seconds is below the minimum of 10 (0 turns the periodic resynchronisation off)",
 			},
 		},
 		{

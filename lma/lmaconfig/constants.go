@@ -45,6 +45,14 @@ const (
 	// allows and no max_lifetime is set.
 	DefaultLifetime = 3600 * time.Second
 
+	// DataplaneResyncInterval is the default period of the LMA's whole
+	// data plane resynchronisation (dataplane_resync_interval).
+	DataplaneResyncInterval = 10 * time.Minute
+	// MinDataplaneResyncInterval bounds it from below: with a million
+	// sessions one resynchronisation reads and plans two million kernel
+	// objects.
+	MinDataplaneResyncInterval = 10 * time.Second
+
 	// DefaultStateDir holds the binding cache and pool allocations.
 	DefaultStateDir = "/var/lib/pmip-lma"
 	// DefaultControlSocket is where pmipctl talks to the daemon.

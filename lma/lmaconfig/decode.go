@@ -67,6 +67,10 @@ func (c *Config) decodeMain(s *uci.Section) []error {
 			d.Errorf(o.name, "%d seconds is not a multiple of 4 (the PBA carries units of 4 s, RFC 6275 6.1.8)", o.v/time.Second)
 		}
 	}
+	c.DataplaneResyncInterval = d.Seconds("dataplane_resync_interval", DataplaneResyncInterval, 0, 86400*time.Second)
+	if c.DataplaneResyncInterval != 0 && c.DataplaneResyncInterval < MinDataplaneResyncInterval {
+		d.Errorf("dataplane_resync_interval", "%d seconds is below the minimum of 10 (0 turns the periodic resynchronisation off)", c.DataplaneResyncInterval/time.Second)
+	}
 	if c.DefaultLifetime > c.MaxLifetime {
 		d.Errorf("default_lifetime", "%d seconds is above max_lifetime %d", c.DefaultLifetime/time.Second, c.MaxLifetime/time.Second)
 	}
