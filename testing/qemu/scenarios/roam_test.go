@@ -105,6 +105,9 @@ const (
 	// ftKey is the key shared by the R0KH and R1KH pairs (IEEE 802.11-2020
 	// 13.3: the RRB protocol is protected with it).
 	ftKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	// aaaAddr is the study's RADIUS server on the "rad" link: a hostapd
+	// with driver=none and its integrated RADIUS server.
+	aaaAddr = "10.98.0.10"
 )
 
 // roamSetup builds the study's namespaces once per guest.
@@ -115,6 +118,7 @@ for pair in ap1:wlan0 ap2:wlan1 sta:wlan2; do
 	/bin/ip netns add "$ns"
 	/sbin/iw phy "$(cat /sys/class/net/$dev/phy80211/name)" set netns name "$ns"
 done
+/bin/ip netns add aaa
 [ "$(/bin/ip -n ap1 -o link show wlan0 | grep -o 'link/ether [0-9a-f:]*')" = "link/ether ` + bssid1 + `" ]
 [ "$(/bin/ip -n sta -o link show wlan2 | grep -o 'link/ether [0-9a-f:]*')" = "link/ether ` + staMAC + `" ]
 /bin/ip -batch - <<EOF
@@ -124,7 +128,24 @@ link add ds-ap1 type veth peer name ds0 netns ap1
 link add ds-ap2 type veth peer name ds0 netns ap2
 link set ds-ap1 master ds up
 link set ds-ap2 master ds up
+link add rad type bridge stp_state 0 forward_delay 0
+link set rad up
+link add rad-aaa type veth peer name rad0 netns aaa
+link add rad-ap1 type veth peer name rad0 netns ap1
+link add rad-ap2 type veth peer name rad0 netns ap2
+link set rad-aaa master rad up
+link set rad-ap1 master rad up
+link set rad-ap2 master rad up
 EOF
+# The RADIUS link (cases with Radius): the APs reach the AAA server at
+# ` + aaaAddr + ` from their own address on it.
+for a in aaa:` + aaaAddr + ` ap1:10.98.0.1 ap2:10.98.0.3; do
+	/bin/ip netns exec "${a%%:*}" /bin/ip -batch - <<EOF
+link set lo up
+link set rad0 up
+addr add ${a#*:}/24 dev rad0
+EOF
+done
 for ap in ap1:` + bssid1 + `:10.99.0.1 ap2:` + bssid2 + `:10.99.0.3; do
 	ns=${ap%%:*} rest=${ap#*:}; ip=${rest##*:}; mac=${rest%:*}
 	/bin/ip netns exec "$ns" /bin/ip -batch - <<EOF
@@ -175,6 +196,10 @@ type roamCase struct {
 	// Debug runs hostapd with -d -K, to see what it knows but does not
 	// report (timings are then not representative).
 	Debug bool
+	// Radius authenticates through a RADIUS server (hostapd's integrated
+	// one, in the "aaa" namespace, always with -d) instead of each AP's
+	// internal EAP server, as deployments do.
+	Radius bool
 }
 
 var roamCases = []roamCase{
@@ -196,13 +221,29 @@ var roamCases = []roamCase{
 	{Name: "ft-debug", About: "ft-pull with hostapd -d -K: what hostapd knows of a reassociation (timings not representative)",
 		FT: true, AP: []string{"pmk_r1_push=0"}, KeyMgmt: "FT-EAP", Debug: true,
 		Steps: []string{"roam ap2", "bbm ap1"}},
+	// The identity after a fast move (docs/handover.md 5.4). "clean AP"
+	// is what the old MAG does after the move (DEAUTHENTICATE <sta> tx=0
+	// on AP's control socket): every move then meets a fresh station
+	// entry, never a stale one whose old EAPOL state hides the question.
+	{Name: "ft-clean", About: "ft with the old AP's entry removed after each move (tx=0): the internal EAP server's baseline for ft-radius",
+		FT: true, AP: []string{"pmk_r1_push=1"}, KeyMgmt: "FT-EAP",
+		Steps: []string{"roam ap2", "clean ap1", "roam ap1", "clean ap2", "roam ap2"}},
+	{Name: "ft-radius", About: "ft-clean, authenticated by a RADIUS server instead of the APs' internal EAP servers",
+		FT: true, Radius: true, AP: []string{"pmk_r1_push=1"}, KeyMgmt: "FT-EAP",
+		Steps: []string{"roam ap2", "clean ap1", "roam ap1", "clean ap2", "roam ap2"}},
+	{Name: "eap-radius", About: "WPA2-EAP through RADIUS, PMKSA caching: full EAP at AP2, then PMKSA-cache moves to fresh entries",
+		Radius: true, AP: []string{"okc=1", "disable_pmksa_caching=0"}, KeyMgmt: "WPA-EAP",
+		Steps: []string{"roam ap2", "clean ap1", "roam ap1", "clean ap2", "roam ap2"}},
+	{Name: "ft-radius-debug", About: "ft-radius with hostapd -d -K at the APs: where the identity comes from (timings not representative)",
+		FT: true, Radius: true, AP: []string{"pmk_r1_push=1"}, KeyMgmt: "FT-EAP", Debug: true,
+		Steps: []string{"roam ap2", "clean ap1", "roam ap1"}},
 }
 
-type roamAP struct{ name, radio, bssid, peer, peerName string }
+type roamAP struct{ name, radio, bssid, peer, peerName, radAddr string }
 
 var roamAPs = []roamAP{
-	{"ap1", "wlan0", bssid1, bssid2, "ap2"},
-	{"ap2", "wlan1", bssid2, bssid1, "ap1"},
+	{"ap1", "wlan0", bssid1, bssid2, "ap2", "10.98.0.1"},
+	{"ap2", "wlan1", bssid2, bssid1, "ap1", "10.98.0.3"},
 }
 
 func noColons(mac string) string { return strings.ReplaceAll(mac, ":", "") }
@@ -219,9 +260,13 @@ func (c roamCase) files() map[string]string {
 			"interface=" + ap.radio, "bridge=br-lan", "driver=nl80211",
 			"ctrl_interface=/run/hostapd-" + ap.name, "ssid=" + roamSSID,
 			"hw_mode=g", "channel=1", "ieee8021x=1", "eapol_version=2",
-			"eap_server=1", "eap_user_file=/mnt/share/roam/" + c.Name + "/eap_users",
 			"wpa=2", "wpa_key_mgmt=" + km, "rsn_pairwise=CCMP",
 			"nas_identifier=" + ap.name + ".example.net",
+		}
+		if c.Radius {
+			lines = append(lines, radiusClientLines(ap.radAddr, aaaAddr)...)
+		} else {
+			lines = append(lines, "eap_server=1", "eap_user_file=/mnt/share/roam/"+c.Name+"/eap_users")
 		}
 		if c.FT {
 			// IEEE 802.11-2020 13: one mobility domain; this AP is the
@@ -235,6 +280,10 @@ func (c roamCase) files() map[string]string {
 				"r1kh="+ap.peer+" "+ap.peer+" "+ftKey)
 		}
 		f["hostapd-"+ap.name+".conf"] = strings.Join(append(lines, c.AP...), "\n") + "\n"
+	}
+	if c.Radius {
+		f["hostapd-aaa.conf"] = radiusServerConfig("/run/hostapd-aaa", "/mnt/share/roam/"+c.Name)
+		f["radius_clients"] = radiusClients("10.98.0.0/24")
 	}
 	f["wpa.conf"] = strings.Join([]string{
 		"ctrl_interface=/run/wpa", "network={", `ssid="` + roamSSID + `"`,
@@ -264,6 +313,12 @@ func (c roamCase) script(hapmon string) string {
 	w(`W="/bin/ip netns exec sta /sbin/wpa_cli -p /run/wpa -i wlan2"`)
 	w(`finish() { rc=$?; for p in $T/*.pid; do [ -e "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; sleep 0.5; cp $T/*.log $T/*.txt $R/ 2>/dev/null; exit $rc; }`)
 	w("trap finish EXIT")
+	if c.Radius {
+		// The AAA server first: an AP whose first Access-Request finds
+		// no server retries only after its RADIUS timeout.
+		w("/bin/ip netns exec aaa /usr/sbin/hostapd -B -d -t -f $T/hostapd-aaa.log -P $T/hostapd-aaa.pid %s/hostapd-aaa.conf", conf)
+		w(`i=0; until [ -S /run/hostapd-aaa/%s ]; do i=$((i+1)); [ $i -lt 100 ] || { echo "RADIUS server not up"; cat $T/hostapd-aaa.log; exit 1; }; sleep 0.2; done`, radiusIface)
+	}
 	for _, ap := range roamAPs {
 		w("/bin/ip netns exec %s /usr/sbin/hostapd -B %s-t -f $T/hostapd-%s.log -P $T/hostapd-%s.pid %s/hostapd-%s.conf",
 			ap.name, dbg, ap.name, ap.name, conf, ap.name)
@@ -310,6 +365,15 @@ func (c roamCase) script(hapmon string) string {
 		case "roam":
 			w("$W bssid 0 %s >/dev/null && $W roam %s >/dev/null", bss, bss)
 			w("wait_on %s", bss)
+		case "clean":
+			// What the old MAG does once the LMA has moved the binding
+			// (docs/handover.md 5.5): drop the station without a frame.
+			for _, ap := range roamAPs {
+				if ap.name == target {
+					w("/bin/ip netns exec %s /usr/sbin/hostapd_cli -p /run/hostapd-%s -i %s deauthenticate %s tx=0 >/dev/null", ap.name, ap.name, ap.radio, staMAC)
+				}
+			}
+			w("sleep 1.5")
 		case "preauth":
 			w("$W preauthenticate %s >/dev/null", bss)
 			w(`i=0; until $W pmksa | grep -q %s; do i=$((i+1)); [ $i -lt 300 ] || { echo "no PMKSA for %s"; $W pmksa; exit 1; }; sleep 0.1; done`, bss, bss)
