@@ -71,7 +71,7 @@ func (t Type) String() string {
 
 // Message is one Mobility Header message (RFC 6275 6.1). The concrete types are
 // *ProxyBindingUpdate, *ProxyBindingAck, *ProxyBindingQuery,
-// *ProxyQueryAck, *Heartbeat, *BindingRevocationIndication,
+// *ProxyQueryAck, *BindingError, *Heartbeat, *BindingRevocationIndication,
 // *BindingRevocationAck, *UpdateNotification, *UpdateNotificationAck and
 // *UnknownMessage.
 type Message interface {
@@ -155,6 +155,8 @@ func newMessage(t Type, b []byte) Message {
 			return &ProxyQueryAck{}
 		}
 		return &ProxyBindingAck{}
+	case TypeBindingError:
+		return &BindingError{}
 	case TypeHeartbeat:
 		return &Heartbeat{}
 	case TypeBindingRevocation:

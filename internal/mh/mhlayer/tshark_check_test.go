@@ -124,6 +124,11 @@ func want(t *testing.T, m mh.Message) []fv {
 		w = append(w, fv{"mip6.hb.u_flag", bit(m.Flags&mh.HeartbeatUnsolicited != 0)},
 			fv{"mip6.hb.r_flag", bit(m.Flags&mh.HeartbeatResponse != 0)}, fv{"mip6.hb.seqnr", fmt.Sprint(m.Sequence)})
 		opts = m.Options
+	case *mh.BindingError:
+		// RFC 6275 6.1.9: Status and Home Address (tshark shows no
+		// Reserved octet).
+		w = append(w, fv{"mip6.be.status", fmt.Sprint(uint8(m.Status))}, fv{"mip6.be.haddr", m.HomeAddress.String()})
+		opts = m.Options
 	case *mh.BindingRevocationIndication:
 		w = append(w, fv{"mip6.bri_br.type", "1"}, fv{"mip6.bri_r.trigger", fmt.Sprint(uint8(m.Trigger))},
 			fv{"mip6.bri_seqnr", fmt.Sprint(m.Sequence)})

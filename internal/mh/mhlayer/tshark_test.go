@@ -77,6 +77,9 @@ func tsharkCases() []tsharkCase {
 			Options: []mh.Option{mh.NewNAI("alice@example.net")}}},
 		{name: "PQA", m: &mh.ProxyQueryAck{Status: mh.StatusAccepted, Flags: mh.BAFlagP, Sequence: 50,
 			Options: []mh.Option{mh.NewNAI("alice@example.net"), &mh.MAGIPv6Address{Addr: mag6}}}},
+		{name: "Binding Error", m: &mh.BindingError{Status: mh.BindingErrorUnrecognizedMHType, HomeAddress: netip.IPv6Unspecified()}},
+		{name: "Binding Error over UDP/IPv4", udp: true, m: &mh.BindingError{Status: mh.BindingErrorUnrecognizedMHType,
+			HomeAddress: netip.MustParseAddr("2001:db8::1")}},
 		{name: "UPN (not decoded by tshark 4.0)", m: &mh.UpdateNotification{Sequence: 1, Reason: mh.ReasonFlowMobility, Flags: mh.UPNFlagA,
 			Options: []mh.Option{mh.NewNAI("alice@example.net")}}},
 	}
