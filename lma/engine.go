@@ -113,7 +113,9 @@ type Engine struct {
 	hbTimer       clock.Timer
 	// resyncTimer fires the periodic data plane resynchronisation.
 	resyncTimer clock.Timer
-	hbSeq       uint32
+	// beLimit rate-limits Binding Errors (RFC 6275 9.3.3).
+	beLimit errLimiter
+	hbSeq   uint32
 }
 
 // New opens an engine: it reads the bindings back from the store (dropping

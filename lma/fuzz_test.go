@@ -72,7 +72,9 @@ func fuzzSeeds(t testing.TB) [][]byte {
 // FuzzPBU drives arbitrary Mobility Headers from an authorized MAG (or
 // over IPv4 transport, or from a stranger) into the engine: no panic; a
 // reply, if any, is a well-formed PBA; a rejected or dropped message
-// changes nothing in the cache, the pools, the store or the data plane.
+// changes nothing in the cache, the pools, the store or the data plane. A
+// message of an unknown MH Type gets a Binding Error, status 2, instead
+// (RFC 6275 9.2).
 func FuzzPBU(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(byte(0), s)
@@ -97,6 +99,13 @@ func FuzzPBU(f *testing.F) {
 		var accepted bool
 		for conn.Pending() > 0 {
 			m := h.recv(conn)
+			if be, ok := m.(*mh.BindingError); ok {
+				p, err := mh.Parse(data)
+				if _, unknown := p.(*mh.UnknownMessage); err != nil || !unknown || be.Status != mh.BindingErrorUnrecognizedMHType {
+					t.Fatalf("%v in answer to %v (parse error %v)", be, p, err)
+				}
+				continue
+			}
 			a, ok := m.(*mh.ProxyBindingAck)
 			if !ok {
 				t.Fatalf("reply is not a PBA: %v", m)

@@ -28,6 +28,9 @@ func (e *Engine) handle(p *packet) {
 		e.handleHeartbeat(p, m)
 	case *mh.BindingRevocationAck:
 		e.handleBRA(p, m)
+	case *mh.UnknownMessage:
+		// RFC 6275 9.2: Binding Error, status 2.
+		e.handleUnknownType(p, m)
 	default:
 		// PBQ (draft-jikim-dmm-pmip), BRIs from MAGs, Update
 		// Notifications: not served by this LMA.

@@ -103,6 +103,8 @@ func (d *daemon) registerControl() {
 			"heartbeats_received": c.HeartbeatsReceived, "heartbeats_sent": c.HeartbeatsSent,
 			"heartbeat_failures": c.HeartbeatFailures, "mag_restarts": c.MAGRestarts,
 			"bris_sent": c.BRIsSent, "bras_received": c.BRAsReceived,
+			"binding_errors_sent": c.BindingErrors, "binding_errors_rate_limited": c.BindingErrorsLimited,
+			"dataplane_resyncs": c.DataplaneResyncs,
 		}}
 		for st, n := range c.PBAsByStatus {
 			res.PBAsByStatus[strconv.Itoa(int(st))] = n

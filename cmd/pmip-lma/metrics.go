@@ -88,6 +88,10 @@ var (
 		"MAG restarts detected from a changed Restart Counter (RFC 5847 5.2).", nil, nil)
 	descRevocation = prometheus.NewDesc("pmip_lma_revocation_messages_total",
 		"Binding Revocation messages (RFC 5846): bri_sent, bra_received.", []string{"message"}, nil)
+	descBindingErrors = prometheus.NewDesc("pmip_lma_binding_errors_total",
+		"Binding Errors for Mobility Headers of unknown MH type (RFC 6275 9.2, status 2): sent, or rate_limited (RFC 6275 9.3.3).", []string{"result"}, nil)
+	descResyncs = prometheus.NewDesc("pmip_lma_dataplane_resyncs_total",
+		"Periodic whole data plane resynchronisations started (dataplane_resync_interval).", nil, nil)
 	descPoolSize = prometheus.NewDesc("pmip_lma_pool_size",
 		"Entries a pool can hand out (prefixes or IPv4 addresses).", []string{"pool", "family"}, nil)
 	descPoolUsed = prometheus.NewDesc("pmip_lma_pool_used",
@@ -149,6 +153,9 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descMAGRestarts, k.MAGRestarts)
 	counter(descRevocation, k.BRIsSent, "bri_sent")
 	counter(descRevocation, k.BRAsReceived, "bra_received")
+	counter(descBindingErrors, k.BindingErrors, "sent")
+	counter(descBindingErrors, k.BindingErrorsLimited, "rate_limited")
+	counter(descResyncs, k.DataplaneResyncs)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
