@@ -26,7 +26,8 @@ import (
 type RawConn struct {
 	c     *net.IPConn
 	local netip.AddrPort
-	b     *batchIO
+	b     batchRW
+	size  int
 	once  sync.Once
 	err   error
 }
@@ -64,11 +65,12 @@ func ListenRaw(laddr netip.Addr, o Options) (*RawConn, error) {
 		c.Close()
 		return nil, err
 	}
-	return &RawConn{
-		c:     c,
-		local: netip.AddrPortFrom(laddr, 0),
-		b:     newBatchIO(ipv6.NewPacketConn(c), size, false),
-	}, nil
+	b, err := newBatch(c, ipv6.NewPacketConn(c), size, false, o.Timestamps)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &RawConn{c: c, local: netip.AddrPortFrom(laddr, 0), b: b, size: size}, nil
 }
 
 // ReadFrom implements Conn.
@@ -100,7 +102,7 @@ func (r *RawConn) WriteBatch(msgs []Message) (int, error) {
 }
 
 // BatchSize implements Conn.
-func (r *RawConn) BatchSize() int { return r.b.size }
+func (r *RawConn) BatchSize() int { return r.size }
 
 // LocalAddr implements Conn.
 func (r *RawConn) LocalAddr() netip.AddrPort { return r.local }

@@ -13,15 +13,21 @@
 //
 // Batching: the local mobility anchor must answer tens of thousands of
 // Proxy Binding Updates per second, so every Conn also reads and writes
-// batches (recvmmsg/sendmmsg on Linux, through golang.org/x/net's ipv4 and
-// ipv6 PacketConn). Batch calls reuse the caller's buffers and the
-// connection's own scratch space, so a steady-state batch allocates only
-// what x/net allocates for each received source address.
+// batches: recvmmsg/sendmmsg on Linux, called directly on the socket
+// (mmsg_linux.go), elsewhere through golang.org/x/net's ipv4 and ipv6
+// PacketConn. Batch calls reuse the caller's buffers and the connection's
+// own scratch space; on Linux a steady-state batch allocates nothing.
+//
+// Arrival times: with Options.Timestamps the kernel stamps every message
+// as it is received, and ReadBatch reports the stamp (Message.Time), so
+// that time spent queued in the socket before the reader got to it is
+// seen, not hidden.
 package transport
 
 import (
 	"errors"
 	"net/netip"
+	"time"
 )
 
 // Protocol numbers and ports of the two carriers, named as the RFCs name
@@ -111,6 +117,11 @@ type Message struct {
 	// Truncated reports, after ReadBatch, that the message was longer
 	// than Buf and was cut to len(Buf). Engines drop such messages.
 	Truncated bool
+	// Time is, after ReadBatch on a Conn opened with Options.Timestamps,
+	// when the kernel received the message (SO_TIMESTAMPNS, wall clock):
+	// its arrival, before any time it spent queued in the socket waiting
+	// for the reader. Zero when not asked for or not available.
+	Time time.Time
 }
 
 // Options tune a carrier. The zero value is ready to use.
@@ -123,6 +134,13 @@ type Options struct {
 	// socket drops what does not fit, and the MAG retransmits.
 	ReadBuffer  int
 	WriteBuffer int
+	// Timestamps asks the kernel to stamp each received message with its
+	// arrival time, which ReadBatch reports in Message.Time (Linux only:
+	// elsewhere opening the Conn fails; a Linux kernel or emulator that
+	// refuses SO_TIMESTAMPNS leaves Time zero). A daemon measures from it how
+	// long a message waited in the socket, and checks a PBU's Timestamp
+	// option against the moment it was really received (RFC 5213 5.5).
+	Timestamps bool
 }
 
 func (o Options) batchSize() (int, error) {

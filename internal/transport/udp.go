@@ -37,7 +37,8 @@ import (
 type UDPConn struct {
 	c     *net.UDPConn
 	local netip.AddrPort
-	b     *batchIO
+	b     batchRW
+	size  int
 	once  sync.Once
 	err   error
 }
@@ -70,11 +71,12 @@ func ListenUDP(laddr netip.AddrPort, o Options) (*UDPConn, error) {
 		return nil, err
 	}
 	local := c.LocalAddr().(*net.UDPAddr).AddrPort()
-	return &UDPConn{
-		c:     c,
-		local: netip.AddrPortFrom(local.Addr().Unmap(), local.Port()),
-		b:     newBatchIO(ipv4.NewPacketConn(c), size, true),
-	}, nil
+	b, err := newBatch(c, ipv4.NewPacketConn(c), size, true, o.Timestamps)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &UDPConn{c: c, local: netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), b: b, size: size}, nil
 }
 
 // ReadFrom implements Conn.
@@ -120,7 +122,7 @@ func (u *UDPConn) WriteBatch(msgs []Message) (int, error) {
 }
 
 // BatchSize implements Conn.
-func (u *UDPConn) BatchSize() int { return u.b.size }
+func (u *UDPConn) BatchSize() int { return u.size }
 
 // LocalAddr implements Conn.
 func (u *UDPConn) LocalAddr() netip.AddrPort { return u.local }
