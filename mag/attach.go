@@ -42,11 +42,25 @@ type trigger struct {
 	global      netip.Addr // a non-link-local address it probes by DAD
 	requested4  netip.Addr // the IPv4 address it asks DHCP for
 	dhcpInitial bool       // a DHCPDISCOVER without a requested address
+	// fastReassoc: hostapd's monitor saw the station connect without
+	// EAP at its BSS (an 802.11r FT or PMKSA-cache reassociation,
+	// hostapd.HandoffHints): it was authenticated in this ESS a moment
+	// ago, at another MAG.
+	fastReassoc bool
 }
 
 // handoffIndicator chooses the Handoff Indicator of an initial
 // registration (RFC 5213 6.9.1.1, values of 8.4):
 //
+//   - the link layer says the station reassociated with keys from an
+//     earlier authentication in this ESS (an 802.11r FT or PMKSA-cache
+//     reassociation, no EAP at this BSS: hostapd.HandoffHints): it moved
+//     here from another MAG on the same interface, 3 (8.4: "Handoff
+//     between mobile access gateways for the same interface"). This is
+//     the lower-layer information RFC 5213 9.1 (MaxDelayBeforeNewBCEAssign)
+//     refers to: the LMA moves the session at once instead of waiting
+//     for the old MAG's deregistration (5.4.1), and with no session it
+//     simply creates one (docs/handover.md 5.3);
 //   - the client shows an address configured earlier in the domain (a DAD
 //     probe of a global address, a DHCP request for an address): it moved
 //     here from another MAG on the same interface, 3, and the LMA keeps
@@ -58,7 +72,7 @@ type trigger struct {
 //     binding cache and MaxDelayBeforeNewBCEAssign).
 func handoffIndicator(t trigger) mh.HandoffIndicator {
 	switch {
-	case t.global.IsValid() || t.requested4.IsValid():
+	case t.fastReassoc, t.global.IsValid() || t.requested4.IsValid():
 		return mh.HandoffBetweenMAGsSameInterface
 	case t.dhcpInitial:
 		return mh.HandoffNewInterface
@@ -133,7 +147,8 @@ func (e *Engine) stationAttach(ev hostapd.Event, l *link) {
 	e.mu.Lock()
 	e.noteStationLocked(ev, true)
 	e.mu.Unlock()
-	e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity, bss: ev.Interface})
+	e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity, bss: ev.Interface,
+		fastReassoc: ev.FastReassoc && ev.Kind == hostapd.Connected})
 }
 
 // OnSniffAttach handles a trigger of mag/sniff (Config.OnAttach).
@@ -376,6 +391,13 @@ func (e *Engine) retriggerLocked(b *binding, t trigger) effects {
 	}
 	if t.bss != "" {
 		b.bss = t.bss
+	}
+	if t.fastReassoc && b.state == stateRegistering && b.hi != mh.HandoffBetweenMAGsSameInterface {
+		// The station's own frames started the registration before
+		// hostapd's event told of its fast reassociation: the
+		// retransmissions carry what the MAG now knows (RFC 5213
+		// 6.9.1.1), so the LMA need not wait MaxDelayBeforeNewBCEAssign.
+		b.hi = mh.HandoffBetweenMAGsSameInterface
 	}
 	if t.identity != "" && t.identity != b.identity {
 		pol := e.cfg.ClientPolicy(t.mac, t.identity)

@@ -40,6 +40,12 @@ type Options struct {
 	// a client is heard before hostapd's event reported it (identity.go),
 	// so that the identity hostapd already knows ends the wait at once.
 	StationQuery func(ctx context.Context, bss string, mac net.HardwareAddr) (hostapd.Station, error)
+	// StationRemove, if set, has hostapd drop station mac from BSS bss
+	// without sending it a frame (hostapd.Monitor.Deauthenticate:
+	// DEAUTHENTICATE <mac> tx=0). The engine calls it when the LMA
+	// revokes a binding because its client moved to another MAG
+	// (hostapdmon.go, docs/handover.md 5.5).
+	StationRemove func(ctx context.Context, bss string, mac net.HardwareAddr) error
 }
 
 // Stats counts the engine's work.
@@ -75,6 +81,7 @@ type Stats struct {
 	LMARestarts           uint64 // restart counter changes seen
 	LMAFailures           uint64 // times the LMA was declared unreachable
 	Revocations           uint64 // BRIs handled
+	StationsRemoved       uint64 // stale stations hostapd dropped after a handoff revocation
 	DataplaneFailures     uint64
 }
 

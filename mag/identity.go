@@ -197,5 +197,6 @@ func mergeEvidence(t, held trigger) trigger {
 		t.requested4 = held.requested4
 	}
 	t.dhcpInitial = t.dhcpInitial || held.dhcpInitial
+	t.fastReassoc = t.fastReassoc || held.fastReassoc
 	return t
 }

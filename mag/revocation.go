@@ -105,6 +105,14 @@ func (e *Engine) revokeLocked(m *mh.BindingRevocationIndication) (mh.RevocationS
 	}
 	for _, b := range victims {
 		e.log.Info("binding revoked by the LMA", "binding", b, "trigger", m.Trigger)
+		if !hold && how == dropSilently && b.state == stateRegistered {
+			// The client moved to another MAG (the handoff triggers
+			// of RFC 5846 8.1, Table 1): hostapd drops its stale
+			// entry too (docs/handover.md 5.5). Not for a binding
+			// still registering: the station has just (re)attached
+			// here.
+			fx = append(fx, e.removeStationFx(b)...)
+		}
 		fx = append(fx, e.dropLocked(b, how)...)
 		if hold {
 			e.clients[b.key] = b

@@ -11,7 +11,7 @@ import (
 // check is -check: validate the file and say what the daemon would set up.
 // The exit status is 0 for a valid file, 1 otherwise.
 func check(o options, stdout, stderr io.Writer) int {
-	cfg, err := magconfig.Load(o.config)
+	cfg, err := loadConfig(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmip-mag: %v\n", err)
 		return 1
@@ -43,6 +43,9 @@ func check(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, line)
 	}
 	if hostapdTriggers(cfg) {
+		if bss := monitoredBSS(cfg); len(bss) > 0 {
+			fmt.Fprintf(stdout, "  hostapd events from its control sockets in %s: %s (hook ctrl)\n", cfg.HostapdCtrlDir, strings.Join(bss, " "))
+		}
 		fmt.Fprintf(stdout, "  hostapd events on %s (hook %s)\n", cfg.HostapdSocket, cfg.HostapdHook)
 	}
 	return 0

@@ -24,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ type options struct {
 	control         string
 	dataplane       string
 	shutdownTimeout time.Duration
+	hostapdCtrlDir  string // "" keeps the file's hostapd_ctrl_dir
 }
 
 // Values of -dataplane.
@@ -96,6 +98,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		"control `socket` for pmipctl (internal/ctl JSON protocol); empty: none")
 	fs.StringVar(&o.dataplane, "dataplane", dataplaneNetlink,
 		"data plane `mode`: netlink, or no-tunnel for kernels without ip6_tunnel/gre: everything but the tunnel and the routes through it (tests, bring-up)")
+	fs.StringVar(&o.hostapdCtrlDir, "hostapd-ctrl-dir", "",
+		"hostapd's control socket `directory` (its ctrl_interface; OpenWrt: /var/run/hostapd), overriding option hostapd_ctrl_dir: with hostapd_hook 'ctrl' (the default) the MAG attaches there to every hostapd_iface and reads station events itself, no hostapd_cli -a hook needed")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 3*time.Second,
 		"how long SIGTERM waits for the LMA to acknowledge the deregistrations (procd kills after 5 s)")
 	fs.Usage = func() { usage(fs) }
@@ -120,6 +124,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	if o.shutdownTimeout < 0 {
 		errs = append(errs, "-shutdown-timeout must not be negative")
+	}
+	if o.hostapdCtrlDir != "" && !filepath.IsAbs(o.hostapdCtrlDir) {
+		errs = append(errs, fmt.Sprintf("-hostapd-ctrl-dir %q: want an absolute path", o.hostapdCtrlDir))
 	}
 	if len(errs) > 0 {
 		fmt.Fprintln(out, "pmip-mag: "+strings.Join(errs, "; "))
@@ -162,7 +169,12 @@ Install on an AP (docs/mag.md has the details):
      this AP's addresses in 'config mag'.
   3. pmip-mag -check; uci set pmip.main.enabled=1; uci commit pmip;
      /etc/init.d/pmip enable; /etc/init.d/pmip start
-     The init script also starts one hostapd hook per hostapd_iface.
+     hostapd events: by default (hostapd_hook 'ctrl') the daemon attaches
+     to hostapd's control sockets in hostapd_ctrl_dir (-hostapd-ctrl-dir)
+     itself: no extra process, events in well under a millisecond, and
+     802.11r/PMKSA-cache reassociations registered as handoffs (Handoff
+     Indicator 3). With hostapd_hook 'cli' or 'ubus' the init script
+     starts one hook process per hostapd_iface instead.
 
 Signals: SIGHUP re-reads the file (log_level applies at once; other
 changes are reported and need a restart, which procd does on

@@ -45,6 +45,8 @@ func TestFlags(t *testing.T) {
 		{"bad level", []string{"-log-level", "loud"}, 2, `-log-level "loud"`},
 		{"bad format", []string{"-log-format", "xml"}, 2, `-log-format "xml"`},
 		{"bad dataplane", []string{"-dataplane", "ebpf"}, 2, `-dataplane "ebpf"`},
+		{"relative hostapd ctrl dir", []string{"-hostapd-ctrl-dir", "run/hostapd"}, 2, `-hostapd-ctrl-dir "run/hostapd"`},
+		{"help names the monitor", []string{"-help"}, 0, "-hostapd-ctrl-dir"},
 		{"stray argument", []string{"start"}, 2, `unexpected argument "start"`},
 		{"unknown flag", []string{"-frobnicate"}, 2, "flag provided but not defined"},
 		{"hook without subcommand", []string{"hook"}, 1, "hook needs a subcommand"},
@@ -70,7 +72,8 @@ func TestCheck(t *testing.T) {
 		"LMA 2001:db8:ffff::1 over IPv6 from 2001:db8:1:1::2, tunnel ip6ip6",
 		"router identity 00:00:5e:00:52:13 / fe80::200:5eff:fe00:5213",
 		"access lan on br-access: ATT 4, triggers hostapd dhcp rs ns, hostapd phy0-ap0",
-		"hostapd events on /var/run/pmip-mag/hostapd.sock (hook cli)",
+		"hostapd events from its control sockets in /var/run/hostapd: phy0-ap0 (hook ctrl)",
+		"hostapd events on /var/run/pmip-mag/hostapd.sock (hook ctrl)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-check output lacks %q:\n%s", want, out.String())

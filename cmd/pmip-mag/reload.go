@@ -15,7 +15,7 @@ import (
 // changed). A file that no longer validates changes nothing. It returns the
 // configuration now in force.
 func reload(cur magconfig.Config, o options, level *slog.LevelVar, log *slog.Logger) magconfig.Config {
-	next, err := magconfig.Load(o.config)
+	next, err := loadConfig(o)
 	if err != nil {
 		log.Error("reload: configuration invalid, keeping the running one", "err", err)
 		return cur

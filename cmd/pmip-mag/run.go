@@ -35,7 +35,7 @@ import (
 // respawns it).
 func daemon(o options, stdout, stderr io.Writer) int {
 	setMemoryDefaults()
-	cfg, err := magconfig.Load(o.config)
+	cfg, err := loadConfig(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmip-mag: %v\n", err)
 		return 1
@@ -162,6 +162,23 @@ func start(ctx context.Context, cfg magconfig.Config, o options, log *slog.Logge
 			return hostapd.QueryStation(ctx, dir, bss, mac)
 		}
 	}
+	// hostapd_hook 'ctrl': the daemon's own monitor on hostapd's control
+	// sockets (docs/handover.md 5.2), feeding the engine as the hook
+	// listener does; it also drops a station that moved to another MAG
+	// (5.5).
+	var mon *hostapd.Monitor
+	if ifaces := monitoredBSS(cfg); len(ifaces) > 0 {
+		mon, err = hostapd.NewMonitor(hostapd.MonitorConfig{
+			CtrlDir: cfg.HostapdCtrlDir, Interfaces: ifaces,
+			Handle: func(ev hostapd.Event) { m.eng.OnStation(ev) },
+			Known:  func(bss string) []net.HardwareAddr { return m.eng.StationsOn(bss) },
+			Logger: log.With("component", "hostapd-monitor"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		opts.StationRemove = mon.Deauthenticate
+	}
 	m.eng, err = mag.New(cfg, opts, log.With("component", "engine"), clock.Real{}, conn, m.dp)
 	if err != nil {
 		return nil, err
@@ -234,7 +251,43 @@ func start(ctx context.Context, cfg magconfig.Config, o options, log *slog.Logge
 			}
 		}()
 	}
+	if mon != nil {
+		m.triggers.Add(1)
+		go func() {
+			defer m.triggers.Done()
+			mon.Run(trigCtx) // retries for ever; returns when trigCtx ends
+		}()
+	}
 	return m, nil
+}
+
+// loadConfig reads the configuration file with the command line's
+// overrides applied (-hostapd-ctrl-dir).
+func loadConfig(o options) (magconfig.Config, error) {
+	cfg, err := magconfig.Load(o.config)
+	if err != nil {
+		return cfg, err
+	}
+	if o.hostapdCtrlDir != "" {
+		cfg.HostapdCtrlDir = o.hostapdCtrlDir
+	}
+	return cfg, nil
+}
+
+// monitoredBSS lists the hostapd BSS interfaces the daemon's monitor
+// attaches to: with hostapd_hook 'ctrl', those of every access link with
+// the hostapd trigger.
+func monitoredBSS(cfg magconfig.Config) []string {
+	if cfg.HostapdHook != magconfig.HookCtrl || cfg.HostapdCtrlDir == "" {
+		return nil
+	}
+	var out []string
+	for _, a := range cfg.Access {
+		if a.Triggers.Hostapd {
+			out = append(out, a.HostapdInterfaces...)
+		}
+	}
+	return out
 }
 
 func listenTransport(cfg magconfig.Config) (transport.Conn, error) {

@@ -68,9 +68,13 @@ const (
 	SourceAction Source = iota + 1
 	// SourceUbus is an OpenWrt `ubus subscribe hostapd.IF` notification.
 	SourceUbus
+	// SourceCtrl is the MAG's own Monitor on hostapd's control socket
+	// (ATTACH): like SourceAction, Connected comes after 802.1X and the
+	// 4-way handshake, with the identity.
+	SourceCtrl
 )
 
-var sourceNames = [...]string{SourceAction: "action", SourceUbus: "ubus"}
+var sourceNames = [...]string{SourceAction: "action", SourceUbus: "ubus", SourceCtrl: "ctrl"}
 
 func (s Source) String() string {
 	if int(s) < len(sourceNames) && sourceNames[s] != "" {
@@ -99,12 +103,21 @@ type Event struct {
 	// or PSK networks, or a Disconnected event).
 	Identity string
 	Source   Source
+	// FastReassoc: a Connected station ran no EAP at this BSS since its
+	// previous connection or disconnection here (an 802.11r FT or
+	// PMKSA-cache reassociation): it was authenticated in this ESS a
+	// moment ago and moves between MAGs (HandoffHints, docs/handover.md
+	// 5.3). Only a source that sees the EAP events can tell (SourceCtrl).
+	FastReassoc bool
 }
 
 func (e Event) String() string {
 	s := fmt.Sprintf("%s %s on %s via %s", e.Kind, e.MAC, e.Interface, e.Source)
 	if e.Identity != "" {
 		s += fmt.Sprintf(" identity %q", e.Identity)
+	}
+	if e.FastReassoc {
+		s += " fast reassociation"
 	}
 	return s
 }
@@ -128,8 +141,11 @@ func (e Event) Validate() error {
 	if e.Kind < Connected || e.Kind > Authorized {
 		return fmt.Errorf("%w: unknown kind %d", ErrSyntax, e.Kind)
 	}
-	if e.Source < SourceAction || e.Source > SourceUbus {
+	if e.Source < SourceAction || e.Source > SourceCtrl {
 		return fmt.Errorf("%w: unknown source %d", ErrSyntax, e.Source)
+	}
+	if e.FastReassoc && e.Kind != Connected {
+		return fmt.Errorf("%w: fast reassociation on a %s event", ErrSyntax, e.Kind)
 	}
 	if err := checkInterface(e.Interface); err != nil {
 		return err

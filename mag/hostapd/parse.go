@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -74,16 +75,39 @@ type Station struct {
 	// Authorized: the station's port is authorized (flags [AUTHORIZED]:
 	// 802.1X and the 4-way handshake done), so Identity is final.
 	Authorized bool
+	// AKM is the station's AKM suite selector (AKMSuiteSelector, e.g.
+	// 00-0f-ac-1 WPA-EAP, 00-0f-ac-3 FT-EAP, IEEE 802.11 9.4.2.24.3),
+	// "" on an open BSS.
+	AKM string
 }
 
 // ParseStation reads hostapd's answer to STA MAC (what `hostapd_cli sta
 // MAC` prints) as ParseStaInfo does, with the authorization flag.
 func ParseStation(out []byte, mac net.HardwareAddr) (Station, error) {
+	st, err := parseStationEntry(out)
+	if err != nil {
+		if errors.Is(err, ErrNoStation) {
+			return Station{}, fmt.Errorf("%w: %v", ErrNoStation, mac)
+		}
+		return Station{}, err
+	}
+	if !bytes.Equal(st.MAC, mac) {
+		return Station{}, fmt.Errorf("%w: sta output is for %v, asked for %v", ErrSyntax, st.MAC, mac)
+	}
+	return st.Station, nil
+}
+
+// maxAKMLen bounds the AKM selector kept: "00-0f-ac-18" is 11 octets.
+const maxAKMLen = 32
+
+// parseStationEntry reads one station of hostapd's table (the answer to
+// STA, STA-FIRST or STA-NEXT), whose first line is its address.
+func parseStationEntry(out []byte) (ListedStation, error) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 4096), 64*1024)
 	first := true
-	var st Station
-	found, flags := false, false
+	var st ListedStation
+	found, flags, akm := false, false, false
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if first {
@@ -94,13 +118,14 @@ func ParseStation(out []byte, mac net.HardwareAddr) (Station, error) {
 			got, err := net.ParseMAC(strings.TrimSpace(line))
 			if err != nil {
 				if strings.HasPrefix(line, "FAIL") {
-					return Station{}, fmt.Errorf("%w: %v", ErrNoStation, mac)
+					return ListedStation{}, ErrNoStation
 				}
-				return Station{}, fmt.Errorf("%w: sta output starts with %q, not a station address", ErrSyntax, line)
+				return ListedStation{}, fmt.Errorf("%w: sta output starts with %q, not a station address", ErrSyntax, line)
 			}
-			if !bytes.Equal(got, mac) {
-				return Station{}, fmt.Errorf("%w: sta output is for %v, asked for %v", ErrSyntax, got, mac)
+			if err := checkMAC(got); err != nil {
+				return ListedStation{}, fmt.Errorf("%w: sta output: %v", ErrSyntax, err)
 			}
+			st.MAC = got
 			continue
 		}
 		key, value, ok := strings.Cut(line, "=")
@@ -112,16 +137,21 @@ func ParseStation(out []byte, mac net.HardwareAddr) (Station, error) {
 		case key == "dot1xAuthSessionUserName" && !found:
 			found = true
 			st.Identity = value
+		case key == "AKMSuiteSelector" && !akm:
+			akm = true
+			if len(value) <= maxAKMLen && !strings.ContainsFunc(value, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+				st.AKM = value
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return Station{}, fmt.Errorf("%w: sta output: %v", ErrSyntax, err)
+		return ListedStation{}, fmt.Errorf("%w: sta output: %v", ErrSyntax, err)
 	}
 	if first {
-		return Station{}, fmt.Errorf("%w: %v (empty sta output)", ErrNoStation, mac)
+		return ListedStation{}, fmt.Errorf("%w (empty sta output)", ErrNoStation)
 	}
 	if err := checkIdentity(st.Identity); err != nil {
-		return Station{}, err
+		return ListedStation{}, err
 	}
 	return st, nil
 }

@@ -134,8 +134,8 @@ func TestVMRealHostapd(t *testing.T) {
 	defer cancel()
 	q0 := time.Now()
 	st, err := QueryStation(ctx, ctrl, "wlan0", sMAC)
-	if err != nil || st != (Station{Identity: "alice@example.org", Authorized: true}) {
-		t.Fatalf("QueryStation = %+v, %v; want alice@example.org, authorized", st, err)
+	if err != nil || st.Identity != "alice@example.org" || !st.Authorized || st.AKM != "00-0f-ac-1" {
+		t.Fatalf("QueryStation = %+v, %v; want alice@example.org, authorized, AKM 00-0f-ac-1 (WPA-EAP)", st, err)
 	}
 	t.Logf("QueryStation on the control socket: %v", time.Since(q0).Round(time.Microsecond))
 	if _, err := QueryStation(ctx, ctrl, "wlan0", mac("02:00:00:00:99:99")); !errors.Is(err, ErrNoStation) {

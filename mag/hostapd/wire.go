@@ -14,8 +14,9 @@ import (
 //	kind=connected            connected | disconnected | authorized
 //	ifname=wlan0              the hostapd BSS interface
 //	mac=02:00:00:00:01:00     the station
-//	source=action             action | ubus
+//	source=action             action | ubus | ctrl
 //	identity=alice@example.org   optional: the 802.1X identity
+//	fast_reassoc=1            optional, connected only: Event.FastReassoc
 //
 // Values run to the end of their line and never hold control characters
 // (Event.Validate). A receiver of version 1 ignores keys it does not know,
@@ -40,6 +41,9 @@ func MarshalEvent(e Event) ([]byte, error) {
 	fmt.Fprintf(&b, "kind=%s\nifname=%s\nmac=%s\nsource=%s\n", e.Kind, e.Interface, e.MAC, e.Source)
 	if e.Identity != "" {
 		fmt.Fprintf(&b, "identity=%s\n", e.Identity)
+	}
+	if e.FastReassoc {
+		b.WriteString("fast_reassoc=1\n")
 	}
 	return b.Bytes(), nil
 }
@@ -94,6 +98,11 @@ func UnmarshalEvent(b []byte) (Event, error) {
 			e.Source = src
 		case "identity":
 			e.Identity = value
+		case "fast_reassoc":
+			if value != "0" && value != "1" {
+				return Event{}, fmt.Errorf("%w: fast_reassoc %q, want 0 or 1", ErrSyntax, value)
+			}
+			e.FastReassoc = value == "1"
 		}
 	}
 	for _, k := range []string{"kind", "ifname", "mac", "source"} {

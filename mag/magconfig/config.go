@@ -69,12 +69,15 @@ type Config struct {
 
 	// HostapdSocket is the unix socket the hostapd hooks write to.
 	HostapdSocket string
-	// HostapdHook is how the init script forwards hostapd's station
-	// events: HookCLI (hostapd_cli -a) or HookUbus (ubus subscribe).
+	// HostapdHook is how hostapd's station events reach the MAG:
+	// HookCtrl (the daemon attaches to hostapd's control sockets itself,
+	// hostapd.Monitor; the default when HostapdCtrlDir is set), HookCLI
+	// (the init script runs hostapd_cli -a) or HookUbus (ubus subscribe).
 	HostapdHook string
 	// HostapdCtrlDir is hostapd's control socket directory (its
-	// ctrl_interface), where the MAG asks about a station heard before
-	// its hook event (IdentityWait); "" (option 'off') never asks.
+	// ctrl_interface): where the monitor attaches (HookCtrl), and where
+	// the MAG asks about a station heard before its event (IdentityWait);
+	// "" (option 'off') never asks.
 	HostapdCtrlDir string
 	// SilenceTimeout detaches a client not heard from for this long.
 	SilenceTimeout time.Duration
@@ -103,6 +106,7 @@ type Config struct {
 
 // Values of HostapdHook.
 const (
+	HookCtrl = "ctrl" // the daemon's own monitor on hostapd's control sockets
 	HookCLI  = "cli"  // hostapd-hooks/pmip-hostapd-action under hostapd_cli -a
 	HookUbus = "ubus" // hostapd-hooks/pmip-ubus-subscriber
 )

@@ -44,7 +44,7 @@ func TestLoadExample(t *testing.T) {
 		LinkLocalAddress:              netip.MustParseAddr("fe80::200:5eff:fe00:5213"),
 		LinkLayerAddress:              mac("00:00:5e:00:52:13"),
 		HostapdSocket:                 "/var/run/pmip-mag/hostapd.sock",
-		HostapdHook:                   HookCLI,
+		HostapdHook:                   HookCtrl,
 		HostapdCtrlDir:                "/var/run/hostapd",
 		SilenceTimeout:                300 * time.Second,
 		DHCPLeaseTime:                 time.Hour,
@@ -88,7 +88,7 @@ config policy
 		got, want any
 	}{
 		{"Enabled", c.Enabled, true},
-		{"HostapdHook", c.HostapdHook, HookCLI},
+		{"HostapdHook", c.HostapdHook, HookCtrl},
 		{"HostapdCtrlDir", c.HostapdCtrlDir, "/var/run/hostapd"},
 		{"Transport", c.Transport, TransportIPv6},
 		{"Tunnel", c.Tunnel, TunnelIP6IP6},
@@ -372,6 +372,36 @@ config policy
 	want := `pmip:4: option hostapd_ctrl_dir: "run/hostapd" is not an absolute path ('off' turns the queries off)`
 	if _, err := Parse("pmip", []byte(conf("run/hostapd"))); err == nil || err.Error() != want {
 		t.Errorf("relative path: %v, want %s", err, want)
+	}
+}
+
+// option hostapd_hook: ctrl by default, cli when the control sockets are
+// off; ctrl needs them.
+func TestHostapdHook(t *testing.T) {
+	conf := func(extra string) string {
+		return "config mag 'main'\n\toption lma_address '2001:db8::1'\n\tlist proxy_coa '2001:db8:2::1'\n" + extra +
+			"config access 'wlan'\n\toption interface 'wlan0'\nconfig policy\n\toption realm 'example.net'\n"
+	}
+	for _, tc := range []struct {
+		extra, hook, dir, err string
+	}{
+		{"", HookCtrl, "/var/run/hostapd", ""},
+		{"\toption hostapd_ctrl_dir '/run/h'\n", HookCtrl, "/run/h", ""},
+		{"\toption hostapd_ctrl_dir 'off'\n", HookCLI, "", ""},
+		{"\toption hostapd_hook 'ubus'\n", HookUbus, "/var/run/hostapd", ""},
+		{"\toption hostapd_hook 'cli'\n\toption hostapd_ctrl_dir 'off'\n", HookCLI, "", ""},
+		{"\toption hostapd_hook 'ctrl'\n\toption hostapd_ctrl_dir 'off'\n", "", "", "pmip:4: option hostapd_hook: 'ctrl' reads hostapd's control sockets: it needs hostapd_ctrl_dir, not 'off'"},
+	} {
+		c, err := Parse("pmip", []byte(conf(tc.extra)))
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%q: error %v, want %s", tc.extra, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || c.HostapdHook != tc.hook || c.HostapdCtrlDir != tc.dir {
+			t.Errorf("%q: hook %q dir %q err %v; want %q %q", tc.extra, c.HostapdHook, c.HostapdCtrlDir, err, tc.hook, tc.dir)
+		}
 	}
 }
 

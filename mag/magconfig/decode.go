@@ -75,13 +75,22 @@ func (c *Config) decodeMain(s *uci.Section) []error {
 	if !filepath.IsAbs(c.HostapdSocket) {
 		d.Errorf("hostapd_socket", "%q is not an absolute path", c.HostapdSocket)
 	}
-	c.HostapdHook = d.Enum("hostapd_hook", HookCLI, HookCLI, HookUbus)
 	c.HostapdCtrlDir = d.String("hostapd_ctrl_dir", DefaultHostapdCtrlDir)
 	switch {
 	case c.HostapdCtrlDir == "off":
 		c.HostapdCtrlDir = ""
 	case !filepath.IsAbs(c.HostapdCtrlDir):
 		d.Errorf("hostapd_ctrl_dir", "%q is not an absolute path ('off' turns the queries off)", c.HostapdCtrlDir)
+	}
+	// The daemon's own monitor wherever it can reach hostapd's control
+	// sockets (docs/handover.md 5.2); the external hooks otherwise.
+	hookDefault := HookCtrl
+	if c.HostapdCtrlDir == "" {
+		hookDefault = HookCLI
+	}
+	c.HostapdHook = d.Enum("hostapd_hook", hookDefault, HookCtrl, HookCLI, HookUbus)
+	if c.HostapdHook == HookCtrl && c.HostapdCtrlDir == "" && d.Has("hostapd_hook") {
+		d.Errorf("hostapd_hook", "'ctrl' reads hostapd's control sockets: it needs hostapd_ctrl_dir, not 'off'")
 	}
 	c.SilenceTimeout = d.Seconds("silence_timeout", DefaultSilenceTimeout, 10*time.Second, 24*3600*time.Second)
 	c.DHCPLeaseTime = d.Seconds("dhcp_lease_time", DefaultDHCPLeaseTime, 60*time.Second, 7*24*3600*time.Second)

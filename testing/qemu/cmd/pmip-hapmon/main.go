@@ -71,8 +71,9 @@ type record struct {
 	Source string `json:"source"`
 	Iface  string `json:"iface,omitempty"`
 	Event  string `json:"event"`
-	// Handoff is the Handoff Indicator the proposed rule (hints.go) gives
-	// an AP-STA-CONNECTED: 3 or 4.
+	// Handoff is the Handoff Indicator the rule of mag/hostapd
+	// (HandoffHints, docs/handover.md 5.3) gives an AP-STA-CONNECTED: 3
+	// (fast reassociation) or 4.
 	Handoff int `json:"handoff,omitempty"`
 }
 
@@ -210,7 +211,7 @@ func attach(ctx context.Context, path, ifname string, on func(ifname, event stri
 	}
 	buf := make([]byte, ctrlMax)
 	attached := false
-	var hints handoffHints
+	var hints hostapd.HandoffHints
 	for {
 		n, err := c.Read(buf)
 		now := time.Now().UnixNano()
@@ -229,7 +230,16 @@ func attach(ctx context.Context, path, ifname string, on func(ifname, event stri
 			return fmt.Errorf("monitor: %s refused ATTACH", path)
 		case len(msg) > 3 && msg[0] == '<' && msg[2] == '>':
 			// An event: "<3>AP-STA-CONNECTED 02:00:00:00:02:00".
-			emit(record{T: now, Source: "monitor", Iface: ifname, Event: msg[3:], Handoff: hints.observe(msg[3:])})
+			hi := 0
+			if ev, err := hostapd.ParseCtrlEvent([]byte(msg)); err == nil {
+				if connected, fast := hints.Observe(ev); connected {
+					hi = 4
+					if fast {
+						hi = 3
+					}
+				}
+			}
+			emit(record{T: now, Source: "monitor", Iface: ifname, Event: msg[3:], Handoff: hi})
 			on(ifname, msg[3:])
 		}
 	}
