@@ -71,17 +71,20 @@ func TestInitScriptProcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const magInstance = "instance mag\n" +
-		"  command /usr/sbin/pmip-mag -config /etc/config/pmip\n" +
-		"  file /etc/config/pmip\n" +
-		"  respawn 3600 5 5\n" +
-		"  stdout 1\n" +
-		"  stderr 1\n" +
-		"end\n"
-	cliHook := func(iface, socket string) string {
+	magWith := func(flags string) string {
+		return "instance mag\n" +
+			"  command /usr/sbin/pmip-mag -config /etc/config/pmip" + flags + "\n" +
+			"  file /etc/config/pmip\n" +
+			"  respawn 3600 5 5\n" +
+			"  stdout 1\n" +
+			"  stderr 1\n" +
+			"end\n"
+	}
+	magInstance := magWith(" -hostapd-ctrl-dir /var/run/hostapd")
+	cliHook := func(iface, socket, ctrl string) string {
 		return "instance hook_" + iface + "\n" +
-			"  command /usr/sbin/hostapd_cli -p /var/run/hostapd -i " + iface + " -a /usr/libexec/pmip/pmip-hostapd-action\n" +
-			"  env PMIP_MAG=/usr/sbin/pmip-mag PMIP_MAG_SOCKET=" + socket + "\n" +
+			"  command /usr/sbin/hostapd_cli -p " + ctrl + " -i " + iface + " -a /usr/libexec/pmip/pmip-hostapd-action\n" +
+			"  env PMIP_MAG=/usr/sbin/pmip-mag PMIP_MAG_SOCKET=" + socket + " PMIP_HOSTAPD_CTRL=" + ctrl + "\n" +
 			"  respawn 3600 5 0\n" +
 			"  stderr 1\n" +
 			"end\n"
@@ -98,13 +101,57 @@ func TestInitScriptProcd(t *testing.T) {
 			want:   "config_load pmip\n" + tail,
 		},
 		{
-			name:   "documented example: daemon and one hostapd_cli per BSS of the wireless access link",
+			name:   "documented example: the daemon reads hostapd's control sockets itself (hook ctrl), no hook process",
 			config: string(example),
 			want: "config_load pmip\n" +
 				"mkdir -p /var/run/pmip-mag\n" +
 				magInstance +
-				cliHook("phy0-ap0", "/var/run/pmip-mag/hostapd.sock") +
-				cliHook("phy1-ap0", "/var/run/pmip-mag/hostapd.sock") +
+				tail,
+		},
+		{
+			name: "cli hooks: one hostapd_cli per BSS, in the control directory of the file; none on a wired link by default",
+			config: `config mag 'ap'
+	option lma_address '2001:db8::1'
+	list proxy_coa '2001:db8:1::2'
+	option hostapd_hook 'cli'
+	option hostapd_ctrl_dir '/run/hostapd'
+config access 'lan'
+	option interface 'br-lan'
+	list hostapd_iface 'phy0-ap0'
+	list hostapd_iface 'phy1-ap0'
+config access 'wired'
+	option interface 'lan4'
+	option att '802.3'
+config policy
+	option realm 'example.net'
+`,
+			want: "config_load pmip\n" +
+				"mkdir -p /var/run/pmip-mag\n" +
+				magWith(" -hostapd-ctrl-dir /run/hostapd") +
+				cliHook("phy0-ap0", "/var/run/pmip-mag/hostapd.sock", "/run/hostapd") +
+				cliHook("phy1-ap0", "/var/run/pmip-mag/hostapd.sock", "/run/hostapd") +
+				tail,
+		},
+		{
+			name: "control sockets off: cli hooks by default, hostapd_cli's own directory, no flag",
+			config: `config mag 'ap'
+	option lma_address '2001:db8::1'
+	list proxy_coa '2001:db8:1::2'
+	option hostapd_ctrl_dir 'off'
+config access 'lan'
+	option interface 'wlan0'
+config access 'wired'
+	option interface 'lan4'
+	option att '802.3'
+	list hostapd_iface 'lan4'
+config policy
+	option realm 'example.net'
+`,
+			want: "config_load pmip\n" +
+				"mkdir -p /var/run/pmip-mag\n" +
+				magWith("") +
+				cliHook("wlan0", "/var/run/pmip-mag/hostapd.sock", "/var/run/hostapd") +
+				cliHook("lan4", "/var/run/pmip-mag/hostapd.sock", "/var/run/hostapd") +
 				tail,
 		},
 		{
