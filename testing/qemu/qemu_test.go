@@ -300,6 +300,7 @@ func TestTwoGuests(t *testing.T) {
 		vm.MustRun(ctx, "/bin/ip", "addr", "add", fmt.Sprintf("fd01::%d/64", i+1), "dev", "eth0", "nodad")
 		vm.MustRun(ctx, "/bin/ip", "link", "set", "eth0", "up")
 	}
+	waitPath(ctx, t, right, "fd01::1", 30*time.Second)
 	out := right.MustRun(ctx, "/bin/ping", "-c", "3", "-i", "0.2", "-W", "5", "fd01::1")
 	if !strings.Contains(out, " 0% packet loss") {
 		t.Errorf("ping across the socket link lost packets:\n%s", out)
@@ -325,6 +326,10 @@ func TestMipselLink(t *testing.T) {
 		vm.MustRun(ctx, "/bin/ip", "addr", "add", fmt.Sprintf("fd02::%d/64", i+1), "dev", "eth0", "nodad")
 		vm.MustRun(ctx, "/bin/ip", "link", "set", "eth0", "up")
 	}
+	// The path first (from the amd64 guest, whose clock keeps real
+	// time): the Malta guest's NIC and neighbour discovery take seconds
+	// under TCG, and a ping sent before that is lost. Then no loss at all.
+	waitPath(ctx, t, vms[0], "fd02::2", 60*time.Second)
 	for i, vm := range vms {
 		out := vm.MustRun(ctx, "/bin/ping", "-c", "3", "-i", "0.2", "-W", "5", fmt.Sprintf("fd02::%d", 2-i))
 		if !strings.Contains(out, " 0% packet loss") {
@@ -332,6 +337,28 @@ func TestMipselLink(t *testing.T) {
 		}
 	}
 	t.Logf("qemu: TestMipselLink took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// waitPath pings dst from vm until the first reply, for at most limit: a
+// link just brought up answers once both NICs have carrier and neighbour
+// discovery has resolved the address. A path that never answers fails
+// the test with ping's last output.
+func waitPath(ctx context.Context, t *testing.T, vm *qemu.VM, dst string, limit time.Duration) {
+	t.Helper()
+	t0 := time.Now()
+	for tries := 1; ; tries++ {
+		// One probe at a time: ping -c 1 -w would not do, it gives up as
+		// soon as neighbour discovery fails once (an error counts
+		// against -c like a reply).
+		out, err := vm.Run(ctx, "/bin/ping", "-c", "1", "-W", "1", dst)
+		if err == nil {
+			t.Logf("qemu: path to %s up after %v (%d probes)", dst, time.Since(t0).Round(time.Millisecond), tries)
+			return
+		}
+		if time.Since(t0) > limit || ctx.Err() != nil {
+			t.Fatalf("no path to %s within %v (%d probes): %v\n%s", dst, limit, tries, err, out)
+		}
+	}
 }
 
 // TestMipsel boots the access points' architecture: Debian's 4kc-malta
