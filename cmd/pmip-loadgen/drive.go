@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,10 +18,13 @@ import (
 type result struct {
 	sent, answered, accepted, rejected, lost int64
 	elapsed                                  time.Duration
-	lat                                      []time.Duration // sorted
+	// lat is from the PBU's hand-over to the kernel to the PBA's arrival
+	// in the MAG socket (the kernel's receive timestamp); readLat to the
+	// moment the load generator read it, which adds its own scheduling.
+	lat, readLat []time.Duration // sorted
 }
 
-const header = "run            PBUs     answered  rate/s    p50       p99       p99.9     max       lost  rejected"
+const header = "run            PBUs     answered  rate/s    p50       p99       p99.9     max       lost  rejected  p99@read"
 
 func (r *result) line(c config) string {
 	pct := func(q float64) string {
@@ -37,8 +38,12 @@ func (r *result) line(c config) string {
 	if len(r.lat) > 0 {
 		maxLat = fmtDur(r.lat[len(r.lat)-1])
 	}
-	return fmt.Sprintf("%-14s %-8d %-9d %-9.0f %-9s %-9s %-9s %-9s %-5d %d",
-		c.label, r.sent, r.answered, rate, pct(0.50), pct(0.99), pct(0.999), maxLat, r.lost, r.rejected)
+	readP99 := "-"
+	if len(r.readLat) > 0 {
+		readP99 = fmtDur(r.readLat[min(len(r.readLat)-1, int(0.99*float64(len(r.readLat))))])
+	}
+	return fmt.Sprintf("%-14s %-8d %-9d %-9.0f %-9s %-9s %-9s %-9s %-5d %-9d %s",
+		c.label, r.sent, r.answered, rate, pct(0.50), pct(0.99), pct(0.999), maxLat, r.lost, r.rejected, readP99)
 }
 
 func fmtDur(d time.Duration) string {
@@ -61,9 +66,11 @@ type driver struct {
 	seq    []uint16
 	tokens chan struct{}
 	t0     time.Time
+	tmpl   templates
 
 	mu       sync.Mutex
-	lat      []time.Duration
+	lat      []time.Duration // guarded by mu
+	readLat  []time.Duration // guarded by mu
 	answered atomic.Int64
 	accepted atomic.Int64
 	rejected atomic.Int64
@@ -80,8 +87,14 @@ func drive(c config) (*result, error) {
 		// (RFC 5213 5.5); with them (the default) any will do.
 		d.seq[i] = 1
 	}
+	expect := c.n
+	if c.rate > 0 && c.mode != "register" {
+		expect = min(int(int64(c.rate)*int64(c.duration)/int64(time.Second))+c.window, 1<<24)
+	}
+	d.lat = make([]time.Duration, 0, expect)
+	d.readLat = make([]time.Duration, 0, expect)
 	for _, m := range c.mags {
-		conn, err := transport.ListenRaw(m, transport.Options{BatchSize: 64, ReadBuffer: 4 << 20, WriteBuffer: 4 << 20})
+		conn, err := transport.ListenRaw(m, transport.Options{BatchSize: 64, ReadBuffer: 4 << 20, WriteBuffer: 4 << 20, Timestamps: true})
 		if err != nil {
 			return nil, fmt.Errorf("MAG socket on %s: %w", m, err)
 		}
@@ -123,12 +136,28 @@ func drive(c config) (*result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	slices.Sort(d.lat)
+	slices.Sort(d.readLat)
 	lost := sent - d.answered.Load()
 	return &result{sent: sent, answered: d.answered.Load(), accepted: d.accepted.Load(), rejected: d.rejected.Load(),
-		lost: lost, elapsed: elapsed, lat: d.lat}, nil
+		lost: lost, elapsed: elapsed, lat: d.lat, readLat: d.readLat}, nil
+}
+
+// batchSize is how many PBUs go out per sendmmsg on one socket at most.
+const batchSize = 64
+
+// outBatch is what waits to be sent on one socket: messages in buffers
+// of its own, reused after each send, and whose PBUs they are.
+type outBatch struct {
+	msgs []transport.Message
+	idx  []int
 }
 
 // send emits PBUs until the run is over and returns how many.
+//
+// Open loop (-rate): every time it wakes it sends, in one burst per
+// socket, every PBU due by then, so it keeps the rate even though the
+// runtime's sleeps last a millisecond or so. A PBU's latency counts from
+// just before the sendmmsg that carries it, not from when it was built.
 func (d *driver) send() (int64, error) {
 	c := d.c
 	total := int64(c.n)
@@ -136,22 +165,30 @@ func (d *driver) send() (int64, error) {
 		total = -1 // until the duration ends
 	}
 	end := d.t0.Add(c.duration)
-	batches := make([][]transport.Message, len(d.conns))
-	var sent int64
-	var interval time.Duration
-	if c.rate > 0 {
-		interval = time.Second / time.Duration(c.rate)
+	batches := make([]outBatch, len(d.conns))
+	for i := range batches {
+		batches[i].msgs = make([]transport.Message, 0, batchSize)
+		batches[i].idx = make([]int, 0, batchSize)
 	}
-	next := d.t0
+	bufs := make([][]byte, len(d.conns)*batchSize)
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, transport.MaxMessageLen)
+	}
+	var sent int64
 	flush := func() error {
-		for i, b := range batches {
-			if len(b) == 0 {
+		for k := range batches {
+			b := &batches[k]
+			if len(b.msgs) == 0 {
 				continue
 			}
-			if _, err := d.conns[i].WriteBatch(b); err != nil {
+			now := time.Now().UnixNano()
+			for _, idx := range b.idx {
+				d.sentAt[idx].Store(now)
+			}
+			if _, err := d.conns[k].WriteBatch(b.msgs); err != nil {
 				return err
 			}
-			batches[i] = b[:0]
+			b.msgs, b.idx = b.msgs[:0], b.idx[:0]
 		}
 		return nil
 	}
@@ -159,9 +196,11 @@ func (d *driver) send() (int64, error) {
 		if total < 0 && i%64 == 0 && time.Now().After(end) {
 			break
 		}
-		if interval > 0 {
-			next = next.Add(interval)
-			if w := time.Until(next); w > 200*time.Microsecond {
+		if c.rate > 0 {
+			// PBU i is due at t0 + i/rate; sleep until it is, sending
+			// what is built first.
+			due := d.t0.Add(time.Duration(i * int64(time.Second) / int64(c.rate)))
+			if w := time.Until(due); w > 0 {
 				if err := flush(); err != nil {
 					return sent, err
 				}
@@ -178,15 +217,17 @@ func (d *driver) send() (int64, error) {
 		}
 		idx := int(i % int64(c.n))
 		mn := c.start + idx
-		data, err := d.pbu(idx)
+		k := mn % len(d.conns)
+		b := &batches[k]
+		buf := bufs[k*batchSize+len(b.msgs)]
+		data, err := d.pbu(buf[:0], idx)
 		if err != nil {
 			return sent, err
 		}
-		k := mn % len(d.conns)
-		d.sentAt[idx].Store(time.Now().UnixNano())
-		batches[k] = append(batches[k], transport.Message{Buf: data, N: len(data), Addr: netip.AddrPortFrom(c.lma, 0)})
+		b.msgs = append(b.msgs, transport.Message{Buf: data, N: len(data), Addr: netip.AddrPortFrom(c.lma, 0)})
+		b.idx = append(b.idx, idx)
 		sent++
-		if len(batches[k]) >= 64 {
+		if len(b.msgs) == batchSize {
 			if err := flush(); err != nil {
 				return sent, err
 			}
@@ -195,37 +236,35 @@ func (d *driver) send() (int64, error) {
 	return sent, flush()
 }
 
-// pbu marshals mobile node start+idx's next PBU: a new registration
-// (RFC 5213 6.9.1.1: Handoff Indicator 1, ALL_ZERO prefix asks the LMA
-// to assign) or a re-registration (Handoff Indicator 5, RFC 5213
-// 5.4.1.1 finds the session by identifier and access technology).
-func (d *driver) pbu(idx int) ([]byte, error) {
-	hi := mh.HandoffNewInterface
+// pbu appends mobile node start+idx's next PBU to buf: a new
+// registration (RFC 5213 6.9.1.1: Handoff Indicator 1, ALL_ZERO prefix
+// asks the LMA to assign) or a re-registration (Handoff Indicator 5,
+// RFC 5213 5.4.1.1 finds the session by identifier and access
+// technology).
+func (d *driver) pbu(buf []byte, idx int) ([]byte, error) {
 	if d.c.mode != "register" {
 		d.seq[idx]++
-		hi = mh.HandoffStateNotChanged
 	}
-	opts := []mh.Option{
-		mh.NewNAI("mn" + strconv.Itoa(d.c.start+idx) + "@" + d.c.realm),
-		&mh.HomeNetworkPrefix{Prefix: netip.MustParsePrefix("::/0")},
-		&mh.HandoffIndicatorOption{HI: hi},
-		&mh.AccessTechnologyTypeOption{ATT: mh.ATTIEEE80211},
-	}
+	var ts time.Time
 	if d.c.timestamps {
 		// RFC 5213 5.5, 8.8: the MAG's time of sending.
-		opts = append(opts, mh.TimestampFromTime(time.Now()))
+		ts = time.Now()
 	}
-	return mh.Marshal(&mh.ProxyBindingUpdate{Sequence: d.seq[idx], Flags: mh.BUFlagA | mh.BUFlagP, Lifetime: 4 * time.Hour, Options: opts})
+	return d.tmpl.build(buf, &d.c, d.c.start+idx, d.seq[idx], ts)
 }
 
 // receive reads answers: PBAs from an LMA, or our own PBUs from the echo
-// server, and matches them to what is in flight by identifier.
+// server, and matches them to what is in flight by identifier. It
+// allocates nothing per message (a reused mh.Decoder), so that the load
+// generator's own garbage collection stays out of the figures.
 func (d *driver) receive(conn *transport.RawConn) {
 	msgs := make([]transport.Message, conn.BatchSize())
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, transport.MaxMessageLen)
 	}
-	var lat []time.Duration
+	var dec mh.Decoder
+	lat := make([]time.Duration, 0, len(msgs))
+	readLat := make([]time.Duration, 0, len(msgs))
 	for {
 		k, err := conn.ReadBatch(msgs)
 		if err != nil {
@@ -235,9 +274,9 @@ func (d *driver) receive(conn *transport.RawConn) {
 			return
 		}
 		now := time.Now().UnixNano()
-		lat = lat[:0]
+		lat, readLat = lat[:0], readLat[:0]
 		for _, m := range msgs[:k] {
-			msg, err := mh.Parse(m.Buf[:m.N])
+			msg, err := dec.Decode(m.Buf[:m.N])
 			if err != nil {
 				continue
 			}
@@ -255,7 +294,7 @@ func (d *driver) receive(conn *transport.RawConn) {
 			if !ok {
 				continue
 			}
-			idx, ok := d.index(string(id.Identifier))
+			idx, ok := d.index(id.Identifier)
 			if !ok {
 				continue
 			}
@@ -263,7 +302,12 @@ func (d *driver) receive(conn *transport.RawConn) {
 			if t == 0 {
 				continue // already counted lost, or a duplicate
 			}
-			lat = append(lat, time.Duration(now-t))
+			arrived := now
+			if !m.Time.IsZero() {
+				arrived = m.Time.UnixNano()
+			}
+			lat = append(lat, time.Duration(arrived-t))
+			readLat = append(readLat, time.Duration(now-t))
 			d.answered.Add(1)
 			if accepted {
 				d.accepted.Add(1)
@@ -274,21 +318,30 @@ func (d *driver) receive(conn *transport.RawConn) {
 		}
 		d.mu.Lock()
 		d.lat = append(d.lat, lat...)
+		d.readLat = append(d.readLat, readLat...)
 		d.mu.Unlock()
 	}
 }
 
-func (d *driver) index(nai string) (int, bool) {
-	s, ok := strings.CutPrefix(nai, "mn")
-	if !ok {
+// index returns the index of the mobile node "mn<i>@<realm>" within the
+// run, without allocating.
+func (d *driver) index(nai []byte) (int, bool) {
+	if len(nai) < 4 || nai[0] != 'm' || nai[1] != 'n' {
 		return 0, false
 	}
-	s, _, ok = strings.Cut(s, "@")
-	if !ok {
-		return 0, false
+	i, n := 0, 0
+	for _, c := range nai[2:] {
+		if c == '@' {
+			break
+		}
+		if c < '0' || c > '9' || n >= 10 {
+			return 0, false
+		}
+		i = i*10 + int(c-'0')
+		n++
 	}
-	i, err := strconv.Atoi(s)
-	if err != nil || i < d.c.start || i >= d.c.start+d.c.n {
+	// Digits, then "@" and a realm.
+	if n == 0 || len(nai) <= 3+n || nai[2+n] != '@' || i < d.c.start || i >= d.c.start+d.c.n {
 		return 0, false
 	}
 	return i - d.c.start, true

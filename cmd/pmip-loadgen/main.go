@@ -157,6 +157,7 @@ func echo(conn transport.Conn, stderr io.Writer) error {
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, transport.MaxMessageLen)
 	}
+	out := make([]transport.Message, 0, len(msgs))
 	for {
 		k, err := conn.ReadBatch(msgs)
 		if errors.Is(err, net.ErrClosed) {
@@ -165,7 +166,7 @@ func echo(conn transport.Conn, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		out := msgs[:0:0]
+		out = out[:0]
 		for _, m := range msgs[:k] {
 			if !m.Truncated {
 				out = append(out, m)

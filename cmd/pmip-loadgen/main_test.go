@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/internal/nstest"
 	"github.com/openpmip/pmip/internal/transport"
 )
@@ -58,12 +60,67 @@ func TestEchoRun(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if res.sent == 0 || res.answered != res.sent || res.lost != 0 || res.rejected != 0 || len(res.lat) != int(res.answered) {
+	if res.sent == 0 || res.answered != res.sent || res.lost != 0 || res.rejected != 0 || len(res.lat) != int(res.answered) || len(res.readLat) != len(res.lat) {
 		t.Errorf("sent %d answered %d lost %d rejected %d latencies %d", res.sent, res.answered, res.lost, res.rejected, len(res.lat))
 	}
 	var out bytes.Buffer
 	out.WriteString(res.line(c))
-	if f := strings.Fields(out.String()); len(f) != 10 || f[0] != "echo" {
+	if f := strings.Fields(out.String()); len(f) != 11 || f[0] != "echo" {
 		t.Errorf("line %q", out.String())
+	}
+}
+
+// A PBU built from a template is byte for byte the PBU mh.Marshal makes,
+// for indexes of every length, any sequence number and timestamp.
+func TestTemplateMatchesMarshal(t *testing.T) {
+	ts := time.Date(2026, 11, 22, 23, 30, 1, 123456789, time.UTC)
+	for _, c := range []config{
+		{mode: "refresh", realm: "bench.example.net", timestamps: true},
+		{mode: "register", realm: "r.example", timestamps: false},
+	} {
+		var tm templates
+		for _, mn := range []int{0, 7, 42, 999, 1000, 123456, 999999, 1000000, 4294967296} {
+			for _, seq := range []uint16{0, 1, 0xa55a, 0xffff} {
+				got, err := tm.build(nil, &c, mn, seq, ts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stamp *mh.Timestamp
+				if c.timestamps {
+					stamp = mh.TimestampFromTime(ts)
+				}
+				want, err := mh.Marshal(pbuMessage(&c, "mn"+strconv.Itoa(mn)+"@"+c.realm, seq, stamp))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("%s mn %d seq %d:\ntemplate %x\nmarshal  %x", c.mode, mn, seq, got, want)
+				}
+			}
+		}
+	}
+}
+
+// The receiver finds a mobile node's index in its NAI without allocating
+// and refuses what is not one of the run's.
+func TestIndex(t *testing.T) {
+	d := &driver{c: config{start: 100, n: 50}}
+	for _, tt := range []struct {
+		nai string
+		idx int
+		ok  bool
+	}{
+		{"mn100@x", 0, true}, {"mn149@bench.example.net", 49, true}, {"mn150@x", 0, false},
+		{"mn99@x", 0, false}, {"mn@x", 0, false}, {"mn12x@x", 0, false}, {"xn120@x", 0, false},
+		{"mn120", 0, false}, {"mn120@", 0, false}, {"mn99999999999999999999@x", 0, false},
+	} {
+		idx, ok := d.index([]byte(tt.nai))
+		if ok != tt.ok || (ok && idx != tt.idx) {
+			t.Errorf("index(%q) = %d, %v; want %d, %v", tt.nai, idx, ok, tt.idx, tt.ok)
+		}
+	}
+	b := []byte("mn120@bench.example.net")
+	if a := testing.AllocsPerRun(100, func() { d.index(b) }); a != 0 {
+		t.Errorf("%v allocations per index", a)
 	}
 }
