@@ -29,7 +29,12 @@ const maxHintStations = 4096
 //
 // The zero value is ready to use. Not safe for concurrent use.
 type HandoffHints struct {
-	eap map[macKey]bool // an EAP exchange began since the last (dis)connection
+	// eap: an EAP exchange began since the last (dis)connection, or may
+	// have (Unsure).
+	eap map[macKey]bool
+	// full: a station could not be remembered (maxHintStations): its
+	// EAP start is unknown, so no station gets the hint any more.
+	full bool
 }
 
 type macKey = [6]byte
@@ -49,17 +54,38 @@ func (h *HandoffHints) Observe(ev CtrlEvent) (connected, fast bool) {
 	}
 	switch ev.Name {
 	case CtrlEventEAPStarted:
-		if len(h.eap) < maxHintStations || h.eap[k] {
-			h.eap[k] = true
-		}
+		h.remember(k)
 	case CtrlEventDisconnected:
 		delete(h.eap, k)
 	case CtrlEventConnected:
 		ranEAP := h.eap[k]
 		delete(h.eap, k)
-		return true, !ranEAP
+		return true, !ranEAP && !h.full
 	}
 	return false, false
+}
+
+// Unsure makes the station's next AP-STA-CONNECTED give no hint, as if
+// it had run EAP: the monitor calls it for the stations hostapd already
+// had when it (re)attached, whose EAP exchange it may have missed.
+func (h *HandoffHints) Unsure(mac []byte) {
+	if len(mac) != 6 {
+		return
+	}
+	var k macKey
+	copy(k[:], mac)
+	if h.eap == nil {
+		h.eap = map[macKey]bool{}
+	}
+	h.remember(k)
+}
+
+func (h *HandoffHints) remember(k macKey) {
+	if len(h.eap) < maxHintStations || h.eap[k] {
+		h.eap[k] = true
+		return
+	}
+	h.full = true
 }
 
 // Tracked is how many stations the rule remembers.

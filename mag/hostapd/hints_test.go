@@ -72,4 +72,25 @@ func TestHandoffHintsBounded(t *testing.T) {
 	if h.Tracked() > maxHintStations {
 		t.Errorf("%d stations tracked, bound %d", h.Tracked(), maxHintStations)
 	}
+	// A station beyond the bound may have run EAP unseen: from then on
+	// no station gets the hint (the safe answer).
+	if connected, fast := observeText(t, &h, "AP-STA-CONNECTED 02:00:00:00:09:01"); !connected || fast {
+		t.Errorf("after the bound: connected %v fast %v, want connected, not fast", connected, fast)
+	}
+}
+
+// Unsure: a station already in hostapd's table when the monitor attached
+// may have begun EAP unseen; its next connection gets no hint, the one
+// after a disconnection does.
+func TestHandoffHintsUnsure(t *testing.T) {
+	var h HandoffHints
+	h.Unsure(mac("02:00:00:00:02:00"))
+	h.Unsure([]byte{1, 2}) // ignored
+	if c, fast := observeText(t, &h, "AP-STA-CONNECTED 02:00:00:00:02:00"); !c || fast {
+		t.Errorf("first connection: %v %v, want connected, not fast", c, fast)
+	}
+	observeText(t, &h, "AP-STA-DISCONNECTED 02:00:00:00:02:00")
+	if c, fast := observeText(t, &h, "AP-STA-CONNECTED 02:00:00:00:02:00"); !c || !fast {
+		t.Errorf("reconnection without EAP: %v %v, want connected, fast", c, fast)
+	}
 }

@@ -18,8 +18,8 @@ import (
 // The Monitor is the MAG's own hook on hostapd (docs/handover.md 5.2):
 //
 //	hostapd BSS wlan0 ◄──ATTACH, PING────── monitor socket ──► reader ──► queue ──► worker ──► Handle(Event)
-//	  ctrl_interface  ──<3>AP-STA-...─────►  (per BSS)          HandoffHints   │ STA <mac>, STA-FIRST/NEXT,
-//	  /var/run/hostapd/wlan0 ◄──────────────── command socket ◄────────────────┘ DEAUTHENTICATE ... tx=0
+//	  ctrl_interface  ──<3>AP-STA-...─────►  (per BSS)        (bounded)   HandoffHints │ STA <mac>, STA-FIRST/NEXT,
+//	  /var/run/hostapd/wlan0 ◄──────────────── command socket ◄──────────────────────────┘ DEAUTHENTICATE ... tx=0
 //
 // It reads the events hostapd sends an attached monitor, as
 // `hostapd_cli -a` does, without a process per event: an event reaches
@@ -44,10 +44,6 @@ const (
 	minBackoff = 250 * time.Millisecond
 	// attachTimeout bounds the wait for hostapd's OK to ATTACH.
 	attachTimeout = 2 * time.Second
-	// hintWarmup: an AP-STA-CONNECTED this soon after an attach may end
-	// an EAP exchange whose start the monitor missed, so it carries no
-	// fast-reassociation hint (HandoffHints; the safe answer, HI 4).
-	hintWarmup = 10 * time.Second
 	// maxListed bounds a resynchronisation's station list: twice
 	// hostapd's default max_num_sta (2007).
 	maxListed = 4096
@@ -122,11 +118,13 @@ type bssMonitor struct {
 	queue  chan queued   // reader -> worker
 	lost   atomic.Bool   // events were dropped: resync before the next
 	pong   chan struct{} // reader -> keeper: a PONG arrived
+	hints  HandoffHints  // the worker's
 }
 
-// queued is one item of a BSS's queue: an event, or a resync request.
+// queued is one item of a BSS's queue: a station event, or a resync
+// request.
 type queued struct {
-	ev     Event
+	ev     CtrlEvent
 	resync bool
 }
 
@@ -331,12 +329,11 @@ func (b *bssMonitor) attach(ctx context.Context) (*net.UnixConn, string, error) 
 // table, and PINGs until the attachment is lost or ctx ends. It
 // returns why it ended.
 func (b *bssMonitor) attached(ctx context.Context, conn *net.UnixConn) string {
-	attachedAt := b.m.clk.Now()
 	// After every (re)attach the station table is listed, ahead of the
 	// events that follow: what happened while away is recovered.
 	b.enqueue(queued{resync: true})
 	readerDone := make(chan string, 1)
-	go func() { readerDone <- b.read(conn, attachedAt) }()
+	go func() { readerDone <- b.read(conn) }()
 	defer func() {
 		conn.SetDeadline(time.Now())
 		<-readerDone
@@ -401,9 +398,10 @@ func (b *bssMonitor) attached(ctx context.Context, conn *net.UnixConn) string {
 	}
 }
 
-// read reads one attachment's datagrams until the socket fails.
-func (b *bssMonitor) read(conn *net.UnixConn, attachedAt time.Time) string {
-	var hints HandoffHints
+// read reads one attachment's datagrams until the socket fails. It only
+// parses and queues: the worker applies the handoff rule and talks to
+// hostapd, so reading never waits.
+func (b *bssMonitor) read(conn *net.UnixConn) string {
 	buf := make([]byte, maxCtrlEvent+1) // one more octet to detect oversize
 	for {
 		n, err := conn.Read(buf)
@@ -432,24 +430,13 @@ func (b *bssMonitor) read(conn *net.UnixConn, attachedAt time.Time) string {
 			continue
 		}
 		b.m.count(func(s *MonitorStats) { s.Events++ })
-		if b.lost.Load() {
-			// Events were dropped: the hints may have missed an EAP
-			// start, so they begin again (no hint is the safe answer).
-			hints = HandoffHints{}
-			attachedAt = b.m.clk.Now()
+		switch ev.Name {
+		case CtrlEventConnected, CtrlEventDisconnected, CtrlEventEAPStarted:
+			// What the engine and the handoff rule need; the
+			// other events (EAP-SUCCESS, 4-way handshake done)
+			// add nothing to AP-STA-CONNECTED.
+			b.enqueue(queued{ev: ev})
 		}
-		connected, fast := hints.Observe(ev)
-		var out Event
-		switch {
-		case connected:
-			out = Event{Kind: Connected, Interface: b.ifname, MAC: ev.MAC, Source: SourceCtrl,
-				FastReassoc: fast && b.m.clk.Now().Sub(attachedAt) >= hintWarmup}
-		case ev.Name == CtrlEventDisconnected && ev.MAC != nil:
-			out = Event{Kind: Disconnected, Interface: b.ifname, MAC: ev.MAC, Source: SourceCtrl}
-		default:
-			continue
-		}
-		b.enqueue(queued{ev: out})
 	}
 }
 
@@ -495,7 +482,7 @@ func (b *bssMonitor) drop() {
 	}
 }
 
-// work delivers the queued items in order, until ctx ends.
+// work handles the queued items in order, until ctx ends.
 func (b *bssMonitor) work(ctx context.Context) {
 	for {
 		select {
@@ -504,12 +491,9 @@ func (b *bssMonitor) work(ctx context.Context) {
 		case q := <-b.queue:
 			if q.resync {
 				b.resync(ctx)
-				continue
+			} else {
+				b.handle(ctx, q.ev)
 			}
-			if q.ev.Kind == Connected {
-				b.addIdentity(ctx, &q.ev)
-			}
-			b.deliver(q.ev)
 		}
 		// Events were dropped and no later event brought the owed
 		// resync: list the table now that the queue is drained.
@@ -517,6 +501,23 @@ func (b *bssMonitor) work(ctx context.Context) {
 			b.resync(ctx)
 		}
 	}
+}
+
+// handle applies the handoff rule to one station event and delivers
+// AP-STA-CONNECTED (with the identity) and AP-STA-DISCONNECTED.
+func (b *bssMonitor) handle(ctx context.Context, ce CtrlEvent) {
+	connected, fast := b.hints.Observe(ce)
+	var ev Event
+	switch {
+	case connected:
+		ev = Event{Kind: Connected, Interface: b.ifname, MAC: ce.MAC, Source: SourceCtrl, FastReassoc: fast}
+		b.addIdentity(ctx, &ev)
+	case ce.Name == CtrlEventDisconnected:
+		ev = Event{Kind: Disconnected, Interface: b.ifname, MAC: ce.MAC, Source: SourceCtrl}
+	default:
+		return
+	}
+	b.deliver(ev)
 }
 
 func (b *bssMonitor) deliver(ev Event) {
@@ -575,11 +576,18 @@ func (b *bssMonitor) resync(ctx context.Context) {
 		return
 	}
 	b.m.count(func(s *MonitorStats) { s.Resyncs++ })
+	// The handoff rule starts again from the table: a station in it may
+	// have begun its EAP exchange while the monitor was away (or its
+	// events were dropped), so its next AP-STA-CONNECTED gets no hint.
+	// A station that associates from now on is seen from its first
+	// event.
+	b.hints = HandoffHints{}
 	listed := make(map[macKey]bool, len(list))
 	for _, st := range list {
 		var k macKey
 		copy(k[:], st.MAC)
 		listed[k] = true
+		b.hints.Unsure(st.MAC)
 		if !st.Authorized {
 			continue // its AP-STA-CONNECTED is still to come
 		}
