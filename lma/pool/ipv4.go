@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"sync"
 )
 
 // IPv4Pool hands out IPv4 home addresses (RFC 5844 2, "IPv4 home address")
@@ -17,21 +16,13 @@ import (
 // 3.3.2: the address and its prefix length), so the MAG's DHCP server can
 // configure the client's mask. Reserve and Free accept that form or /32.
 type IPv4Pool struct {
+	core
 	subnet netip.Prefix
 	router netip.Addr
 	base   uint32
-	size   uint64 // addresses in the subnet, including the kept-back ones
-
-	mu     sync.Mutex
-	set    *indexSet // guarded by mu
-	cursor uint64    // guarded by mu
 }
 
 var _ Allocator = (*IPv4Pool)(nil)
-
-// keptBack is how many addresses an IPv4Pool never hands out: network,
-// broadcast, default router.
-const keptBack = 3
 
 // NewIPv4Pool returns a pool of the addresses of subnet, keeping back its
 // network and broadcast addresses and router. An invalid router (the zero
@@ -52,14 +43,14 @@ func NewIPv4Pool(subnet netip.Prefix, router netip.Addr) (*IPv4Pool, error) {
 	if !router.IsValid() {
 		router = u32Addr(base + 1)
 	}
-	p := &IPv4Pool{subnet: subnet, router: router, base: base, size: size, set: newIndexSet(size)}
+	p := &IPv4Pool{core: newCore(size), subnet: subnet, router: router, base: base}
 	ri, ok := p.offset(router)
 	if !ok || ri == 0 || ri == size-1 {
 		return nil, fmt.Errorf("pool: default router %v is not a host address of %v", router, subnet)
 	}
-	p.set.add(0)        // network address
-	p.set.add(size - 1) // broadcast address
-	p.set.add(ri)
+	p.keep(0)        // network address
+	p.keep(size - 1) // broadcast address
+	p.keep(ri)
 	return p, nil
 }
 
@@ -106,10 +97,7 @@ func (p *IPv4Pool) entry(i uint64) netip.Prefix {
 }
 
 // Contains reports whether pfx is an address the pool can hand out.
-func (p *IPv4Pool) Contains(pfx netip.Prefix) bool {
-	_, err := p.index(pfx)
-	return err == nil
-}
+func (p *IPv4Pool) Contains(pfx netip.Prefix) bool { return contains(p, pfx) }
 
 // Allocate returns a free home address. A hint that is one of the pool's
 // addresses and free is returned as is: RFC 5844 3.3.1, an IPv4 Home
@@ -117,56 +105,18 @@ func (p *IPv4Pool) Contains(pfx netip.Prefix) bool {
 // 0.0.0.0 for any. A hint outside the pool or in use is ignored; the engine
 // decides with Contains and Reserve whether to refuse instead (RFC 5844
 // statuses 171-173).
-func (p *IPv4Pool) Allocate(hint netip.Prefix) (netip.Prefix, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if hint.IsValid() && !hint.Addr().IsUnspecified() {
-		if i, err := p.index(hint); err == nil && p.set.add(i) {
-			return p.entry(i), nil
-		}
-	}
-	i, err := nextFit(p.set, &p.cursor)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%w in %v", err, p)
-	}
-	return p.entry(i), nil
-}
+func (p *IPv4Pool) Allocate(hint netip.Prefix) (netip.Prefix, error) { return p.allocate(p, hint) }
 
-// Reserve marks the address of pfx allocated.
-func (p *IPv4Pool) Reserve(pfx netip.Prefix) error {
-	i, err := p.index(pfx)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.set.add(i) {
-		return fmt.Errorf("%w: %v", ErrInUse, pfx.Addr())
-	}
-	return nil
-}
+// Reserve marks the address of pfx allocated: a static IPv4 home address
+// of a policy, or one a recovered binding holds.
+func (p *IPv4Pool) Reserve(pfx netip.Prefix) error { return p.reserve(p, pfx) }
 
 // Free returns the address of pfx to the pool.
-func (p *IPv4Pool) Free(pfx netip.Prefix) error {
-	i, err := p.index(pfx)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.set.remove(i) {
-		return fmt.Errorf("%w: %v", ErrDoubleFree, pfx.Addr())
-	}
-	return nil
-}
+func (p *IPv4Pool) Free(pfx netip.Prefix) error { return p.free(p, pfx) }
 
 // Usage reports the pool's size and use; the kept-back addresses count in
 // neither.
-func (p *IPv4Pool) Usage() Usage {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return Usage{Size: p.size - keptBack, Used: p.set.used - keptBack, Bytes: p.set.bytes()}
-}
+func (p *IPv4Pool) Usage() Usage { return p.usage() }
 
 func u32Addr(v uint32) netip.Addr {
 	var b [4]byte

@@ -4,21 +4,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"sync"
 )
 
 // PrefixPool hands out home network prefixes (RFC 5213 2.2, "Mobile Node's
 // Home Network Prefix") of one length carved from an aggregate IPv6 prefix.
 type PrefixPool struct {
+	core
 	agg   netip.Prefix
 	bits  int     // length of each home network prefix
 	shift uint    // 128 - bits
 	base  uint128 // aggregate address
-	size  uint64
-
-	mu     sync.Mutex
-	set    *indexSet // guarded by mu
-	cursor uint64    // guarded by mu: next-fit start
 }
 
 var _ Allocator = (*PrefixPool)(nil)
@@ -40,14 +35,7 @@ func NewPrefixPool(aggregate netip.Prefix, bits int) (*PrefixPool, error) {
 		return nil, fmt.Errorf("pool: %v carved into /%d is 2^%d prefixes, more than the 2^%d a pool may hold", aggregate, bits, bits-aggregate.Bits(), maxIndexBits)
 	}
 	size := uint64(1) << (bits - aggregate.Bits())
-	return &PrefixPool{
-		agg:   aggregate,
-		bits:  bits,
-		shift: uint(128 - bits),
-		base:  u128From(aggregate.Addr()),
-		size:  size,
-		set:   newIndexSet(size),
-	}, nil
+	return &PrefixPool{core: newCore(size), agg: aggregate, bits: bits, shift: uint(128 - bits), base: u128From(aggregate.Addr())}, nil
 }
 
 // Aggregate returns the prefix the pool carves.
@@ -75,15 +63,15 @@ func (p *PrefixPool) index(pfx netip.Prefix) (uint64, error) {
 	return u128From(pfx.Addr()).sub(p.base).shr(p.shift).lo, nil
 }
 
-func (p *PrefixPool) prefix(i uint64) netip.Prefix {
+func (p *PrefixPool) entry(i uint64) netip.Prefix {
 	return netip.PrefixFrom(p.base.add(uint128{lo: i}.shl(p.shift)).addr(), p.bits)
 }
 
+// prefix is the home prefix of index i.
+func (p *PrefixPool) prefix(i uint64) netip.Prefix { return p.entry(i) }
+
 // Contains reports whether pfx is one of the pool's home prefixes.
-func (p *PrefixPool) Contains(pfx netip.Prefix) bool {
-	_, err := p.index(pfx)
-	return err == nil
-}
+func (p *PrefixPool) Contains(pfx netip.Prefix) bool { return contains(p, pfx) }
 
 // Allocate returns a free home network prefix. A hint that is one of the
 // pool's prefixes and free is returned as is: RFC 5213 5.3.2 and 8.3, a
@@ -93,73 +81,17 @@ func (p *PrefixPool) Contains(pfx netip.Prefix) bool {
 // A hint outside the pool or in use is ignored: whether that should instead
 // fail the registration is the engine's policy, which it decides with
 // Contains and Reserve.
-func (p *PrefixPool) Allocate(hint netip.Prefix) (netip.Prefix, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if hint.IsValid() && !hint.Addr().IsUnspecified() {
-		if i, err := p.index(hint); err == nil && p.set.add(i) {
-			return hint, nil
-		}
-	}
-	i, err := nextFit(p.set, &p.cursor)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%w in %v", err, p)
-	}
-	return p.prefix(i), nil
-}
+func (p *PrefixPool) Allocate(hint netip.Prefix) (netip.Prefix, error) { return p.allocate(p, hint) }
 
-// Reserve marks pfx allocated.
-func (p *PrefixPool) Reserve(pfx netip.Prefix) error {
-	i, err := p.index(pfx)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.set.add(i) {
-		return fmt.Errorf("%w: %v", ErrInUse, pfx)
-	}
-	return nil
-}
+// Reserve marks pfx allocated: a static home prefix of a policy, or one a
+// recovered binding holds.
+func (p *PrefixPool) Reserve(pfx netip.Prefix) error { return p.reserve(p, pfx) }
 
 // Free returns pfx to the pool.
-func (p *PrefixPool) Free(pfx netip.Prefix) error {
-	i, err := p.index(pfx)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.set.remove(i) {
-		return fmt.Errorf("%w: %v", ErrDoubleFree, pfx)
-	}
-	return nil
-}
+func (p *PrefixPool) Free(pfx netip.Prefix) error { return p.free(p, pfx) }
 
 // Usage reports the pool's size and use.
-func (p *PrefixPool) Usage() Usage {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return Usage{Size: p.size, Used: p.set.used, Bytes: p.set.bytes()}
-}
-
-// nextFit takes the first free index at or after *cursor, wrapping once,
-// and moves the cursor past it.
-func nextFit(s *indexSet, cursor *uint64) (uint64, error) {
-	i, ok := s.nextFree(*cursor)
-	if !ok {
-		i, ok = s.nextFree(0)
-	}
-	if !ok {
-		return 0, ErrNoAddrAvail
-	}
-	s.add(i)
-	*cursor = i + 1
-	if *cursor >= s.n {
-		*cursor = 0
-	}
-	return i, nil
-}
+func (p *PrefixPool) Usage() Usage { return p.usage() }
 
 // uint128 is an IPv6 address as a number.
 type uint128 struct{ hi, lo uint64 }
