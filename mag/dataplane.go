@@ -1,6 +1,7 @@
 package mag
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 
@@ -23,7 +24,28 @@ func (e *Engine) applyDataplane() error {
 	return e.applyDataplaneDPLocked()
 }
 
+// ResyncDataplane reads the kernel again and installs the whole desired
+// data plane, for when state of ours may have gone behind the data
+// plane's back: an access link set down and up loses its IPv6 addresses,
+// the fixed link-local address of RFC 5213 6.9.3 among them, and the
+// routes to the clients on it; a link created again loses the fixed MAC
+// (dataplane.WatchLinks reports those). A data plane that cannot
+// resynchronise (no dataplane.Resyncer) is handed the state with Set.
+func (e *Engine) ResyncDataplane() error {
+	e.dpMu.Lock()
+	defer e.dpMu.Unlock()
+	rs, ok := e.dp.(dataplane.Resyncer)
+	if !ok {
+		return e.applyDataplaneDPLocked()
+	}
+	return e.setDataplaneDPLocked(rs.Resync)
+}
+
 func (e *Engine) applyDataplaneDPLocked() error {
+	return e.setDataplaneDPLocked(e.dp.Set)
+}
+
+func (e *Engine) setDataplaneDPLocked(set func(context.Context, *dataplane.State) error) error {
 	e.mu.Lock()
 	st := e.desiredLocked()
 	installed := map[macKey]map[string]dataplane.Object{}
@@ -35,7 +57,7 @@ func (e *Engine) applyDataplaneDPLocked() error {
 	}
 	ctx := e.ctx
 	e.mu.Unlock()
-	err := e.dp.Set(ctx, st)
+	err := set(ctx, st)
 	if err != nil {
 		e.dpResync = true
 		return err

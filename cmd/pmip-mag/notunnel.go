@@ -22,9 +22,24 @@ type noTunnel struct {
 
 var _ dataplane.Dataplane = noTunnel{}
 
+var _ dataplane.Resyncer = noTunnel{}
+
 func (n noTunnel) Set(ctx context.Context, s *dataplane.State) error {
+	return n.dp.Set(ctx, reduced(s))
+}
+
+// Resync implements dataplane.Resyncer when the data plane below does.
+func (n noTunnel) Resync(ctx context.Context, s *dataplane.State) error {
+	if rs, ok := n.dp.(dataplane.Resyncer); ok {
+		return rs.Resync(ctx, reduced(s))
+	}
+	return n.dp.Set(ctx, reduced(s))
+}
+
+// reduced is s without its tunnels and the routes through them.
+func reduced(s *dataplane.State) *dataplane.State {
 	if s == nil {
-		return n.dp.Set(ctx, nil)
+		return nil
 	}
 	r := *s
 	tunnels := map[string]bool{}
@@ -38,7 +53,7 @@ func (n noTunnel) Set(ctx context.Context, s *dataplane.State) error {
 			r.Routes = append(r.Routes, rt)
 		}
 	}
-	return n.dp.Set(ctx, &r)
+	return &r
 }
 
 func (n noTunnel) Change(ctx context.Context, ops ...dataplane.Op) error {

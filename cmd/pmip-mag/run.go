@@ -251,6 +251,27 @@ func start(ctx context.Context, cfg magconfig.Config, o options, log *slog.Logge
 			}
 		}()
 	}
+	// An access link set down and up (or rebuilt by netifd) loses the
+	// fixed link-local address, the clients' routes and its MAC: the
+	// data plane is resynchronised when it comes back.
+	m.triggers.Add(1)
+	go func() {
+		defer m.triggers.Done()
+		names := make([]string, 0, len(cfg.Access))
+		for _, a := range cfg.Access {
+			names = append(names, a.Interface)
+		}
+		wlog := log.With("component", "linkwatch")
+		err := dataplane.WatchLinks(trigCtx, names, func(name string) {
+			wlog.Info("access link up again: resynchronising the data plane", "iface", name)
+			if err := m.eng.ResyncDataplane(); err != nil {
+				wlog.Error("data plane resynchronisation failed", "iface", name, "err", err)
+			}
+		})
+		if err != nil && trigCtx.Err() == nil {
+			wlog.Error("access link state not watched: a link that goes down and up keeps what it lost until the next change", "err", err)
+		}
+	}()
 	if mon != nil {
 		m.triggers.Add(1)
 		go func() {
@@ -340,7 +361,7 @@ func accessSide(trigCtx, raCtx context.Context, cfg magconfig.Config, a magconfi
 		Engine: m.eng.DHCPEngine(a.Interface), RouterMAC: cfg.LinkLayerAddress,
 		LeaseTime: cfg.DHCPLeaseTime, MaxPending: cfg.MaxPendingClients,
 		Logger: llog.With("component", "dhcp"),
-	}, dconn, aconn)
+	}, linkDownPacketConn{dconn}, linkDownPacketConn{aconn})
 	if err != nil {
 		return side, nil, closers, err
 	}
@@ -354,7 +375,7 @@ func accessSide(trigCtx, raCtx context.Context, cfg magconfig.Config, a magconfi
 		return side, nil, closers, err
 	}
 	closers = append(closers, raConn)
-	adv, err := ra.New(ra.Config{Interface: a.Interface, Conn: raConn, Logger: llog.With("component", "ra"),
+	adv, err := ra.New(ra.Config{Interface: a.Interface, Conn: linkDownL2{raConn}, Logger: llog.With("component", "ra"),
 		RouterMAC: cfg.LinkLayerAddress, RouterLinkLocal: cfg.LinkLocalAddress})
 	if err != nil {
 		return side, nil, closers, err
@@ -371,7 +392,7 @@ func accessSide(trigCtx, raCtx context.Context, cfg magconfig.Config, a magconfi
 	if len(ifi.HardwareAddr) == 6 {
 		ignore = append(ignore, ifi.HardwareAddr)
 	}
-	sn, err := sniff.New(sniff.Config{Interface: a.Interface, Conn: snConn, Logger: llog.With("component", "sniff"),
+	sn, err := sniff.New(sniff.Config{Interface: a.Interface, Conn: linkDownL2{snConn}, Logger: llog.With("component", "sniff"),
 		OnAttach: m.eng.OnSniffAttach, OnDetach: m.eng.OnSniffDetach, Ignore: ignore,
 		DetachTimeout: cfg.SilenceTimeout, MaxPending: cfg.MaxPendingClients,
 		RouterMAC: cfg.LinkLayerAddress, RouterLinkLocal: cfg.LinkLocalAddress})

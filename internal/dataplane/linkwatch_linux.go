@@ -1,0 +1,102 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// WatchLinks calls up(name), from its own goroutine, whenever one of the
+// named links comes up: goes from administratively down, or absent, to
+// up (IFF_UP). It listens to the kernel's link notifications
+// (RTNLGRP_LINK) until ctx ends, and returns nil then.
+//
+// A link set down loses what the kernel ties to its being up: its IPv6
+// addresses (addrconf flushes them, the fixed link-local address of RFC
+// 5213 6.9.3 included) and the routes through it; a link deleted and
+// created again (OpenWrt's netifd rebuilds its bridges on a network
+// restart) also loses its MAC. Nothing tells a [Reconciler] whose last
+// Set it trusts, so an engine resynchronises ([Resyncer]) when up
+// reports its link back.
+//
+// If the kernel drops notifications (the socket's buffer overran), every
+// watched link that is up is reported, since one of them may have
+// bounced meanwhile.
+func WatchLinks(ctx context.Context, names []string, up func(name string)) error {
+	if len(names) == 0 {
+		return errors.New("dataplane: WatchLinks needs link names")
+	}
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: unix.RTMGRP_LINK})
+	if err != nil {
+		return fmt.Errorf("dataplane: link notifications: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	defer c.Close()
+	// A burst of changes (a bridge with many ports) must not overrun
+	// the socket: ENOBUFS is handled, but costs a resynchronisation.
+	_ = c.SetReadBuffer(256 << 10)
+
+	// The state before the first notification; a link changed between
+	// the subscription and this read is seen either way.
+	isUp := map[string]bool{}
+	for _, n := range names {
+		isUp[n] = linkUp(n)
+	}
+	for {
+		msgs, err := c.Receive()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, unix.ENOBUFS) {
+				for _, n := range names {
+					isUp[n] = linkUp(n)
+					if isUp[n] {
+						up(n)
+					}
+				}
+				continue
+			}
+			return fmt.Errorf("dataplane: link notifications: %w", err)
+		}
+		for _, m := range msgs {
+			name, nowUp, ok := linkNotification(m)
+			if !ok {
+				continue
+			}
+			was, watched := isUp[name]
+			if !watched {
+				continue
+			}
+			isUp[name] = nowUp
+			if nowUp && !was {
+				up(name)
+			}
+		}
+	}
+}
+
+// linkNotification decodes an RTM_NEWLINK or RTM_DELLINK: the link's
+// name and whether it is up (a deleted link is not).
+func linkNotification(m netlink.Message) (name string, up, ok bool) {
+	t := m.Header.Type
+	if t != unix.RTM_NEWLINK && t != unix.RTM_DELLINK {
+		return "", false, false
+	}
+	var lm rtnetlink.LinkMessage
+	if err := lm.UnmarshalBinary(m.Data); err != nil || lm.Attributes == nil || lm.Attributes.Name == "" {
+		return "", false, false
+	}
+	return lm.Attributes.Name, t == unix.RTM_NEWLINK && lm.Flags&unix.IFF_UP != 0, true
+}
+
+func linkUp(name string) bool {
+	ifi, err := net.InterfaceByName(name)
+	return err == nil && ifi.Flags&net.FlagUp != 0
+}

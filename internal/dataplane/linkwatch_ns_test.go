@@ -1,0 +1,101 @@
+package dataplane
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/openpmip/pmip/internal/nstest"
+)
+
+// WatchLinks in a namespace of its own, against real link changes:
+//
+//	ns lw: acc0 (bridge), other0 (bridge, not watched)
+//	  ip link set acc0 down/up, other0 down/up, acc0 deleted and created again
+func TestWatchLinks(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.New(t, "lw")
+	ns.Run(t, "ip", "link", "add", "acc0", "type", "bridge")
+	ns.Run(t, "ip", "link", "add", "other0", "type", "bridge")
+	ns.Run(t, "ip", "link", "set", "acc0", "up")
+
+	ups := make(chan string, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- ns.Do(func() error {
+			close(ready)
+			return WatchLinks(ctx, []string{"acc0", "absent0"}, func(name string) { ups <- name })
+		})
+	}()
+	<-ready
+	// The subscription is made inside Do: give it a moment, then
+	// prove it is live by a change that must be reported.
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-ups:
+			if got != want {
+				t.Fatalf("up(%q), want up(%q)", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no up(%q)", want)
+		}
+	}
+	none := func() {
+		t.Helper()
+		select {
+		case got := <-ups:
+			t.Fatalf("unexpected up(%q)", got)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		ns.Run(t, "ip", "link", "set", "acc0", "down")
+		ns.Run(t, "ip", "link", "set", "acc0", "up")
+		select {
+		case got := <-ups:
+			if got != "acc0" {
+				t.Fatalf("up(%q), want up(acc0)", got)
+			}
+		case <-time.After(300 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("no up(acc0) after down/up")
+			}
+			continue
+		}
+		break
+	}
+	// A link not watched, and a watched one that changes but stays up
+	// (its MTU), report nothing.
+	ns.Run(t, "ip", "link", "set", "other0", "up")
+	ns.Run(t, "ip", "link", "set", "acc0", "mtu", "1400")
+	none()
+	// Deleted and created again, then up: reported.
+	ns.Run(t, "ip", "link", "del", "acc0")
+	ns.Run(t, "ip", "link", "add", "acc0", "type", "bridge")
+	none()
+	ns.Run(t, "ip", "link", "set", "acc0", "up")
+	expect("acc0")
+	// A watched link that did not exist appears up.
+	ns.Run(t, "ip", "link", "add", "absent0", "type", "bridge")
+	ns.Run(t, "ip", "link", "set", "absent0", "up")
+	expect("absent0")
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("WatchLinks: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchLinks did not return after cancel")
+	}
+}
+
+func TestWatchLinksNeedsNames(t *testing.T) {
+	if err := WatchLinks(context.Background(), nil, func(string) {}); err == nil {
+		t.Error("WatchLinks without names succeeded")
+	}
+}
