@@ -57,9 +57,10 @@ func (b *Batch) Reset() {
 // sends the turn's acknowledgements when they are durable.
 type Submitter interface {
 	Store
-	// Submit makes b's writes durable, in order, after every write
-	// submitted or Put before it, and calls done once with nil when they
-	// are, or with the error that stopped them. It copies b (which may be
+	// Submit makes b's writes durable (as far as the store's
+	// Options.Durability says), in order, after every write submitted
+	// or Put before it, and calls done once with nil when they are, or
+	// with the error that stopped them. It copies b (which may be
 	// reused at once) and returns without waiting for the disk; it may
 	// wait for room when the writes pending are many. done runs on the
 	// store's own goroutine, after the writes of earlier calls' done:

@@ -72,7 +72,11 @@ func TestCrashChild(t *testing.T) {
 			os.Exit(3)
 		}
 	}
-	w, err := Open(dir, crashOpts)
+	opts := crashOpts
+	if os.Getenv(crashEnv+"_DURABILITY") == InKernel.String() {
+		opts.Durability = InKernel
+	}
+	w, err := Open(dir, opts)
 	if err != nil {
 		report("E %v", err)
 		os.Exit(2)
@@ -123,6 +127,21 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts a child process several times")
 	}
+	crashRounds(t, OnDisk)
+}
+
+// With InKernel durability a write is acknowledged before it is synced:
+// the promise is that SIGKILL loses none of them (the page cache outlives
+// the process), not that a power cut does, so nothing is damaged after
+// the kill.
+func TestCrashRecoveryInKernel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a child process several times")
+	}
+	crashRounds(t, InKernel)
+}
+
+func crashRounds(t *testing.T, durability Durability) {
 	dir := t.TempDir()
 	model := map[string]*keyState{}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
@@ -136,7 +155,8 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashEnv+"="+dir, fmt.Sprintf("%s_BASE=%d", crashEnv, base))
+		cmd.Env = append(os.Environ(), crashEnv+"="+dir, fmt.Sprintf("%s_BASE=%d", crashEnv, base),
+			crashEnv+"_DURABILITY="+durability.String())
 		cmd.ExtraFiles = []*os.File{pw}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -184,12 +204,17 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		pr.Close()
 		damage := []string{"none", "zeros", "garbage", "truncate"}[rng.IntN(4)]
-		if synced.seq != 0 {
+		if durability == InKernel {
+			damage = "none"
+		}
+		if synced.seq != 0 && damage != "none" {
 			loseUnsynced(t, dir, synced, damage, rng)
 		}
 		damages[damage]++
 
-		w, err := Open(dir, crashOpts)
+		opts := crashOpts
+		opts.Durability = durability
+		w, err := Open(dir, opts)
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}

@@ -21,6 +21,11 @@ import (
 // commit under way plus its own, and the number of syncs per second does
 // not depend on the number of Puts.
 //
+// With Options.Durability InKernel the callers are released once the
+// batch is written (write(2)), and a syncer goroutine fdatasyncs behind
+// the committer: the disk's latency leaves the callers' path, a write
+// survives the process's death but not a power cut of the last moments.
+//
 // If writing or syncing the log fails, the WAL stops accepting writes and
 // every later Put returns the error: after a failed fsync the kernel may
 // have dropped the dirty pages, so nothing written since can be trusted
@@ -42,11 +47,22 @@ type WAL struct {
 	wake          chan struct{} // tells the committer there is work; never closed
 	committerDone chan struct{}
 
-	// Owned by the committer goroutine.
+	// Owned by the committer goroutine. With InKernel durability the
+	// syncer reads active (and activeSeq) under syncMu, which rotation
+	// holds to swap and close the file, and the size written from
+	// written.
 	active     *os.File
 	activeSeq  uint64
 	activeSize int64
 	broken     error
+
+	// InKernel durability: the syncer goroutine fdatasyncs behind the
+	// committer (syncLoop).
+	syncMu   sync.Mutex
+	written  atomic.Int64
+	syncKick chan struct{} // cap 1: written since the last sync; closed to stop
+	syncDone chan struct{}
+	syncErr  atomic.Pointer[error] // the syncer's sticky failure
 
 	filesMu  sync.Mutex
 	snapSeq  uint64    // guarded by filesMu: current snapshot, 0 for none
@@ -215,6 +231,16 @@ func (w *WAL) append(ctx context.Context, kind byte, key, value []byte) error {
 // makes it durable, releases its callers, and again, until Close.
 func (w *WAL) commitLoop() {
 	defer close(w.committerDone)
+	if w.opts.Durability == InKernel {
+		w.syncKick = make(chan struct{}, 1)
+		w.syncDone = make(chan struct{})
+		go w.syncLoop()
+		defer func() {
+			// The last writes are synced before Close returns.
+			close(w.syncKick)
+			<-w.syncDone
+		}()
+	}
 	for {
 		<-w.wake
 		for {
@@ -264,9 +290,15 @@ func (w *WAL) commitLoop() {
 }
 
 // commit writes buf after the active segment's data and syncs it, moving
-// to the next segment first when buf and a seal would not fit.
+// to the next segment first when buf and a seal would not fit. With
+// InKernel durability it returns once the kernel has the write and tells
+// the syncer.
 func (w *WAL) commit(buf []byte) error {
 	if w.broken != nil {
+		return w.broken
+	}
+	if p := w.syncErr.Load(); p != nil {
+		w.broken = *p
 		return w.broken
 	}
 	if w.activeSize+int64(len(buf))+sealSize > w.opts.SegmentBytes && w.activeSize > fileHeader {
@@ -276,7 +308,11 @@ func (w *WAL) commit(buf []byte) error {
 			return err
 		}
 	}
-	if err := w.writeSync(buf); err != nil {
+	write := w.writeSync
+	if w.opts.Durability == InKernel {
+		write = w.writeOnly
+	}
+	if err := write(buf); err != nil {
 		w.broken = err
 		w.log.Error("store: log write failed; refusing writes until restart", "err", err)
 		return err
@@ -284,6 +320,62 @@ func (w *WAL) commit(buf []byte) error {
 	w.stats.commits.Add(1)
 	w.stats.logBytes.Add(uint64(len(buf)))
 	return nil
+}
+
+// writeOnly writes buf at the end of the active segment's data and has
+// the syncer make it durable (InKernel).
+func (w *WAL) writeOnly(buf []byte) error {
+	if _, err := w.active.WriteAt(buf, w.activeSize); err != nil {
+		return fmt.Errorf("store: write %s: %w", w.active.Name(), err)
+	}
+	w.activeSize += int64(len(buf))
+	w.written.Store(w.activeSize)
+	// Readers (ForEach) see the page cache: what is written is there.
+	w.filesMu.Lock()
+	w.segs[len(w.segs)-1].size = w.activeSize
+	w.filesMu.Unlock()
+	select {
+	case w.syncKick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// syncLoop is the syncer of InKernel durability: whenever the committer
+// has written, it fdatasyncs the active segment, so the disk trails the
+// acknowledgements by about one fdatasync. A failed sync is sticky: the
+// committer refuses every later write (as after a failed write, the
+// kernel may have dropped the pages).
+func (w *WAL) syncLoop() {
+	defer close(w.syncDone)
+	for {
+		_, open := <-w.syncKick
+		// Held through the sync: rotation swaps and closes the file
+		// under it. The committer's writes do not wait for it.
+		w.syncMu.Lock()
+		f, seq, end := w.active, w.activeSeq, w.written.Load()
+		t0 := time.Now()
+		err := fdatasync(f)
+		took := time.Since(t0)
+		w.syncMu.Unlock()
+		if err != nil {
+			err = fmt.Errorf("store: fdatasync %s: %w", f.Name(), err)
+			if w.syncErr.CompareAndSwap(nil, &err) {
+				w.log.Error("store: log sync failed; refusing writes until restart", "err", err)
+				w.mu.Lock()
+				if w.failed == nil {
+					w.failed = err
+					w.space.Broadcast()
+				}
+				w.mu.Unlock()
+			}
+		} else if w.onSync != nil {
+			w.onSync(seq, end, took)
+		}
+		if !open {
+			return
+		}
+	}
 }
 
 // writeSync writes buf at the end of the active segment's data and
@@ -298,6 +390,7 @@ func (w *WAL) writeSync(buf []byte) error {
 	}
 	took := time.Since(t0)
 	w.activeSize += int64(len(buf))
+	w.written.Store(w.activeSize)
 	w.filesMu.Lock()
 	w.segs[len(w.segs)-1].size = w.activeSize
 	w.filesMu.Unlock()
@@ -318,8 +411,11 @@ func (w *WAL) rotate() error {
 	if err != nil {
 		return err
 	}
+	w.syncMu.Lock() // the syncer is not syncing old
 	old := w.active
 	w.active, w.activeSeq, w.activeSize = f, next, fileHeader
+	w.written.Store(fileHeader)
+	w.syncMu.Unlock()
 	w.filesMu.Lock()
 	w.segs = append(w.segs, segInfo{seq: next, size: fileHeader})
 	w.filesMu.Unlock()
