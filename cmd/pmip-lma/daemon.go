@@ -38,6 +38,8 @@ type daemonOptions struct {
 	// levelFromFlag (the command line wins).
 	level         *slog.LevelVar
 	levelFromFlag bool
+	// durability is what the store guarantees of a write before its PBA.
+	durability store.Durability
 }
 
 // daemon is a running pmip-lma: everything start opened, closed in the
@@ -77,7 +79,7 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	t0 := time.Now()
-	d.st, err = store.Open(cfg.StateDir, store.Options{Logger: d.log})
+	d.st, err = store.Open(cfg.StateDir, store.Options{Logger: d.log, Durability: o.durability})
 	if err != nil {
 		if errors.Is(err, store.ErrCorrupt) {
 			return nil, fmt.Errorf("opening the store in %s: %w (the files are damaged where no crash can have left them: pmip-lma -salvage rebuilds what is readable, see docs/lma.md)", cfg.StateDir, err)
@@ -109,7 +111,10 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 	closers = append(closers, closeConns)
 	// RFC 5213 6.10.1 / RFC 6275 6.1: the Mobility Header, IPv6 next
 	// header 135, on the LMAA.
-	raw, err := transport.ListenRaw(cfg.Address, transport.Options{BatchSize: 256, ReadBuffer: 4 << 20, WriteBuffer: 4 << 20})
+	// Timestamps: the engine takes a PBU's arrival from the kernel
+	// (RFC 5213 5.5 checks its timestamp against it; the latency
+	// histogram starts there, time queued in the socket included).
+	raw, err := transport.ListenRaw(cfg.Address, transport.Options{BatchSize: 256, ReadBuffer: 4 << 20, WriteBuffer: 4 << 20, Timestamps: true})
 	if err != nil {
 		return nil, fmt.Errorf("signalling socket on %s (is the address configured on an interface, and are we root?): %w", cfg.Address, err)
 	}
@@ -117,7 +122,7 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 	conns = append(conns, raw) // the engine batches its sends (sendmmsg)
 	if cfg.IPv4Address.IsValid() {
 		// RFC 5844 4: IPv4 transport, UDP port 5436.
-		udp, err := transport.ListenUDP(netip.AddrPortFrom(cfg.IPv4Address, transport.Port), transport.Options{BatchSize: 256, ReadBuffer: 4 << 20, WriteBuffer: 4 << 20})
+		udp, err := transport.ListenUDP(netip.AddrPortFrom(cfg.IPv4Address, transport.Port), transport.Options{BatchSize: 256, ReadBuffer: 4 << 20, WriteBuffer: 4 << 20, Timestamps: true})
 		if err != nil {
 			return nil, fmt.Errorf("IPv4 signalling socket on %s:%d: %w", cfg.IPv4Address, transport.Port, err)
 		}

@@ -34,7 +34,15 @@ import (
 //	[ns lma] pmip-lma 2001:db8:a::1 ── veth ── [ns mag] ap1 2001:db8:a::2
 //	         state_dir, control.sock             ap2 2001:db8:a::3
 //	                                             (raw MH sockets of this test)
-func TestKill9(t *testing.T) {
+func TestKill9(t *testing.T) { kill9(t) }
+
+// TestKill9KernelDurability is TestKill9 with -durability kernel: a PBA
+// leaves once its binding is written to the kernel, before fdatasync,
+// which kill -9 must not lose either (the page cache outlives the
+// process).
+func TestKill9KernelDurability(t *testing.T) { kill9(t, "-durability", "kernel") }
+
+func kill9(t *testing.T, extraArgs ...string) {
 	nsL := nstest.New(t, "lma")
 	nsM := nstest.New(t, "mag")
 	nstest.Veth(t, nsL, "veth0", nsM, "veth1")
@@ -85,7 +93,7 @@ config policy 'all'
 		dpMode = "netlink"
 	}
 	bin, env := lmaBinary(t)
-	args := []string{"-config", conf, "-dataplane", dpMode}
+	args := append([]string{"-config", conf, "-dataplane", dpMode}, extraArgs...)
 	mags := []*testMAG{
 		newTestMAG(t, nsM, "ap1", netip.MustParseAddr("2001:db8:a::2")),
 		newTestMAG(t, nsM, "ap2", netip.MustParseAddr("2001:db8:a::3")),

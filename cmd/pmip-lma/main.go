@@ -81,6 +81,8 @@ type options struct {
 	dataplane string
 	pprof     string
 	salvage   bool
+	// durability: when a PBA may leave (store.Durability).
+	durability string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -94,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dataplane, "dataplane", "netlink", "netlink (the kernel's tunnels and routes), or none: keep no data plane at all,\nfor benchmarks and tests on hosts without tunnel modules; never in production")
 	fs.BoolVar(&o.salvage, "salvage", false, "rebuild a damaged store (state_dir) from every record still readable, report what was lost, and exit;\nonly when pmip-lma refuses to start with \"store: corrupt\", and with the daemon stopped")
 	fs.StringVar(&o.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this `host:port`; keep it on loopback")
+	fs.StringVar(&o.durability, "durability", "disk", "when an accepting PBA may leave: disk (its binding fdatasynced: survives power loss)\nor kernel (written to the kernel: survives kill -9 and crashes of the daemon, not power loss;\nthe log is synced continuously behind; a PBA does not wait for the disk, see docs/lma.md)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -119,7 +122,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	default:
 		return o, fmt.Errorf("-dataplane %q: want netlink or none", o.dataplane)
 	}
+	if _, err := parseDurability(o.durability); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+func parseDurability(s string) (store.Durability, error) {
+	for _, d := range []store.Durability{store.OnDisk, store.InKernel} {
+		if s == d.String() {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("-durability %q: want disk or kernel", s)
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -177,8 +192,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			log.Error("pmip-lma: -pprof", "err", err)
 		}
 	}
+	durability, _ := parseDurability(o.durability) // checked by parseFlags
 	d, err := start(cfg, daemonOptions{configPath: o.config, dataplane: o.dataplane, log: log,
-		level: level, levelFromFlag: o.logLevel != ""})
+		level: level, levelFromFlag: o.logLevel != "", durability: durability})
 	if err != nil {
 		log.Error("pmip-lma: not started", "err", err)
 		return 1
