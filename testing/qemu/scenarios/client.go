@@ -43,7 +43,7 @@ func (d *Domain) wpaCli(args string) string {
 func (d *Domain) Associate(ap *AP) Attachment {
 	d.T.Helper()
 	conf := filepath.Join(d.vmFor("client").ShareDir(), "pmip", "wpa.conf")
-	if err := os.WriteFile(conf, []byte(wpaConfig(ap.BSSID)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(wpaConfig(ap.BSSID, d.Cfg.LegacyRoam)), 0o644); err != nil {
 		d.T.Fatal(err)
 	}
 	d.start("addrs", "client", nil, d.bins["pmip-probe"], "addrs", "-i", d.radio, "-v4", V4Pool, "-v6", HNPPool, "-timeout", "120s")
@@ -93,19 +93,31 @@ func (d *Domain) WPAStatus() map[string]string {
 }
 
 // Roam moves the client to ap and waits until it is connected there; it
-// returns when the move began. The move is break before make: the client
-// deauthenticates from its AP, which hostapd reports (AP-STA-DISCONNECTED)
-// so the old MAG deregisters, then associates with ap (WPA2-EAP again).
-// (A silent reassociation, which mac80211 does for wpa_cli roam, leaves
-// the old AP and MAG unaware; the new MAG then can only send Handoff
-// Indicator 4, and the LMA, hearing no deregistration within
-// MaxDelayBeforeNewBCEAssign, rightly makes a new session with new
-// prefixes, RFC 5213 5.4.1.3.)
-func (d *Domain) Roam(ap *AP) time.Time {
+// returns when the move began and how the client (re)authenticated.
+//
+// The move is make before break (docs/handover.md 5, 8): wpa_cli ft_ds,
+// 802.11r FT over the DS (the FT Request and Response travel through the
+// current AP), then a reassociation with ap; the old AP is not told. It
+// runs no EAP (the PMK-R1 is at ap already), so the new
+// AP's hostapd reports a connection without EAP, its MAG registers with
+// Handoff Indicator 3 (RFC 5213 8.4, 6.9.1.1) and the LMA moves the
+// session at once and revokes the old MAG's binding (RFC 5846).
+//
+// With Config.LegacyRoam the move is break before make, as the studies
+// measured it: the client deauthenticates from its AP, which hostapd
+// reports (AP-STA-DISCONNECTED) so the old MAG deregisters, then
+// associates with ap, full EAP again, and the new MAG's Handoff
+// Indicator 4 finds the deregistered session (RFC 5213 5.4.1.3).
+func (d *Domain) Roam(ap *AP) (time.Time, string) {
 	d.T.Helper()
 	cli := "/sbin/wpa_cli -p " + wpaCtrl + " -i " + d.radio
+	mark := d.mark("wpa_supplicant")
 	t0 := time.Now()
-	d.nsSh("client", cli+" bssid 0 "+ap.BSSID+" && "+cli+" disconnect && "+cli+" reconnect")
+	if d.Cfg.LegacyRoam {
+		d.nsSh("client", cli+" bssid 0 "+ap.BSSID+" && "+cli+" disconnect && "+cli+" reconnect")
+	} else {
+		d.nsSh("client", cli+" bssid 0 "+ap.BSSID+" && "+cli+" ft_ds "+ap.BSSID)
+	}
 	d.Eventually("the client connected to "+ap.Name, 60*time.Second, 100*time.Millisecond, func() error {
 		st := d.WPAStatus()
 		if st["wpa_state"] == "COMPLETED" && strings.EqualFold(st["bssid"], ap.BSSID) {
@@ -113,7 +125,24 @@ func (d *Domain) Roam(ap *AP) time.Time {
 		}
 		return errorf("wpa_state %s bssid %s", st["wpa_state"], st["bssid"])
 	})
-	return t0
+	return t0, roamMethod(d.Log("wpa_supplicant")[mark:], d.WPAStatus()["key_mgmt"], d.Cfg.LegacyRoam)
+}
+
+// roamMethod names the 802.11 method of a move from what wpa_supplicant
+// logged during it and its key_mgmt afterwards.
+func roamMethod(log, keyMgmt string, legacy bool) string {
+	how := "reassociation"
+	if legacy {
+		how = "break before make"
+	}
+	switch {
+	case strings.Contains(log, "CTRL-EVENT-EAP-STARTED"):
+		return fmt.Sprintf("full EAP (%s, %s)", keyMgmt, how)
+	case strings.Contains(keyMgmt, "FT"):
+		return "802.11r FT-EAP over the DS (no EAP at the new AP, PMK-R1 pushed)"
+	default:
+		return fmt.Sprintf("PMKSA caching (%s, no EAP at the new AP, %s)", keyMgmt, how)
+	}
 }
 
 // Disconnect makes the client leave the network (wpa_cli disconnect: a

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/openpmip/pmip/testing/qemu"
@@ -32,17 +33,42 @@ func (d *Domain) KillLMA() {
 	d.stop("lma")
 }
 
+// envHostapdDebug=1 runs the APs' hostapd with -d (debug log).
+const envHostapdDebug = "PMIP_HOSTAPD_DEBUG"
+
+// StartAAA starts the domain's AAA server in the LMA's namespace: a
+// hostapd that runs only its integrated RADIUS server (aaa.go), which
+// every AP asks (docs/handover.md 5.4: the identity then travels with
+// FT's PMK-R1 and the PMKSA). It waits for the control socket, which
+// hostapd makes after the RADIUS server listens.
+func (d *Domain) StartAAA() {
+	d.T.Helper()
+	d.sh("mkdir -p " + aaaCtrl)
+	d.start("aaa", "lma", nil, "/usr/sbin/hostapd", "-t", shareDir+"/aaa.conf")
+	d.waitPath("lma", aaaCtrl+"/"+radiusIface, 60*time.Second)
+}
+
 // StartAP starts one access point: hostapd on its radio (which hostapd
-// bridges into br-lan), the MAG serving br-lan, and hostapd_cli running
-// the project's action hook, which forwards station events to the MAG.
+// bridges into br-lan) and the MAG serving br-lan, which reads hostapd's
+// station events on its control socket itself. With Config.LegacyRoam,
+// hostapd_cli runs the project's action hook instead, which forwards them
+// to the MAG one process per event.
 func (d *Domain) StartAP(ap *AP) {
 	d.T.Helper()
 	d.shOn(d.vmFor(ap.Name), fmt.Sprintf("mkdir -p %s %s", hostapdCtrl(ap), "/run/pmip-mag-"+ap.Name))
-	d.start("hostapd-"+ap.Name, ap.Name, nil, "/usr/sbin/hostapd", "-t", hostapdConf(ap))
+	args := []string{"/usr/sbin/hostapd", "-t"}
+	if os.Getenv(envHostapdDebug) == "1" {
+		// What hostapd knows of a failed move (slower: every frame logged).
+		args = append(args, "-d")
+	}
+	d.start("hostapd-"+ap.Name, ap.Name, nil, append(args, hostapdConf(ap))...)
 	d.waitPath(ap.Name, hostapdCtrl(ap)+"/"+ap.Radio, 60*time.Second)
 	d.start("mag-"+ap.Name, ap.Name, nil, d.bins["pmip-mag"], "-config", magConfPath(ap),
 		"-restart-counter", magCounterFile(ap), "-control", magControl(ap))
 	d.waitPath(ap.Name, magSocket(ap), 60*time.Second)
+	if !d.Cfg.LegacyRoam {
+		return
+	}
 	env := []string{
 		"PMIP_MAG=" + d.bins["pmip-mag"],
 		"PMIP_MAG_SOCKET=" + magSocket(ap),

@@ -1,21 +1,28 @@
 // Package scenarios is the end-to-end tier of issue 5: an emulated PMIPv6
 // domain inside one QEMU guest (stock Debian kernel, TCG), with the real
-// daemons, real 802.11 on mac80211_hwsim radios, hostapd's internal EAP
-// server, wpa_supplicant, a DHCP client and kernel SLAAC.
+// daemons, real 802.11 on mac80211_hwsim radios, a RADIUS server (hostapd's
+// integrated one), wpa_supplicant, a DHCP client and kernel SLAAC.
 //
 //	┌────────── guest (testing/qemu) ──────────────────────────────────────────┐
-//	│  [cn] eth0 ── cn0 [lma] pmip-lma                                         │
+//	│  [cn] eth0 ── cn0 [lma] pmip-lma, AAA: hostapd driver=none RADIUS :1812  │
 //	│  2001:db8:cccc::2      bh0 2001:db8:ffff::1 198.51.100.1                 │
 //	│  203.0.113.2             │                                               │
 //	│                    bridge "bh" (backhaul, root namespace, captured)      │
 //	│                     │                       │                            │
 //	│  [ap1] bh0 ::11 .11 pmip-mag       [ap2] bh0 ::12 .12 pmip-mag           │
 //	│        br-lan (MAG access link) ── wlan0   br-lan ── wlan1               │
-//	│        hostapd WPA2-EAP, hostapd_cli -a pmip-hostapd-action              │
+//	│          └─ ds0 ── bridge "ds" (only FT RRB 0x890d/0x88b7) ── ds0 ─┘     │
+//	│        hostapd WPA2-EAP + FT-EAP (802.11r, PMK-R1 push), RADIUS client   │
 //	│                  )))  mac80211_hwsim, one medium  (((                    │
-//	│  [client] wlan2 wpa_supplicant (alice@example.net, EAP-PSK),             │
+//	│  [client] wlan2 wpa_supplicant (alice@example.net, EAP-PSK, FT-EAP),     │
 //	│           udhcpc (started by wpa_cli -a on CONNECTED), kernel SLAAC      │
 //	└──────────────────────────────────────────────────────────────────────────┘
+//
+// The APs authenticate through RADIUS, not each with an internal EAP
+// server, because only then does hostapd carry the client's 802.1X
+// identity (the MAG's MN-ID) to the next AP after a fast move
+// (docs/handover.md 5.4). Config.LegacyRoam runs the domain as the
+// handover study first measured it (internal EAP servers, WPA-EAP only).
 //
 // Scenario 6 splits the domain over two guests linked by QEMU socket
 // networking (each guest's NIC joins its "bh" bridge): an amd64 guest with

@@ -26,6 +26,9 @@ type Domain struct {
 	// APVM is the guest of the APs and the client when Config.MAGArch
 	// puts them in their own (scenario 6); nil when one guest holds all.
 	APVM *qemu.VM
+	// RoamMethod is how the client (re)authenticated at its last move
+	// (Roam), for the narration.
+	RoamMethod string
 
 	radio string // the client's radio interface
 
@@ -62,7 +65,9 @@ func New(t testing.TB, cfg Config) *Domain {
 	qemu.Require(t)
 	cfg.defaults()
 	t0 := time.Now()
-	opts := qemu.Options{Name: "domain", Binaries: imageBinaries(), Memory: 768}
+	// nft_meta_bridge: iifname/oifname in the bridge family, for the ds
+	// link's filter.
+	opts := qemu.Options{Name: "domain", Binaries: imageBinaries(), Memory: 768, Modules: []string{"nft_meta_bridge"}}
 	var edgeOpts qemu.Options
 	if cfg.MAGArch != "" {
 		// Two guests on one QEMU socket link (UDP, so they boot
@@ -139,6 +144,10 @@ func New(t testing.TB, cfg Config) *Domain {
 		ap.BSSID = strings.TrimSpace(d.shOn(edge, "cat /tmp/pmip/"+ap.Radio+".mac"))
 	}
 	d.ClientMAC = strings.TrimSpace(d.shOn(edge, "cat /tmp/pmip/"+d.radio+".mac"))
+	// hostapd's configurations name every AP's BSSID (FT's key holders).
+	for _, ap := range d.APs {
+		d.writeFiles(edge, map[string]string{"hostapd-" + ap.Name + ".conf": hostapdConfig(cfg, ap, d.APs)})
+	}
 	d.Logf("domain ready in %v: guest kernel %s, %d APs (%s), %s transport, %s tunnels",
 		time.Since(t0).Round(time.Millisecond), vm.Release, len(d.APs), edge.Image.Arch.Name, cfg.Transport, cfg.Tunnel)
 	return d
@@ -146,18 +155,28 @@ func New(t testing.TB, cfg Config) *Domain {
 
 // writeShare writes the configurations into a guest's share.
 func (d *Domain) writeShare(vm *qemu.VM) {
-	dir := filepath.Join(vm.ShareDir(), "pmip")
 	files := map[string]string{
 		"lma.conf":         lmaConfig(d.Cfg, d.APs),
 		"eap_users":        eapUsers(),
 		"client-action.sh": clientAction,
 		"udhcpc.sh":        udhcpcScript,
 		"ap-action.sh":     apAction,
+		"ds.nft":           dsFilter,
+		"aaa.conf":         radiusServerConfig(aaaCtrl, shareDir),
+		// Every MAG's backhaul address may ask (RFC 2865 3: clients by
+		// source address, with the shared secret).
+		"radius_clients": radiusClients(backhaul4),
 	}
 	for _, ap := range d.APs {
 		files["mag-"+ap.Name+".conf"] = magConfig(d.Cfg, ap)
-		files["hostapd-"+ap.Name+".conf"] = hostapdConfig(ap)
 	}
+	d.writeFiles(vm, files)
+}
+
+// writeFiles writes files into a guest's share (and a copy into the
+// results).
+func (d *Domain) writeFiles(vm *qemu.VM, files map[string]string) {
+	dir := filepath.Join(vm.ShareDir(), "pmip")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		d.T.Fatal(err)
 	}

@@ -107,11 +107,14 @@ func (d *Domain) StopStreams() map[string]StreamReport {
 }
 
 // Handover is scenario 2: with TCP streams from the CN running, the
-// client roams from one AP to the other. It keeps both addresses, the
-// streams keep going, and the LMA's binding moves to the new MAG: the old
-// MAG deregisters (RFC 5213 6.9.1.3), the LMA keeps the session for
-// MinDelayBeforeBCEDelete (5.3.5), and the new MAG's PBU (Handoff
-// Indicator 4, state unknown) finds it and takes it over (5.4.1.3).
+// client roams from one AP to the other (Roam: make before break with
+// 802.11r FT). It keeps both addresses, the streams keep going, and the
+// LMA's binding moves to the new MAG: the new MAG's PBU says Handoff
+// Indicator 3 (RFC 5213 8.4; the client reassociated without EAP, so it
+// comes from another MAG of the domain), the LMA moves the session at
+// once (5.4.1) and revokes the old MAG's binding (RFC 5846), and the old
+// MAG releases it. Afterwards the LMA holds exactly one binding for the
+// client, through the new MAG, and the old MAG none.
 func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 	d.T.Helper()
 	d.Say("TCP streams from the CN to the client over IPv4 and IPv6 (%s, %s)", a.V4IP, a.V6IP)
@@ -123,9 +126,14 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 	for _, s := range streams {
 		b0[s.name] = d.streamBytes(s.name)
 	}
-	d.Say("client roams %s -> %s (leaves %s, associates with WPA2-EAP at %s)", from.Name, to.Name, from.Name, to.Name)
-	t0 := d.Roam(to)
-	d.Say("client associated with %s after %.0f ms", to.Name, ms(time.Since(t0)))
+	if d.Cfg.LegacyRoam {
+		d.Say("client roams %s -> %s (leaves %s, associates with WPA2-EAP at %s)", from.Name, to.Name, from.Name, to.Name)
+	} else {
+		d.Say("client roams %s -> %s (wpa_cli ft_ds: 802.11r FT through %s, then reassociates with %s; make before break)", from.Name, to.Name, from.Name, to.Name)
+	}
+	t0, method := d.Roam(to)
+	d.RoamMethod = method
+	d.Say("client associated with %s after %.0f ms; 802.11 method: %s", to.Name, ms(time.Since(t0)), method)
 	// Data must flow again through the new MAG, for a while.
 	for _, s := range streams {
 		d.waitBytes(s.name, 100_000, 30*time.Second)
@@ -150,20 +158,41 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 	if err != nil {
 		d.T.Fatal(err)
 	}
-	active := 0
-	for _, b := range bs {
-		if b.State == "active" {
-			active++
-			if b.MAG != to.Name {
-				d.T.Errorf("after the handover the binding of %s points at %s, want %s", b.MobileNode, b.MAG, to.Name)
+	// One binding, not one per MAG: the LMA moved the session rather than
+	// opening a second one (RFC 5213 5.4.1; a second one would come with
+	// new addresses, which the check above would also catch).
+	if len(bs) != 1 || bs[0].State != "active" || bs[0].MAG != to.Name || bs[0].MobileNode != Identity {
+		d.T.Errorf("after the handover the LMA holds %+v, want exactly one active binding for %s via %s", bs, Identity, to.Name)
+	}
+	d.checkReleased(from, to)
+	d.Say("same addresses %v; LMA binding now via %s, %s released it", after, to.Name, from.Name)
+	return time.Duration(gap * float64(time.Millisecond))
+}
+
+// checkReleased checks that the old MAG no longer lists the client in its
+// Binding Update List (it deregistered, or the LMA's revocation made it
+// drop the binding, RFC 5846) and that the new MAG does.
+func (d *Domain) checkReleased(from, to *AP) {
+	d.T.Helper()
+	d.Eventually(from.Name+" releasing the client", 10*time.Second, 200*time.Millisecond, func() error {
+		old, err := d.MAGBindings(from)
+		if err != nil {
+			return err
+		}
+		for _, b := range old {
+			if strings.EqualFold(b.MAC, d.ClientMAC) {
+				return errorf("%s still lists %s (%s, %s)", from.Name, b.MAC, b.MobileNode, b.State)
 			}
 		}
+		return nil
+	})
+	cur, err := d.MAGBindings(to)
+	if err != nil {
+		d.T.Fatal(err)
 	}
-	if active != 1 {
-		d.T.Errorf("%d active bindings after the handover, want 1: %+v", active, bs)
+	if !slices.ContainsFunc(cur, func(b MAGBinding) bool { return strings.EqualFold(b.MAC, d.ClientMAC) && b.MobileNode == Identity }) {
+		d.T.Errorf("%s's Binding Update List has no entry for %s as %s: %+v", to.Name, d.ClientMAC, Identity, cur)
 	}
-	d.Say("same addresses %v; LMA binding now via %s", after, to.Name)
-	return time.Duration(gap * float64(time.Millisecond))
 }
 
 // Baseline is the kernel state of the LMA and the MAGs with no client.

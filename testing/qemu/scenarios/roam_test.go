@@ -102,9 +102,6 @@ const (
 	bssid2   = "02:00:00:00:01:00"
 	staMAC   = "02:00:00:00:02:00"
 	roamSSID = "pmip-roam"
-	// ftKey is the key shared by the R0KH and R1KH pairs (IEEE 802.11-2020
-	// 13.3: the RRB protocol is protected with it).
-	ftKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 	// aaaAddr is the study's RADIUS server on the "rad" link: a hostapd
 	// with driver=none and its integrated RADIUS server.
 	aaaAddr = "10.98.0.10"
@@ -234,6 +231,16 @@ var roamCases = []roamCase{
 	{Name: "eap-radius", About: "WPA2-EAP through RADIUS, PMKSA caching: full EAP at AP2, then PMKSA-cache moves to fresh entries",
 		Radius: true, AP: []string{"okc=1", "disable_pmksa_caching=0"}, KeyMgmt: "WPA-EAP",
 		Steps: []string{"roam ap2", "clean ap1", "roam ap1", "clean ap2", "roam ap2"}},
+	// FT over the DS (IEEE 802.11-2020 13.5): the FT Request and Response
+	// travel as Action frames through the current AP and over the ds link
+	// (RRB, 0x890d) to the target, so no Authentication frame goes to the
+	// target AP, whose slow answer under TCG makes mac80211 retransmit
+	// an over-the-air FT Authentication, and hostapd answers the
+	// retransmission with a new ANonce the client never sees (status 55
+	// at the reassociation, then full EAP: scenario 2, 2 of 2 runs).
+	{Name: "ft-ds-radius", About: "ft-radius over the DS (wpa_cli ft_ds): FT Action frames through the current AP and the ds link",
+		FT: true, Radius: true, AP: []string{"pmk_r1_push=1", "ft_over_ds=1"}, KeyMgmt: "FT-EAP",
+		Steps: []string{"ftds ap2", "clean ap1", "ftds ap1", "clean ap2", "ftds ap2"}},
 	{Name: "ft-radius-debug", About: "ft-radius with hostapd -d -K at the APs: where the identity comes from (timings not representative)",
 		FT: true, Radius: true, AP: []string{"pmk_r1_push=1"}, KeyMgmt: "FT-EAP", Debug: true,
 		Steps: []string{"roam ap2", "clean ap1", "roam ap1"}},
@@ -245,8 +252,6 @@ var roamAPs = []roamAP{
 	{"ap1", "wlan0", bssid1, bssid2, "ap2", "10.98.0.1"},
 	{"ap2", "wlan1", bssid2, bssid1, "ap1", "10.98.0.3"},
 }
-
-func noColons(mac string) string { return strings.ReplaceAll(mac, ":", "") }
 
 // files are the case's configurations, written to /mnt/share/roam/<case>.
 func (c roamCase) files() map[string]string {
@@ -364,6 +369,9 @@ func (c roamCase) script(hapmon string) string {
 			w("wait_on %s", bss)
 		case "roam":
 			w("$W bssid 0 %s >/dev/null && $W roam %s >/dev/null", bss, bss)
+			w("wait_on %s", bss)
+		case "ftds":
+			w("$W bssid 0 %s >/dev/null && $W ft_ds %s >/dev/null", bss, bss)
 			w("wait_on %s", bss)
 		case "clean":
 			// What the old MAG does once the LMA has moved the binding

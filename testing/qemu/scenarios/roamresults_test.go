@@ -234,7 +234,7 @@ func readRoamResults(dir string) ([]string, error) {
 		}
 		if _, eap := first(wpa, s.Start, end, "CTRL-EVENT-EAP-STARTED"); eap {
 			b.WriteString(" full EAP;")
-		} else if strings.Contains(s.Name, "assoc") || strings.Contains(s.Name, "bbm") || strings.Contains(s.Name, "roam") {
+		} else if strings.Contains(s.Name, "assoc") || strings.Contains(s.Name, "bbm") || strings.Contains(s.Name, "roam") || strings.Contains(s.Name, "ftds") {
 			b.WriteString(" no EAP;")
 		}
 		if pre, ok := first(wpa, s.Start, end, "RSN: pre-authentication with"); ok {

@@ -123,6 +123,30 @@ func (d *Domain) Bindings() ([]ctl.Binding, error) {
 	return r.Bindings, nil
 }
 
+// MAGBinding is one entry of a MAG's Binding Update List as pmip-mag's
+// control socket reports it (pmipctl call bindings).
+type MAGBinding struct {
+	MAC        string `json:"mac"`
+	MobileNode string `json:"mobile_node"`
+	Interface  string `json:"interface"`
+	State      string `json:"state"`
+}
+
+// MAGBindings asks ap's MAG for its Binding Update List.
+func (d *Domain) MAGBindings(ap *AP) ([]MAGBinding, error) {
+	out, err := d.vmFor(ap.Name).Run(d.ctx, "/bin/sh", "-c", d.bins["pmipctl"]+" -socket "+magControl(ap)+" call bindings")
+	if err != nil {
+		return nil, fmt.Errorf("pmipctl bindings at %s: %w\n%s", ap.Name, err, out)
+	}
+	var r struct {
+		Bindings []MAGBinding `json:"bindings"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return nil, fmt.Errorf("pmipctl -json bindings at %s: %w\n%s", ap.Name, err, out)
+	}
+	return r.Bindings, nil
+}
+
 // PMIPCtl runs pmipctl against the LMA and returns its table.
 func (d *Domain) PMIPCtl(args string) string {
 	d.T.Helper()
@@ -152,7 +176,7 @@ func (d *Domain) dumpOnFailure() {
 		add(d.VM, "ip netns exec lma %s -socket %s bindings >%s/pmipctl-lma-bindings.txt 2>&1", p, lmaSocket, resultsDir)
 		add(d.VM, "ip netns exec lma %s -socket %s counters >%s/pmipctl-lma-counters.txt 2>&1", p, lmaSocket, resultsDir)
 		for _, ap := range d.APs {
-			add(d.vmFor(ap.Name), "%s -socket %s bindings >%s/pmipctl-%s-bindings.txt 2>&1", p, magControl(ap), resultsDir, ap.Name)
+			add(d.vmFor(ap.Name), "%s -socket %s call bindings >%s/pmipctl-%s-bindings.txt 2>&1", p, magControl(ap), resultsDir, ap.Name)
 		}
 	}
 	for vm, b := range scripts {

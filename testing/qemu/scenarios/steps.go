@@ -18,11 +18,18 @@ func (d *Domain) Up() {
 	t0 := time.Now()
 	d.StartBackhaulCaptures()
 	d.StartLMA()
+	if !d.Cfg.LegacyRoam {
+		d.StartAAA()
+	}
 	for _, ap := range d.APs {
 		d.StartAP(ap)
 	}
-	d.Say("LMA %s and %d MAG(s) running (%s transport, %s tunnels) in %v",
-		LMA6, len(d.APs), d.Cfg.Transport, d.Cfg.Tunnel, time.Since(t0).Round(time.Millisecond))
+	aaa := "RADIUS server in the LMA's namespace, FT-EAP and PMKSA caching"
+	if d.Cfg.LegacyRoam {
+		aaa = "each AP's internal EAP server, WPA-EAP only"
+	}
+	d.Say("LMA %s and %d MAG(s) running (%s transport, %s tunnels; %s) in %v",
+		LMA6, len(d.APs), d.Cfg.Transport, d.Cfg.Tunnel, aaa, time.Since(t0).Round(time.Millisecond))
 }
 
 // AttachAndPing is scenario 1 on ap: the client associates with WPA2-EAP,

@@ -15,6 +15,9 @@ const (
 	CN4   = "203.0.113.2"
 	lmaC6 = "2001:db8:cccc::1" // the LMA's side of the CN link
 	lmaC4 = "203.0.113.1"
+	// backhaul4 is the backhaul's IPv4 subnet (every MAG has an address
+	// in it, also with IPv6 transport: the RADIUS clients).
+	backhaul4 = "198.51.100.0/24"
 
 	// HNPPool is the LMA's aggregate home network prefixes come from, and
 	// V4Pool its IPv4 home addresses, behind V4Router.
@@ -81,6 +84,11 @@ type Config struct {
 	// the PMIPV6-MIB's 10 s). A break-before-make handover must reach the
 	// new MAG's registration within it, EAP included.
 	MinDelayBeforeBCEDelete time.Duration
+	// LegacyRoam runs the domain as before docs/handover.md's design, for
+	// the studies that measured it: WPA-EAP only with each AP's internal
+	// EAP server (no FT, no RADIUS), hostapd_cli -a hooks, and a break-
+	// before-make roam (deauthentication, full EAP at the new AP).
+	LegacyRoam bool
 }
 
 func (c *Config) defaults() {
@@ -116,6 +124,7 @@ func setupScript(c Config, aps []*AP, role int) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	core, edge := role != roleEdge, role != roleCore
+	ds := edge && len(aps) > 1
 	w("set -eu")
 	w("mkdir -p /tmp/pmip /run/pmip /var/run")
 	w("cp /mnt/share/pmip/*.sh /tmp/pmip/ && chmod 755 /tmp/pmip/*.sh")
@@ -165,6 +174,16 @@ func setupScript(c Config, aps []*AP, role int) string {
 	if core {
 		w("link add cn0 netns lma type veth peer name eth0 netns cn")
 	}
+	if ds {
+		// The "ds" link between the APs' access bridges (docs/handover.md
+		// 5.1): FT's key holders talk over it, nothing else crosses.
+		w("link add ds type bridge stp_state 0 forward_delay 0")
+		w("link set ds up")
+		for _, ap := range aps {
+			w("link add ds-%s type veth peer name ds0 netns %s", ap.Name, ap.Name)
+			w("link set ds-%s master ds up", ap.Name)
+		}
+	}
 	w("EOF")
 
 	if role != roleAll {
@@ -197,7 +216,13 @@ func setupScript(c Config, aps []*AP, role int) string {
 		cmds = append(cmds,
 			"link add br-lan type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
 			"link set br-lan up")
+		if ds {
+			cmds = append(cmds, "link set ds0 master br-lan", "link set ds0 up")
+		}
 		nsBatch(&b, ap.Name, forwarding, cmds)
+		if ds {
+			w("ip netns exec %s /usr/sbin/nft -f %s/ds.nft", ap.Name, shareDir)
+		}
 	}
 	// The client: its radio up (carrier comes with the association); the
 	// kernel's defaults do SLAAC (accept_ra 1, autoconf 1, not a router).
