@@ -349,9 +349,11 @@ type packet struct {
 	conn transport.Conn
 	from netip.AddrPort
 	data []byte
-	// recv is the engine's clock when the batch holding the message was
-	// read: its arrival, against which RFC 5213 5.5 checks the PBU's
-	// timestamp, and the start of its processing latency.
+	// recv is the message's arrival, against which RFC 5213 5.5 checks
+	// the PBU's timestamp, and the start of its processing latency: the
+	// kernel's receive timestamp when the Conn has one (time queued in
+	// the socket counts) and the engine runs on the wall clock, else the
+	// engine's clock when the batch holding it was read.
 	recv time.Time
 }
 
@@ -363,6 +365,9 @@ func (e *Engine) receive(c transport.Conn) {
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, transport.MaxMessageLen)
 	}
+	// Kernel timestamps are wall-clock times: usable only when the
+	// engine's clock is the wall clock too (not a test's fake).
+	_, kernelTime := e.clk.(clock.Real)
 	for {
 		k, err := c.ReadBatch(msgs)
 		if err != nil {
@@ -396,7 +401,11 @@ func (e *Engine) receive(c transport.Conn) {
 			}
 			start := len(data)
 			data = append(data, m.Buf[:m.N]...)
-			batch = append(batch, packet{conn: c, from: m.Addr, data: data[start:len(data):len(data)], recv: now})
+			recv := now
+			if kernelTime && !m.Time.IsZero() {
+				recv = m.Time
+			}
+			batch = append(batch, packet{conn: c, from: m.Addr, data: data[start:len(data):len(data)], recv: recv})
 		}
 		e.recvMu.RLock()
 		if e.stopRead {
