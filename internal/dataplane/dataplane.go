@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 )
 
@@ -247,6 +248,10 @@ func (r *Reconciler) validateOne(op Op) (Op, error) {
 		s.Filter = &Filter{Tunnels: []string{string(o)}}
 	case TunnelSource:
 		s.Filter = &Filter{TunnelSources: []TunnelSource{o}}
+	case GREPeer:
+		s.Filter = &Filter{GREPeers: []netip.Addr{netip.Addr(o)}}
+	case GRESource:
+		s.Filter = &Filter{GRESources: []GRESource{o}}
 	case LinkMAC:
 		s.LinkMACs = []LinkMAC{o}
 	case Sysctl:

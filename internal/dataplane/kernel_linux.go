@@ -216,7 +216,7 @@ func (k *Netlink) apply(op Op) error {
 		return k.route(op.Action, o)
 	case Rule:
 		return k.rule(op.Action, o)
-	case FilterTable, AccessIface, Source, Flow, TunnelIface, TunnelSource:
+	case FilterTable, AccessIface, Source, Flow, TunnelIface, TunnelSource, GREPeer, GRESource:
 		return k.nft.apply(op)
 	case LinkMAC:
 		return k.linkMAC(op.Action, o)

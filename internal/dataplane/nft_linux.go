@@ -97,6 +97,9 @@ func (n *nftKernel) sets() map[string]*nftables.Set {
 	for name, set := range tunnelSets(t) {
 		m[name] = set
 	}
+	for name, set := range greSets(t) {
+		m[name] = set
+	}
 	return m
 }
 
@@ -118,7 +121,7 @@ func (n *nftKernel) dump() (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{chainSpoof: false, chainFlows: false, chainDHCP: false, chainTSpoof: false}
+	want := map[string]bool{chainSpoof: false, chainFlows: false, chainDHCP: false, chainTSpoof: false, chainGRE: false}
 	for _, c := range chains {
 		if c.Table.Name != n.table.Name {
 			continue
@@ -191,6 +194,11 @@ func (n *nftKernel) dump() (*Filter, error) {
 			f.TunnelSources = append(f.TunnelSources, s)
 		}
 	}
+	if ok, err := n.dumpGRE(f, have); err != nil {
+		return nil, err
+	} else if !ok {
+		return &Filter{stale: true}, nil
+	}
 	for _, name := range []string{mapFlows6, mapFlows4} {
 		es, err := elems(name)
 		if err != nil {
@@ -226,6 +234,12 @@ func (n *nftKernel) apply(op Op) error {
 		err = n.element(op.Action, setTunnels, nftables.SetElement{Key: ifNameKey(string(o))})
 	case TunnelSource:
 		name, e := encodeTunnelSource(o)
+		err = n.element(op.Action, name, e)
+	case GREPeer:
+		name, e := encodeGREPeer(o)
+		err = n.element(op.Action, name, e)
+	case GRESource:
+		name, e := encodeGRESource(o)
 		err = n.element(op.Action, name, e)
 	default:
 		err = fmt.Errorf("not an nftables object: %T", op.Obj)
@@ -269,7 +283,7 @@ func (n *nftKernel) table0(a Action) error {
 	}
 	n.conn.AddTable(n.table)
 	sets := n.sets()
-	for _, name := range []string{setAccess, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6, setTSrc4} {
+	for _, name := range append([]string{setAccess, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6, setTSrc4}, greSetNames...) {
 		if err := n.conn.AddSet(sets[name], nil); err != nil {
 			return err
 		}
@@ -289,6 +303,7 @@ func (n *nftKernel) table0(a Action) error {
 	for _, r := range tunnelSpoofRules(sets) {
 		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: tspoof, Exprs: r})
 	}
+	n.greChain(sets)
 	flows := n.conn.AddChain(&nftables.Chain{
 		Name: chainFlows, Table: n.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle, Policy: &policy,

@@ -223,22 +223,33 @@ func Plan(cur, want *State) []Op {
 		ad, aa := diffElems(accessOf(cf), accessOf(wf))
 		td, ta := diffElems(tunnelsOf(cf), tunnelsOf(wf))
 		tsd, tsa := diffElems(tunnelSourcesOf(cf), tunnelSourcesOf(wf))
+		gpd, gpa := diffElems(grePeersOf(cf), grePeersOf(wf))
+		gsd, gsa := diffElems(greSourcesOf(cf), greSourcesOf(wf))
 		filterDels = append(append(append(filterDels, fd...), sd...), ad...)
 		filterAdds = append(append(append(filterAdds, aa...), sa...), fa...)
 		// A checked tunnel's sources go after it and come before it, so
 		// its traffic is never checked against a partial set.
 		filterDels = append(append(filterDels, td...), tsd...)
 		filterAdds = append(append(filterAdds, tsa...), ta...)
+		// GRE peers likewise, with their (peer, key, source) triples.
+		filterDels = append(append(filterDels, gpd...), gsd...)
+		filterAdds = append(append(filterAdds, gsa...), gpa...)
 	}
 
 	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, macAdds, linkAdds, addrAdds, routeAdds, filterAdds} {
 		sortOps(ops)
 	}
-	// Checked tunnels are added after their sources (sortOps put them
-	// before).
+	// Checked tunnels and GRE peers are added after their sources
+	// (sortOps put them before).
+	checked := func(o Object) bool {
+		switch o.(type) {
+		case TunnelIface, GREPeer:
+			return true
+		}
+		return false
+	}
 	slices.SortStableFunc(filterAdds, func(a, b Op) int {
-		_, ta := a.Obj.(TunnelIface)
-		_, tb := b.Obj.(TunnelIface)
+		ta, tb := checked(a.Obj), checked(b.Obj)
 		switch {
 		case ta && !tb:
 			return 1
@@ -433,8 +444,12 @@ func objRank(o Object) int {
 		return 4
 	case TunnelSource:
 		return 5
+	case GREPeer:
+		return 6
+	case GRESource:
+		return 7
 	}
-	return 6
+	return 8
 }
 
 func compareRules(a, b Rule) int {

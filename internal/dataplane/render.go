@@ -147,6 +147,12 @@ func (s *State) String() string {
 		}
 		add(tunnels)
 		add(render(f.TunnelSources))
+		peers := make([]string, len(f.GREPeers))
+		for i, p := range f.GREPeers {
+			peers[i] = GREPeer(p).String()
+		}
+		add(peers)
+		add(render(f.GRESources))
 	}
 	if len(lines) == 0 {
 		return ""

@@ -182,6 +182,12 @@ type Filter struct {
 	Tunnels []string
 	// TunnelSources are the allowed (tunnel device, source prefix) pairs.
 	TunnelSources []TunnelSource
+	// GREPeers are the MAG addresses whose keyed GRE packets are checked
+	// against GRESources before decapsulation; see [GRESource].
+	GREPeers []netip.Addr
+	// GRESources are the allowed (peer, key, inner source prefix)
+	// triples.
+	GRESources []GRESource
 
 	// stale is set by a dump that found a table of ours in another
 	// layout: the planner rebuilds it.
@@ -445,7 +451,8 @@ func (f *Filter) validate() []error {
 		}
 		flows[k] = true
 	}
-	return append(errs, f.validateTunnels()...)
+	errs = append(errs, f.validateTunnels()...)
+	return append(errs, f.validateGRE()...)
 }
 
 func checkIfName(name string) error {
@@ -489,6 +496,8 @@ func (s *State) Clone() *State {
 		}
 		f.Tunnels = slices.Clone(s.Filter.Tunnels)
 		f.TunnelSources = slices.Clone(s.Filter.TunnelSources)
+		f.GREPeers = slices.Clone(s.Filter.GREPeers)
+		f.GRESources = slices.Clone(s.Filter.GRESources)
 		c.Filter = f
 	}
 	return c

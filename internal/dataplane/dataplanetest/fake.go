@@ -13,6 +13,7 @@ package dataplanetest
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -132,7 +133,8 @@ func (k *Kernel) Apply(_ context.Context, op dataplane.Op) error {
 		if op.Action != dataplane.Del {
 			k.state.Filter = &dataplane.Filter{}
 		}
-	case dataplane.AccessIface, dataplane.Source, dataplane.Flow, dataplane.TunnelIface, dataplane.TunnelSource:
+	case dataplane.AccessIface, dataplane.Source, dataplane.Flow, dataplane.TunnelIface, dataplane.TunnelSource,
+		dataplane.GREPeer, dataplane.GRESource:
 		return k.element(op.Action, o)
 	case dataplane.LinkMAC:
 		if op.Action == dataplane.Del {
@@ -259,6 +261,16 @@ func (k *Kernel) element(a dataplane.Action, o dataplane.Object) error {
 		f.TunnelSources = slices.DeleteFunc(f.TunnelSources, func(c dataplane.TunnelSource) bool { return c == e })
 		if a != dataplane.Del {
 			f.TunnelSources = append(f.TunnelSources, e)
+		}
+	case dataplane.GREPeer:
+		f.GREPeers = slices.DeleteFunc(f.GREPeers, func(c netip.Addr) bool { return c == netip.Addr(e) })
+		if a != dataplane.Del {
+			f.GREPeers = append(f.GREPeers, netip.Addr(e))
+		}
+	case dataplane.GRESource:
+		f.GRESources = slices.DeleteFunc(f.GRESources, func(c dataplane.GRESource) bool { return c == e })
+		if a != dataplane.Del {
+			f.GRESources = append(f.GRESources, e)
 		}
 	case dataplane.Flow:
 		key := func(fl dataplane.Flow) dataplane.Flow { fl.Mark = 0; return fl }

@@ -1,0 +1,241 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+)
+
+// The LMA's check of keyed GRE before decapsulation (see [GRESource]):
+//
+//	set grepeer6 { type ipv6_addr }
+//	set grepeer4 { type ipv4_addr }
+//	set gsrc66 { type ipv6_addr . integer . ipv6_addr; flags interval }  outer v6, inner v6
+//	set gsrc64 { type ipv6_addr . integer . ipv4_addr }                  outer v6, inner v4
+//	set gsrc46 { type ipv4_addr . integer . ipv6_addr; flags interval }  outer v4, inner v6
+//	set gsrc44 { type ipv4_addr . integer . ipv4_addr }                  outer v4, inner v4
+//	chain grespoof1 {
+//	  type filter hook prerouting priority raw; policy accept;
+//	  meta l4proto != gre return
+//	  meta nfproto ipv6 ip6 saddr != @grepeer6 return
+//	  meta nfproto ipv4 ip saddr != @grepeer4 return
+//	  @th,0,16 != 0x2000 counter drop            only K: no checksum, no sequence (RFC 2890)
+//	  @th,16,16 0x86dd @th,128,10 fe80::/10 return      inner link-local
+//	  meta nfproto ipv6 @th,16,16 0x86dd ip6 saddr . @th,32,32 . @th,128,128 @gsrc66 return
+//	  meta nfproto ipv6 @th,16,16 0x0800 ip6 saddr . @th,32,32 . @th,160,32 @gsrc64 return
+//	  meta nfproto ipv4 @th,16,16 0x86dd ip saddr . @th,32,32 . @th,128,128 @gsrc46 return
+//	  meta nfproto ipv4 @th,16,16 0x0800 ip saddr . @th,32,32 . @th,160,32 @gsrc44 return
+//	  @th,0,8 counter drop
+//	}
+//
+// The GRE header with only the key present is 8 octets (RFC 2890 2: flags
+// and version, protocol type, key), so the inner IPv6 source is at
+// transport offset 8+8 and the inner IPv4 source at 8+12. Every drop rule
+// loads from the transport header: for a non-first fragment the kernel
+// has none (the load breaks the rule), so such fragments pass here and
+// the first fragment, which holds the headers, decides; without it the
+// packet never reassembles.
+const (
+	setGREPeer6 = "grepeer6"
+	setGREPeer4 = "grepeer4"
+	setGSrc66   = "gsrc66"
+	setGSrc64   = "gsrc64"
+	setGSrc46   = "gsrc46"
+	setGSrc44   = "gsrc44"
+	chainGRE    = "grespoof1"
+
+	ipprotoGRE = 47
+	greFlagK   = 0x2000 // RFC 2890 2: Key Present, version 0
+	ethIPv6    = 0x86dd
+	ethIPv4    = 0x0800
+)
+
+var greSetNames = []string{setGREPeer6, setGREPeer4, setGSrc66, setGSrc64, setGSrc46, setGSrc44}
+
+func greSets(t *nftables.Table) map[string]*nftables.Set {
+	c := func(outer, inner nftables.SetDatatype) nftables.SetDatatype {
+		return nftables.MustConcatSetType(outer, nftables.TypeInteger, inner)
+	}
+	v6, v4 := nftables.TypeIP6Addr, nftables.TypeIPAddr
+	return map[string]*nftables.Set{
+		setGREPeer6: {Table: t, Name: setGREPeer6, KeyType: v6},
+		setGREPeer4: {Table: t, Name: setGREPeer4, KeyType: v4},
+		setGSrc66:   {Table: t, Name: setGSrc66, KeyType: c(v6, v6), Interval: true, Concatenation: true},
+		setGSrc64:   {Table: t, Name: setGSrc64, KeyType: c(v6, v4), Concatenation: true},
+		setGSrc46:   {Table: t, Name: setGSrc46, KeyType: c(v4, v6), Interval: true, Concatenation: true},
+		setGSrc44:   {Table: t, Name: setGSrc44, KeyType: c(v4, v4), Concatenation: true},
+	}
+}
+
+// greSpoofRules: RFC 5213 5.6.2 and RFC 5845 3, a keyed GRE packet from a
+// MAG carries the uplink key of a session of that MAG and, inside, a home
+// address of that session.
+func greSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
+	th := func(off, n, reg uint32) *expr.Payload {
+		return &expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: n, DestRegister: reg}
+	}
+	outer := func(fam byte) *expr.Payload {
+		if fam == nfIPv6 {
+			return &expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg1}
+		}
+		return &expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg1}
+	}
+	peer := func(fam byte, set string) []expr.Any {
+		return append(isFamily(fam),
+			outer(fam),
+			&expr.Lookup{SourceRegister: reg1, SetName: set, SetID: sets[set].ID, Invert: true},
+			verdict(ret))
+	}
+	proto := func(p uint16) []expr.Any {
+		return []expr.Any{th(2, 2, reg1), &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(p)}}
+	}
+	// check looks (outer source . key . inner source) up in set.
+	check := func(fam byte, inner uint16, set string) []expr.Any {
+		words := uint32(4) // outer address, in 4-byte registers
+		if fam == nfIPv4 {
+			words = 1
+		}
+		r := append(isFamily(fam), proto(inner)...)
+		r = append(r, outer(fam), th(4, 4, reg32n+words))
+		if inner == ethIPv6 {
+			r = append(r, th(16, 16, reg32n+words+1))
+		} else {
+			r = append(r, th(20, 4, reg32n+words+1))
+		}
+		return append(r, &expr.Lookup{SourceRegister: reg1, SetName: set, SetID: sets[set].ID}, verdict(ret))
+	}
+	return [][]expr.Any{
+		{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{ipprotoGRE}},
+			verdict(ret),
+		},
+		peer(nfIPv6, setGREPeer6),
+		peer(nfIPv4, setGREPeer4),
+		{
+			th(0, 2, reg1),
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(greFlagK)},
+			&expr.Counter{},
+			verdict(expr.VerdictDrop),
+		},
+		append(proto(ethIPv6),
+			th(16, 2, reg1),
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+			verdict(ret)),
+		check(nfIPv6, ethIPv6, setGSrc66),
+		check(nfIPv6, ethIPv4, setGSrc64),
+		check(nfIPv4, ethIPv6, setGSrc46),
+		check(nfIPv4, ethIPv4, setGSrc44),
+		{th(0, 1, reg1), &expr.Counter{}, verdict(expr.VerdictDrop)},
+	}
+}
+
+func encodeGREPeer(p GREPeer) (string, nftables.SetElement) {
+	a := netip.Addr(p)
+	if a.Is4() {
+		return setGREPeer4, nftables.SetElement{Key: a.AsSlice()}
+	}
+	return setGREPeer6, nftables.SetElement{Key: a.AsSlice()}
+}
+
+func decodeGREPeer(e nftables.SetElement) (netip.Addr, bool) {
+	a, ok := netip.AddrFromSlice(e.Key)
+	return a, ok && (len(e.Key) == 4 || len(e.Key) == 16)
+}
+
+func encodeGRESource(s GRESource) (string, nftables.SetElement) {
+	key := binary.BigEndian.AppendUint32(s.Peer.AsSlice(), s.Key)
+	n := len(key)
+	inner := s.Prefix.Addr()
+	var set string
+	switch {
+	case s.Peer.Is6() && inner.Is6():
+		set = setGSrc66
+	case s.Peer.Is6():
+		set = setGSrc64
+	case inner.Is6():
+		set = setGSrc46
+	default:
+		set = setGSrc44
+	}
+	e := nftables.SetElement{Key: append(key, inner.AsSlice()...)}
+	if inner.Is6() {
+		e.KeyEnd = append(key[:n:n], lastAddr(s.Prefix).AsSlice()...)
+	}
+	return set, e
+}
+
+func decodeGRESource(set string, e nftables.SetElement) (GRESource, bool) {
+	outer := 16
+	if set == setGSrc46 || set == setGSrc44 {
+		outer = 4
+	}
+	inner := 16
+	if set == setGSrc64 || set == setGSrc44 {
+		inner = 4
+	}
+	if len(e.Key) != outer+4+inner {
+		return GRESource{}, false
+	}
+	peer, _ := netip.AddrFromSlice(e.Key[:outer])
+	s := GRESource{Peer: peer, Key: binary.BigEndian.Uint32(e.Key[outer : outer+4])}
+	lo, _ := netip.AddrFromSlice(e.Key[outer+4:])
+	if inner == 4 {
+		s.Prefix = netip.PrefixFrom(lo, 32)
+		return s, true
+	}
+	if len(e.KeyEnd) != len(e.Key) || string(e.KeyEnd[:outer+4]) != string(e.Key[:outer+4]) {
+		return GRESource{}, false
+	}
+	hi, _ := netip.AddrFromSlice(e.KeyEnd[outer+4:])
+	p, ok := rangePrefix(lo, hi)
+	s.Prefix = p
+	return s, ok
+}
+
+// dumpGRE reads the GRE sets into f; false means a layout we do not know.
+func (n *nftKernel) dumpGRE(f *Filter, have map[string]*nftables.Set) (bool, error) {
+	for _, name := range []string{setGREPeer6, setGREPeer4} {
+		es, err := n.conn.GetSetElements(have[name])
+		if err != nil {
+			return false, err
+		}
+		for _, e := range es {
+			a, ok := decodeGREPeer(e)
+			if !ok {
+				return false, nil
+			}
+			f.GREPeers = append(f.GREPeers, a)
+		}
+	}
+	for _, name := range []string{setGSrc66, setGSrc64, setGSrc46, setGSrc44} {
+		es, err := n.conn.GetSetElements(have[name])
+		if err != nil {
+			return false, err
+		}
+		for _, e := range es {
+			s, ok := decodeGRESource(name, e)
+			if !ok {
+				return false, nil
+			}
+			f.GRESources = append(f.GRESources, s)
+		}
+	}
+	return true, nil
+}
+
+// greChain adds the chain with its rules (inside table0's transaction).
+func (n *nftKernel) greChain(sets map[string]*nftables.Set) {
+	policy := nftables.ChainPolicyAccept
+	c := n.conn.AddChain(&nftables.Chain{
+		Name: chainGRE, Table: n.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &policy,
+	})
+	for _, r := range greSpoofRules(sets) {
+		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: c, Exprs: r})
+	}
+}
