@@ -1,6 +1,7 @@
 package lma
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,9 @@ func TestDataplaneOps(t *testing.T) {
 		// recorded.
 		setup, act func(h *harness)
 		want       []string
+		// wantGRE, when set, gives want from the GRE session's uplink
+		// key (the LMA picks it at random).
+		wantGRE func(up uint32) []string
 	}{
 		{
 			name: "RFC 5213 5.3.2: registration creates the MAG's tunnel, then routes, sources, the check",
@@ -87,13 +91,18 @@ func TestDataplaneOps(t *testing.T) {
 			act: func(h *harness) {
 				h.register(h.ap1, h.newPBU("printer@example.net", with(&mh.GREKey{HasKey: true, Key: 0x1234}), v4req("0.0.0.0/0")))
 			},
-			want: []string{
-				"add tunnel pmip-gre6 ip6gre external",
-				"replace route 2001:db8:200:1::/64 encap ip6 id 4660 key dst 2001:db8:1:1::2 src 2001:db8:ffff::1 hoplimit 64 dev pmip-gre6 table 254 metric 1024",
-				"replace route 10.30.0.5/32 encap ip6 id 4660 key dst 2001:db8:1:1::2 src 2001:db8:ffff::1 hoplimit 64 dev pmip-gre6 table 254",
-				"add filter tunnel-source pmip-gre6 2001:db8:200:1::/64",
-				"add filter tunnel-source pmip-gre6 10.30.0.5/32",
-				"add filter tunnel pmip-gre6",
+			wantGRE: func(up uint32) []string {
+				return []string{
+					"add tunnel pmip-gre6 ip6gre external",
+					"replace route 2001:db8:200:1::/64 encap ip6 id 4660 key dst 2001:db8:1:1::2 src 2001:db8:ffff::1 hoplimit 64 dev pmip-gre6 table 254 metric 1024",
+					"replace route 10.30.0.5/32 encap ip6 id 4660 key dst 2001:db8:1:1::2 src 2001:db8:ffff::1 hoplimit 64 dev pmip-gre6 table 254",
+					"add filter tunnel-source pmip-gre6 2001:db8:200:1::/64",
+					"add filter tunnel-source pmip-gre6 10.30.0.5/32",
+					"add filter tunnel pmip-gre6",
+					fmt.Sprintf("add filter gre-source 2001:db8:1:1::2 key %d 2001:db8:200:1::/64", up),
+					fmt.Sprintf("add filter gre-source 2001:db8:1:1::2 key %d 10.30.0.5/32", up),
+					"add filter gre-peer 2001:db8:1:1::2",
+				}
 			},
 		},
 		{
@@ -119,17 +128,26 @@ func TestDataplaneOps(t *testing.T) {
 				h.register(h.ap4, h.newPBU("printer@example.net", hi(mh.HandoffBetweenMAGsSameInterface), hnp("2001:db8:200:1::/64"),
 					with(&mh.GREKey{HasKey: true, Key: 0x99}, &mh.IPv4CareOfAddress{Addr: ap4Addr.Addr()}), v4req("10.30.0.5/32")))
 			},
-			want: []string{
-				"add tunnel pmip-gre4 gre external",
-				"replace route 2001:db8:200:1::/64 encap ip id 153 key dst 198.51.100.22 src 198.51.100.1 hoplimit 64 dev pmip-gre4 table 254 metric 1024",
-				"replace route 10.30.0.5/32 encap ip id 153 key dst 198.51.100.22 src 198.51.100.1 hoplimit 64 dev pmip-gre4 table 254",
-				"add filter tunnel-source pmip-gre4 2001:db8:200:1::/64",
-				"add filter tunnel-source pmip-gre4 10.30.0.5/32",
-				"add filter tunnel pmip-gre4",
-				"del filter tunnel-source pmip-gre6 2001:db8:200:1::/64",
-				"del filter tunnel-source pmip-gre6 10.30.0.5/32",
-				"del filter tunnel pmip-gre6",
-				"del tunnel pmip-gre6 ip6gre external",
+			// The uplink key stays with the session; the MAG changes.
+			wantGRE: func(up uint32) []string {
+				return []string{
+					"add tunnel pmip-gre4 gre external",
+					"replace route 2001:db8:200:1::/64 encap ip id 153 key dst 198.51.100.22 src 198.51.100.1 hoplimit 64 dev pmip-gre4 table 254 metric 1024",
+					"replace route 10.30.0.5/32 encap ip id 153 key dst 198.51.100.22 src 198.51.100.1 hoplimit 64 dev pmip-gre4 table 254",
+					"add filter tunnel-source pmip-gre4 2001:db8:200:1::/64",
+					"add filter tunnel-source pmip-gre4 10.30.0.5/32",
+					"add filter tunnel pmip-gre4",
+					fmt.Sprintf("add filter gre-source 198.51.100.22 key %d 2001:db8:200:1::/64", up),
+					fmt.Sprintf("add filter gre-source 198.51.100.22 key %d 10.30.0.5/32", up),
+					"add filter gre-peer 198.51.100.22",
+					"del filter tunnel-source pmip-gre6 2001:db8:200:1::/64",
+					"del filter tunnel-source pmip-gre6 10.30.0.5/32",
+					fmt.Sprintf("del filter gre-source 2001:db8:1:1::2 key %d 2001:db8:200:1::/64", up),
+					fmt.Sprintf("del filter gre-source 2001:db8:1:1::2 key %d 10.30.0.5/32", up),
+					"del filter gre-peer 2001:db8:1:1::2",
+					"del filter tunnel pmip-gre6",
+					"del tunnel pmip-gre6 ip6gre external",
+				}
 			},
 		},
 		{
@@ -187,7 +205,15 @@ func TestDataplaneOps(t *testing.T) {
 			tt.act(h)
 			h.sync()
 			got := h.dp.Kernel.Ops()
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			want := tt.want
+			if tt.wantGRE != nil {
+				bs, err := h.e.Bindings(t.Context(), BindingFilter{MobileNode: "printer@example.net"})
+				if err != nil || len(bs) != 1 || !bs[0].HasGREUplinkKey {
+					t.Fatalf("GRE binding %+v %v", bs, err)
+				}
+				want = tt.wantGRE(bs[0].GREUplinkKey)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("data plane operations (-want +got):\n%s", diff)
 			}
 			if n := h.e.Counters().DataplaneErrors; n != 0 {
@@ -195,7 +221,7 @@ func TestDataplaneOps(t *testing.T) {
 			}
 			// Whatever the events, the kernel holds exactly what a
 			// whole-state Set would make it hold.
-			want := h.dp.String()
+			held := h.dp.String()
 			if err := h.e.call(t.Context(), func() {}); err != nil {
 				t.Fatal(err)
 			}
@@ -209,10 +235,10 @@ func TestDataplaneOps(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if full != want {
-				t.Errorf("after the changes the kernel holds:\n%s\na whole Set makes:\n%s", want, full)
+			if full != held {
+				t.Errorf("after the changes the kernel holds:\n%s\na whole Set makes:\n%s", held, full)
 			}
-			if !strings.Contains(want, "filter table") {
+			if !strings.Contains(held, "filter table") {
 				t.Error("no filter table")
 			}
 		})

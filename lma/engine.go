@@ -104,6 +104,9 @@ type Engine struct {
 	revokes  map[uint16]*revocation
 	briSeq   uint16
 	tunnels  map[string]*tunnelRef
+	// grePeers counts the keyed GRE sessions per MAG address (the
+	// MAGs whose GRE the data plane checks, RFC 5845 3).
+	grePeers map[netip.Addr]int
 	// tunnelNames caches the point-to-point tunnel name per kind and
 	// MAG address (tunnelName hashes and formats).
 	tunnelNames map[tunnelKey]string
@@ -165,6 +168,7 @@ func New(opts Options) (*Engine, error) {
 		parked:      map[parkKey]*parked{},
 		revokes:     map[uint16]*revocation{},
 		tunnels:     map[string]*tunnelRef{},
+		grePeers:    map[netip.Addr]int{},
 		tunnelNames: map[tunnelKey]string{},
 		magState:    map[string]*magState{},
 		nextID:      1,

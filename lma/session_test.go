@@ -2,6 +2,7 @@ package lma
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -81,7 +82,12 @@ func TestRegistrationAccepted(t *testing.T) {
 					"filter table\n" +
 					"filter tunnel pmip-gre6\n" +
 					"filter tunnel-source pmip-gre6 10.30.0.5/32\n" +
-					"filter tunnel-source pmip-gre6 2001:db8:200:1::/64\n"
+					"filter tunnel-source pmip-gre6 2001:db8:200:1::/64\n" +
+					// RFC 5845 3: the MAG's GRE with the uplink key
+					// carries only this session's addresses.
+					"filter gre-peer 2001:db8:1:1::2\n" +
+					fmt.Sprintf("filter gre-source 2001:db8:1:1::2 key %d 10.30.0.5/32\n", up.Key) +
+					fmt.Sprintf("filter gre-source 2001:db8:1:1::2 key %d 2001:db8:200:1::/64\n", up.Key)
 				if got := h.dp.String(); got != want {
 					t.Errorf("data plane:\n%s\nwant:\n%s", got, want)
 				}

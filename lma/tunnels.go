@@ -32,6 +32,10 @@ type tunnelRef struct {
 type dpView struct {
 	tunnel dataplane.Tunnel
 	routes []dataplane.Route
+	// peer is the MAG of a keyed GRE session (invalid otherwise), and
+	// gre its allowed (MAG, uplink key, home address) triples.
+	peer netip.Addr
+	gre  []dataplane.GRESource
 }
 
 // tunnelName names a MAG's point-to-point tunnel after its kind and remote
@@ -71,7 +75,29 @@ func (e *Engine) tunnelNameOf(kind dataplane.TunnelKind, remote netip.Addr) stri
 func (e *Engine) view(b *binding) *dpView {
 	v := &dpView{}
 	v.tunnel, v.routes = e.appendView(b, nil)
+	if peer, key, ok := e.greUplink(b); ok {
+		v.peer = peer
+		v.gre = appendGRESources(nil, peer, key, v.routes)
+	}
 	return v
+}
+
+// greUplink is the MAG and uplink key of a keyed GRE session: what its
+// MAG's GRE packets carry as outer source and key (RFC 5845 3: the key
+// the LMA gave in its PBA).
+func (e *Engine) greUplink(b *binding) (netip.Addr, uint32, bool) {
+	if !b.greUpSet || e.bc.tunnel(b) != lmaconfig.TunnelGRE {
+		return netip.Addr{}, 0, false
+	}
+	return b.coa.addr(), b.greUp, true
+}
+
+// appendGRESources appends the triple of every route's home address.
+func appendGRESources(to []dataplane.GRESource, peer netip.Addr, key uint32, routes []dataplane.Route) []dataplane.GRESource {
+	for _, r := range routes {
+		to = append(to, dataplane.GRESource{Peer: peer, Key: key, Prefix: r.Dst})
+	}
+	return to
 }
 
 // appendView appends b's routes to routes and returns its tunnel with
@@ -145,6 +171,18 @@ func (e *Engine) dpTransition(old, new *dpView) {
 		if created {
 			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: dataplane.TunnelIface(new.tunnel.Name)})
 		}
+		// RFC 5845 3 on the flow-based GRE device: the MAG's packets
+		// carry the session's uplink key; its triples go in before the
+		// MAG's GRE is checked.
+		for _, g := range new.gre {
+			if old != nil && slices.Contains(old.gre, g) {
+				continue
+			}
+			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: g})
+		}
+		if new.peer.IsValid() && e.refPeer(new.peer) {
+			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: dataplane.GREPeer(new.peer)})
+		}
 	}
 	if old != nil {
 		for _, r := range old.routes {
@@ -158,6 +196,15 @@ func (e *Engine) dpTransition(old, new *dpView) {
 				continue
 			}
 			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: tunnelSource(r)})
+		}
+		for _, g := range old.gre {
+			if new != nil && slices.Contains(new.gre, g) {
+				continue
+			}
+			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: g})
+		}
+		if old.peer.IsValid() && e.unrefPeer(old.peer) {
+			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: dataplane.GREPeer(old.peer)})
 		}
 		if e.unref(old.tunnel) {
 			ops = append(ops,
@@ -192,6 +239,27 @@ func (e *Engine) ref(t dataplane.Tunnel) bool {
 	}
 	e.tunnels[t.Name] = &tunnelRef{t: t, refs: 1}
 	return true
+}
+
+// refPeer counts a keyed GRE session of a MAG and reports whether the MAG
+// must join the checked GRE peers.
+func (e *Engine) refPeer(a netip.Addr) bool {
+	e.grePeers[a]++
+	return e.grePeers[a] == 1
+}
+
+// unrefPeer uncounts one and reports whether the MAG must leave them.
+func (e *Engine) unrefPeer(a netip.Addr) bool {
+	n, ok := e.grePeers[a]
+	if !ok {
+		return false
+	}
+	if n <= 1 {
+		delete(e.grePeers, a)
+		return true
+	}
+	e.grePeers[a] = n - 1
+	return false
 }
 
 // unref uncounts a session and reports whether t must be removed.
@@ -229,12 +297,19 @@ func (e *Engine) fullState() *dataplane.State {
 		Filter: &dataplane.Filter{TunnelSources: make([]dataplane.TunnelSource, 0, n)},
 	}
 	e.tunnels = map[string]*tunnelRef{}
+	e.grePeers = map[netip.Addr]int{}
 	for b := range e.bc.all {
 		var t dataplane.Tunnel
 		from := len(s.Routes)
 		t, s.Routes = e.appendView(b, s.Routes)
 		for _, r := range s.Routes[from:] {
 			s.Filter.TunnelSources = append(s.Filter.TunnelSources, tunnelSource(r))
+		}
+		if peer, key, ok := e.greUplink(b); ok {
+			s.Filter.GRESources = appendGRESources(s.Filter.GRESources, peer, key, s.Routes[from:])
+			if e.refPeer(peer) {
+				s.Filter.GREPeers = append(s.Filter.GREPeers, peer)
+			}
 		}
 		if e.ref(t) {
 			s.Tunnels = append(s.Tunnels, t)
@@ -272,9 +347,13 @@ func lmaSysctls() []dataplane.Sysctl {
 // state (no data plane to hand it to).
 func (e *Engine) countTunnels() {
 	e.tunnels = map[string]*tunnelRef{}
+	e.grePeers = map[netip.Addr]int{}
 	for b := range e.bc.all {
 		t, _ := e.appendView(b, nil)
 		e.ref(t)
+		if peer, _, ok := e.greUplink(b); ok {
+			e.refPeer(peer)
+		}
 	}
 }
 
