@@ -107,7 +107,7 @@ func monitor(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return attachAll(fs, *dir, func(string, string) {})
+	return attachAll(fs, *dir, func(string, string, bool) {})
 }
 
 // forward is the hook path the study proposes for pmip-mag (its
@@ -125,7 +125,7 @@ func forward(args []string) error {
 	if *sock == "" {
 		return errors.New("forward: -socket is required")
 	}
-	return attachAll(fs, *dir, func(ifname, ev string) {
+	return attachAll(fs, *dir, func(ifname, ev string, fast bool) {
 		name, rest, _ := strings.Cut(ev, " ")
 		var kind hostapd.Kind
 		switch name {
@@ -142,7 +142,11 @@ func forward(args []string) error {
 			fmt.Fprintf(os.Stderr, "pmip-hapmon: %s: %q: %v\n", ifname, ev, err)
 			return
 		}
-		e := hostapd.Event{Kind: kind, Interface: ifname, MAC: mac, Source: hostapd.SourceAction}
+		// The handoff hint travels too (wire key fast_reassoc), so a MAG
+		// fed by forward registers a fast reassociation with HI 3 as
+		// its own monitor would.
+		e := hostapd.Event{Kind: kind, Interface: ifname, MAC: mac, Source: hostapd.SourceAction,
+			FastReassoc: kind == hostapd.Connected && fast}
 		if kind == hostapd.Connected {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			st, err := hostapd.QueryStation(ctx, *dir, ifname, mac)
@@ -165,8 +169,9 @@ func forward(args []string) error {
 }
 
 // attachAll attaches to every interface named in fs's arguments and calls
-// on (after printing it) for each event, until SIGTERM.
-func attachAll(fs *flag.FlagSet, dir string, on func(ifname, event string)) error {
+// on (after printing it) for each event, with the handoff rule's answer
+// for an AP-STA-CONNECTED, until SIGTERM.
+func attachAll(fs *flag.FlagSet, dir string, on func(ifname, event string, fast bool)) error {
 	if fs.NArg() == 0 {
 		return errors.New("monitor: name at least one interface")
 	}
@@ -189,7 +194,7 @@ func attachAll(fs *flag.FlagSet, dir string, on func(ifname, event string)) erro
 
 // attach registers with one BSS's control socket (ATTACH, as hostapd_cli
 // does) and prints every unsolicited event it sends ("<level>TEXT").
-func attach(ctx context.Context, path, ifname string, on func(ifname, event string)) error {
+func attach(ctx context.Context, path, ifname string, on func(ifname, event string, fast bool)) error {
 	local := &net.UnixAddr{Name: fmt.Sprintf("@pmip-hapmon-%d-%s", os.Getpid(), ifname), Net: "unixgram"}
 	var c *net.UnixConn
 	var err error
@@ -230,9 +235,10 @@ func attach(ctx context.Context, path, ifname string, on func(ifname, event stri
 			return fmt.Errorf("monitor: %s refused ATTACH", path)
 		case len(msg) > 3 && msg[0] == '<' && msg[2] == '>':
 			// An event: "<3>AP-STA-CONNECTED 02:00:00:00:02:00".
-			hi := 0
+			hi, fast := 0, false
 			if ev, err := hostapd.ParseCtrlEvent([]byte(msg)); err == nil {
-				if connected, fast := hints.Observe(ev); connected {
+				var connected bool
+				if connected, fast = hints.Observe(ev); connected {
 					hi = 4
 					if fast {
 						hi = 3
@@ -240,7 +246,7 @@ func attach(ctx context.Context, path, ifname string, on func(ifname, event stri
 				}
 			}
 			emit(record{T: now, Source: "monitor", Iface: ifname, Event: msg[3:], Handoff: hi})
-			on(ifname, msg[3:])
+			on(ifname, msg[3:], fast)
 		}
 	}
 }
