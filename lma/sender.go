@@ -63,22 +63,26 @@ func (s *sender) run() {
 	for {
 		s.mu.Lock()
 		q := s.q
-		s.q = s.spare[:0]
-		s.spare = nil
-		closed := s.closed
-		s.busy = len(q) > 0
-		if !s.busy && s.idle != nil {
-			close(s.idle)
-			s.idle = nil
-		}
-		s.mu.Unlock()
 		if len(q) == 0 {
+			// Nothing queued: the queue keeps its array.
+			closed := s.closed
+			s.busy = false
+			if s.idle != nil {
+				close(s.idle)
+				s.idle = nil
+			}
+			s.mu.Unlock()
 			if closed {
 				return
 			}
 			<-s.wake
 			continue
 		}
+		// Swap in the spare array: senders append to it meanwhile.
+		s.q = s.spare[:0]
+		s.spare = nil
+		s.busy = true
+		s.mu.Unlock()
 		size := max(s.conn.BatchSize(), 1)
 		for rest := q; len(rest) > 0; {
 			n := min(len(rest), size)
@@ -87,9 +91,9 @@ func (s *sender) run() {
 		}
 		clear(q) // let the buffers go
 		s.mu.Lock()
-		if s.spare == nil {
-			s.spare = q[:0]
-		}
+		// q's array is the next spare: two arrays alternate, and once
+		// both have grown to a burst's size queueing allocates no more.
+		s.spare = q[:0]
 		s.mu.Unlock()
 	}
 }
