@@ -54,7 +54,9 @@
 // removing a client is one set element, never a ruleset rewrite. On the
 // LMA, packets that arrive from a MAG's tunnel must come from a home
 // address of a session that tunnel serves ([TunnelSource]), one element
-// per prefix likewise. The same
+// per prefix likewise; keyed GRE, which shares one flow-based device among
+// all sessions, is checked before decapsulation as (MAG . key . inner
+// source) ([GRESource]). The same
 // table holds a map from traffic selectors to packet marks ([Flow]), the
 // mark choosing a routing table that points into a tunnel, so that moving a
 // flow (RFC 7864) is one map element.

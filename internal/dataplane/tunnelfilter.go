@@ -30,8 +30,8 @@ import (
 // flow-based GRE device every keyed session shares one input device, so
 // fib accepts any GRE client's address from any MAG. Here, on that device
 // the set proves the source is a home address of some session the LMA
-// routes over GRE; which MAG sent it would need the outer source and the
-// key, which the decapsulated packet no longer carries for nftables.
+// routes over GRE; which MAG sent it with which key is [GRESource]'s
+// check, on the packet before it is decapsulated.
 type TunnelSource struct {
 	Dev    string
 	Prefix netip.Prefix
