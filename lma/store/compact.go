@@ -84,7 +84,7 @@ func (w *WAL) maybeCompact(ctx context.Context) error {
 			if err := checkCtx(); err != nil {
 				return err
 			}
-			if _, newer := x.m[string(sc.rec.key)]; newer {
+			if _, newer := x.get(sc.rec.key); newer {
 				return nil
 			}
 			return sw.putRaw(sc.raw())
@@ -99,7 +99,7 @@ func (w *WAL) maybeCompact(ctx context.Context) error {
 			if err := checkCtx(); err != nil {
 				return err
 			}
-			if sc.rec.kind != kindPut || x.m[string(sc.rec.key)] != pos(s.seq, off) {
+			if p, _ := x.get(sc.rec.key); sc.rec.kind != kindPut || p != pos(s.seq, off) {
 				return nil
 			}
 			return sw.putRaw(sc.raw())

@@ -198,7 +198,7 @@ func (w *WAL) recover() error {
 	idx.snapSeq = w.snapSeq
 	w.recovered = idx
 	w.log.Info("store: recovered", "dir", w.dir, "snapshot", w.snapSeq, "snapshot_bytes", w.snapSize,
-		"segments", len(w.segs), "log_keys", len(idx.m), "torn_tail_bytes", w.stats.tornTail.Load())
+		"segments", len(w.segs), "log_keys", idx.len(), "torn_tail_bytes", w.stats.tornTail.Load())
 	return nil
 }
 
