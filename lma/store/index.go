@@ -39,7 +39,9 @@ type shortKey struct {
 // Segments are at most 1 GiB, so offsets fit in 30 bits.
 const tombBit = 1 << 31
 
-func newIndex() *index { return &index{short: make(map[shortKey]uint64), long: make(map[string]uint64)} }
+func newIndex() *index {
+	return &index{short: make(map[shortKey]uint64), long: make(map[string]uint64)}
+}
 
 func pos(seq uint64, off int64) uint64 { return seq<<32 | uint64(off) }
 
