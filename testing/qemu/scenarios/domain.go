@@ -26,9 +26,9 @@ type Domain struct {
 	// APVM is the guest of the APs and the client when Config.MAGArch
 	// puts them in their own (scenario 6); nil when one guest holds all.
 	APVM *qemu.VM
-	// RoamMethod is how the client (re)authenticated at its last move
-	// (Roam), for the narration.
-	RoamMethod string
+	// LastRoamMethod is how the client (re)authenticated at its last
+	// handover, for the narration.
+	LastRoamMethod string
 
 	radio string // the client's radio interface
 

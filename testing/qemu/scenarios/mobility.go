@@ -131,14 +131,15 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 	} else {
 		d.Say("client roams %s -> %s (wpa_cli ft_ds: 802.11r FT through %s, then reassociates with %s; make before break)", from.Name, to.Name, from.Name, to.Name)
 	}
-	t0, method := d.Roam(to)
-	d.RoamMethod = method
-	d.Say("client associated with %s after %.0f ms; 802.11 method: %s", to.Name, ms(time.Since(t0)), method)
+	t0, clientMark := d.Roam(to)
+	d.Say("client connected to %s %.0f ms after the command", to.Name, ms(time.Since(t0)))
 	// Data must flow again through the new MAG, for a while.
 	for _, s := range streams {
 		d.waitBytes(s.name, 100_000, 30*time.Second)
 	}
 	reps := d.StopStreams()
+	d.LastRoamMethod = d.RoamMethod(to, clientMark)
+	d.Say("802.11 method of the handover: %s", d.LastRoamMethod)
 	after := d.ClientAddrs()
 	slices.Sort(after)
 	if !slices.Equal(before, after) {
@@ -154,6 +155,11 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 		gap = max(gap, r.MaxGap.Ms)
 	}
 	d.Record("handover traffic gap", gap, "ms")
+	// Where the gap went (docs/handover.md 8), from the logs and the
+	// new MAG's backhaul capture, all on the guest's clock.
+	h := handoverLogs{Client: d.Log("wpa_supplicant")[clientMark:], Hostapd: d.Log("hostapd-" + to.Name),
+		MAG: d.Log("mag-" + to.Name), MH: d.backhaulMH(to), Streams: reps, BSSID: to.BSSID, ClientMAC: d.ClientMAC}
+	d.Say("handover timeline:%s", renderTimeline(h.timeline()))
 	bs, err := d.Bindings()
 	if err != nil {
 		d.T.Fatal(err)

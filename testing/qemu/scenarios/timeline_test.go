@@ -1,0 +1,58 @@
+package scenarios
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTimeline reads a handover's milestones from hand-made logs in the
+// formats the domain's daemons write: wpa_supplicant and hostapd with -t,
+// pmip-mag's slog text, the backhaul's Mobility Header messages and the
+// stream reports; lines before the roam and other stations are ignored.
+func TestTimeline(t *testing.T) {
+	const bssid, sta = "02:00:00:00:01:00", "02:00:00:00:02:00"
+	at := func(s float64) time.Time { return time.Unix(0, int64(s*1e9)) }
+	h := handoverLogs{
+		Client: "100.000000: wlan2: CTRL-EVENT-SCAN-RESULTS\n" +
+			"100.100000: wlan2: Trying to associate with " + bssid + " (SSID='x' freq=2412 MHz)\n" +
+			"100.300000: wlan2: CTRL-EVENT-CONNECTED - Connection to " + bssid + " completed [id=0 id_str=]\n",
+		Hostapd: "90.000000: wlan1: AP-STA-CONNECTED 02:00:00:00:09:00\n" +
+			"100.350000: wlan1: AP-STA-CONNECTED " + sta + "\n",
+		MAG: "time=" + at(99).UTC().Format(time.RFC3339Nano) + ` level=DEBUG msg="hostapd: station connected" station=` + sta + "\n" +
+			"time=" + at(100.351).UTC().Format(time.RFC3339Nano) + ` level=DEBUG msg="hostapd: station connected" component=hostapd-monitor bss=wlan1 station=` + sta + " fast_reassoc=true\n" +
+			"time=" + at(100.700).UTC().Format(time.RFC3339Nano) + ` level=INFO msg="registration accepted, client served" binding=` + sta + "(alice@example.net)\n",
+		MH: []MHPacket{
+			{At: at(50), Type: mhBindingUpdate, Seq: 1},
+			{At: at(100.360), Type: mhBindingUpdate, Seq: 7},
+			{At: at(100.400), Type: mhBindingAck, Seq: 7},
+		},
+		Streams:   map[string]StreamReport{},
+		BSSID:     bssid,
+		ClientMAC: sta,
+	}
+	var r StreamReport
+	r.MaxGap.At, r.MaxGap.Ms = at(100.900).UnixNano(), 850
+	h.Streams["stream-v4"] = r
+	got := renderTimeline(h.timeline())
+	want := []string{
+		"-50 ms  stream-v4: last bytes before the longest pause",
+		"+0 ms  client: reassociation request to the new AP",
+		"+200 ms  client: connected",
+		"+250 ms  new AP's hostapd: AP-STA-CONNECTED",
+		"+251 ms  new MAG: hostapd's event received",
+		"+260 ms  new MAG: PBU sent",
+		"+300 ms  new MAG: PBA received",
+		"+600 ms  new MAG: client served",
+		"+800 ms  stream-v4: bytes again",
+	}
+	lines := strings.Split(strings.TrimPrefix(got, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("timeline:%s\nwant %d lines", got, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(strings.Join(strings.Fields(lines[i]), " "), strings.Join(strings.Fields(w), " ")) {
+			t.Errorf("line %d = %q, want %q", i, lines[i], w)
+		}
+	}
+}
