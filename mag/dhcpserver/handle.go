@@ -2,7 +2,9 @@ package dhcpserver
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 
@@ -232,7 +234,14 @@ func (s *Server) answer(k mac, m *dhcpv4.DHCPv4, unicast bool, lease Lease) {
 
 func (s *Server) offer(k mac, m *dhcpv4.DHCPv4, lease Lease) {
 	s.send(k, m, dhcpv4.MessageTypeOffer, lease, "")
-	s.log.Info("DHCPOFFER", "mac", k, "addr", lease.Addr, "router", lease.Router, "lease", s.leaseTime(lease))
+	// Debug, not Info: an OFFER is a step, the ACK (logged at Info) is the
+	// lease, and the engine already logged the addresses when the PBA came.
+	// The OFFER answers a held DISCOVER on the PBA's path (LeaseReady), just
+	// before the RA: a log write there is a system call the RA waits for,
+	// and on an AP logd may be slow to read.
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("DHCPOFFER", "mac", k, "addr", lease.Addr, "router", lease.Router, "lease", s.leaseTime(lease))
+	}
 }
 
 // handleDecline: RFC 2131 4.3.3. The address belongs to the LMA's pool,
