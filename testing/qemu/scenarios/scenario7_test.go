@@ -36,10 +36,11 @@ func TestScenario7(t *testing.T) {
 	// TCG, with the streams taking most of the guest's CPU, it has taken
 	// 24-33 s), then the engine and the kernel state.
 	r := d.RestartLMA(120 * time.Second)
+	// A SIGKILL leaves the control socket file: the new LMA replaces it.
 	if !r.StaleSocket {
 		t.Errorf("no control socket left by the killed LMA: the restart did not exercise replacing a stale one")
 	}
-	d.Say("restarted LMA running after %.0f ms (store recovery %.0f ms), replacing the stale control socket", ms(r.Running), ms(r.StoreOpen))
+	d.Say("restarted LMA running after %.0f ms (store recovery %.0f ms); it replaced the stale control socket", ms(r.Running), ms(r.StoreOpen))
 	d.Record("LMA restart to running", ms(r.Running), "ms")
 	// Running means the binding cache is recovered and the control
 	// socket answers: the binding must be there at once.
