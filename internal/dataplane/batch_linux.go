@@ -42,7 +42,18 @@ func (k *Netlink) ApplyBatch(ctx context.Context, ops []Op) []error {
 		}
 		pending, msgs = pending[:0], msgs[:0]
 	}
-	for i, op := range ops {
+	for i := 0; i < len(ops); i++ {
+		op := ops[i]
+		if isElement(op.Obj) {
+			flush()
+			j := i + 1
+			for j < len(ops) && j-i < elementBatch && isElement(ops[j].Obj) {
+				j++
+			}
+			k.applyElements(ctx, ops[i:j], errs[i:j])
+			i = j - 1
+			continue
+		}
 		r, ok := op.Obj.(Route)
 		if !ok || size == 1 {
 			flush()
@@ -64,6 +75,34 @@ func (k *Netlink) ApplyBatch(ctx context.Context, ops []Op) []error {
 	}
 	flush()
 	return errs
+}
+
+// elementBatch is how many set elements go in one nftables transaction
+// (some 100 octets of netlink each).
+const elementBatch = 512
+
+// isElement reports whether o is a set element ApplyBatch sends in one
+// nftables transaction with its neighbours.
+func isElement(o Object) bool {
+	switch o.(type) {
+	case TunnelSource, GRESource:
+		return true
+	}
+	return false
+}
+
+// applyElements adds and deletes set elements in one transaction. The
+// kernel takes a transaction whole or not at all: if it refuses, each
+// element is applied on its own so that only the failing ones report an
+// error (and a deletion of an element that is gone succeeds, as in
+// Apply).
+func (k *Netlink) applyElements(ctx context.Context, ops []Op, errs []error) {
+	if len(ops) > 1 && k.nft.elements(ops) == nil {
+		return
+	}
+	for i, op := range ops {
+		errs[i] = k.Apply(ctx, op)
+	}
 }
 
 // sendBatch sends msgs, the requests of ops[idx[0]], ops[idx[1]], ..., in

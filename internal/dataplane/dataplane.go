@@ -39,8 +39,10 @@ type Kernel interface {
 
 // Batcher is a [Kernel] that applies runs of operations with fewer
 // system calls (the netlink kernel sends many route requests in one
-// sendmsg): what a restarted LMA needs to install a million routes. The
-// Reconciler hands it every run of consecutive routes of a plan.
+// sendmsg, and many set elements in one nftables transaction): what a
+// restarted LMA needs to install a million routes and their filter
+// elements. The Reconciler hands it every run of consecutive routes,
+// [TunnelSource]s and [GRESource]s of a plan.
 type Batcher interface {
 	Kernel
 	// ApplyBatch performs ops in order, each as Apply would, and returns
@@ -132,15 +134,13 @@ func (r *Reconciler) Set(ctx context.Context, s *State) error {
 			errs = append(errs, fmt.Errorf("dataplane: %d of %d operations not applied: %w", len(ops)-i, len(ops), err))
 			break
 		}
-		// A run of routes (the bulk of an LMA's state) goes to the
-		// kernel in batches, up to runMax at a time so that a cancelled
+		// A run of routes or of the LMA's filter elements (the bulk of
+		// its state: one of each per home address) goes to the kernel
+		// in batches, up to runMax at a time so that a cancelled
 		// context stops it.
 		n := 1
-		if _, ok := ops[i].Obj.(Route); ok && batcher != nil {
-			for n < runMax && i+n < len(ops) {
-				if _, ok := ops[i+n].Obj.(Route); !ok {
-					break
-				}
+		if batcher != nil && batchable(ops[i].Obj) {
+			for n < runMax && i+n < len(ops) && batchable(ops[i+n].Obj) {
 				n++
 			}
 		}
@@ -171,6 +171,16 @@ func (r *Reconciler) Set(ctx context.Context, s *State) error {
 
 // runMax is the longest run of routes handed to a [Batcher] at once.
 const runMax = 4096
+
+// batchable reports whether a [Batcher] takes o in a run: routes, and the
+// set elements an LMA holds one of per home address.
+func batchable(o Object) bool {
+	switch o.(type) {
+	case Route, TunnelSource, GRESource:
+		return true
+	}
+	return false
+}
 
 // Change applies single operations without planning the whole state: each
 // costs one kernel request, whatever the number of objects, which is what

@@ -247,6 +247,38 @@ func (n *nftKernel) apply(op Op) error {
 	return err
 }
 
+// elements queues every element operation of ops (TunnelSource and
+// GRESource only) and sends them as one transaction.
+func (n *nftKernel) elements(ops []Op) error {
+	sets := n.sets()
+	for _, op := range ops {
+		var name string
+		var e nftables.SetElement
+		switch o := op.Obj.(type) {
+		case TunnelSource:
+			name, e = encodeTunnelSource(o)
+		case GRESource:
+			name, e = encodeGRESource(o)
+		default:
+			return fmt.Errorf("not a batched set element: %T", op.Obj)
+		}
+		var err error
+		if op.Action == Del {
+			err = n.conn.SetDeleteElements(sets[name], []nftables.SetElement{e})
+		} else {
+			err = n.conn.SetAddElements(sets[name], []nftables.SetElement{e})
+		}
+		if err != nil {
+			// Send what was queued; the caller then applies each on
+			// its own, which repeats nothing harmful (adds and
+			// deletes of elements are idempotent in Apply).
+			_ = n.conn.Flush()
+			return err
+		}
+	}
+	return n.conn.Flush()
+}
+
 func (n *nftKernel) element(a Action, set string, e nftables.SetElement) error {
 	s := n.sets()[set]
 	if a == Del {
