@@ -24,7 +24,7 @@ type result struct {
 	lat, readLat []time.Duration // sorted
 }
 
-const header = "run            PBUs     answered  rate/s    p50       p99       p99.9     max       lost  rejected  p99@read"
+const header = "run                    PBUs     answered  rate/s    p50       p99       p99.9     max       lost  rejected  p99@read"
 
 func (r *result) line(c config) string {
 	pct := func(q float64) string {
@@ -42,7 +42,7 @@ func (r *result) line(c config) string {
 	if len(r.readLat) > 0 {
 		readP99 = fmtDur(r.readLat[min(len(r.readLat)-1, int(0.99*float64(len(r.readLat))))])
 	}
-	return fmt.Sprintf("%-14s %-8d %-9d %-9.0f %-9s %-9s %-9s %-9s %-5d %-9d %s",
+	return fmt.Sprintf("%-22s %-8d %-9d %-9.0f %-9s %-9s %-9s %-9s %-5d %-9d %s",
 		c.label, r.sent, r.answered, rate, pct(0.50), pct(0.99), pct(0.999), maxLat, r.lost, r.rejected, readP99)
 }
 
