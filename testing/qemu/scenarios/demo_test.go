@@ -9,8 +9,8 @@ import (
 // and prints its narration): scenarios 1, 2 and 3 in one guest, one after
 // the other, and the figures they measured.
 //
-//	[cn] ── [lma] ══ [ap1] MAG1 )))  client: 1. attach, ping
-//	              ══ [ap2] MAG2 )))          2. roam ap1 -> ap2 under TCP streams
+//	[cn] ── [lma] ══ [ap1] MAG1 )))  client: 1. attach (WPA2-EAP via RADIUS), ping
+//	  AAA (RADIUS)══ [ap2] MAG2 )))          2. roam ap1 -> ap2 under TCP streams (802.11r FT)
 //	                                         3. detach; kernel state back to the baseline
 func TestDemo(t *testing.T) {
 	t0 := time.Now()
@@ -28,5 +28,6 @@ func TestDemo(t *testing.T) {
 	for _, f := range d.Figures() {
 		d.Say("  %-30s %8.1f %s", f.Name, f.Value, f.Unit)
 	}
+	d.Say("  handover 802.11 method: %s", d.LastRoamMethod)
 	d.Say("demo done in %v", time.Since(t0).Round(time.Second))
 }

@@ -159,7 +159,10 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 	// new MAG's backhaul capture, all on the guest's clock.
 	h := handoverLogs{Client: d.Log("wpa_supplicant")[clientMark:], Hostapd: d.Log("hostapd-" + to.Name),
 		MAG: d.Log("mag-" + to.Name), MH: d.backhaulMH(to), Streams: reps, BSSID: to.BSSID, ClientMAC: d.ClientMAC}
-	d.Say("handover timeline:%s", renderTimeline(h.timeline()))
+	d.Say("handover timeline, from the client's reassociation request (guest clock):")
+	for _, l := range renderTimeline(h.timeline()) {
+		d.Say("  %s", l)
+	}
 	bs, err := d.Bindings()
 	if err != nil {
 		d.T.Fatal(err)

@@ -135,11 +135,12 @@ func (h handoverLogs) timeline() []Milestone {
 	return ms
 }
 
-// renderTimeline prints milestones relative to the client's first (its
-// move), or to the first one when the client's are missing.
-func renderTimeline(ms []Milestone) string {
+// renderTimeline renders milestones, one line each, relative to the
+// client's first (its move), or to the first one when the client's are
+// missing.
+func renderTimeline(ms []Milestone) []string {
 	if len(ms) == 0 {
-		return " (no milestones found)"
+		return []string{"(no milestones found)"}
 	}
 	t0 := ms[0].At
 	for _, m := range ms {
@@ -148,9 +149,9 @@ func renderTimeline(ms []Milestone) string {
 			break
 		}
 	}
-	var b strings.Builder
+	var out []string
 	for _, m := range ms {
-		fmt.Fprintf(&b, "\n  %+8.0f ms  %s", m.At.Sub(t0).Seconds()*1000, m.What)
+		out = append(out, fmt.Sprintf("%+6.0f ms  %s", m.At.Sub(t0).Seconds()*1000, m.What))
 	}
-	return b.String()
+	return out
 }

@@ -34,7 +34,8 @@ func TestTimeline(t *testing.T) {
 	var r StreamReport
 	r.MaxGap.At, r.MaxGap.Ms = at(100.900).UnixNano(), 850
 	h.Streams["stream-v4"] = r
-	got := renderTimeline(h.timeline())
+	lines := renderTimeline(h.timeline())
+	got := strings.Join(lines, "\n")
 	want := []string{
 		"-50 ms  stream-v4: last bytes before the longest pause",
 		"+0 ms  client: reassociation request to the new AP",
@@ -46,7 +47,6 @@ func TestTimeline(t *testing.T) {
 		"+600 ms  new MAG: client served",
 		"+800 ms  stream-v4: bytes again",
 	}
-	lines := strings.Split(strings.TrimPrefix(got, "\n"), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("timeline:%s\nwant %d lines", got, len(want))
 	}

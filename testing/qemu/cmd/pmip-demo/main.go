@@ -48,21 +48,25 @@ func main() {
 		os.Exit(2)
 	}
 	var all [][]figure
+	var methods []string
+	var walls []time.Duration
 	failed := false
 	for i := 1; i <= *runs; i++ {
 		if *runs > 1 {
 			fmt.Printf("\n=== demo run %d of %d\n", i, *runs)
 		}
-		figs, err := runOnce(i, *timeout, *verbose)
+		r, err := runOnce(i, *timeout, *verbose)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "pmip-demo:", err)
 			failed = true
 			continue
 		}
-		all = append(all, figs)
+		all = append(all, r.figs)
+		methods = append(methods, r.method)
+		walls = append(walls, r.wall)
 	}
 	if len(all) > 1 {
-		printTable(all)
+		printTable(all, methods, walls)
 	}
 	if failed {
 		os.Exit(1)
@@ -75,14 +79,25 @@ type figure struct {
 	unit  string
 }
 
-func runOnce(n int, timeout time.Duration, verbose bool) ([]figure, error) {
+// result is what one run of the demo measured.
+type result struct {
+	figs   []figure
+	method string        // the handover's 802.11 method, as narrated
+	wall   time.Duration // the run's wall time, build and boot included
+}
+
+// methodMark starts the narration line that names the handover's 802.11
+// method (scenarios.Domain.Handover).
+const methodMark = "802.11 method of the handover: "
+
+func runOnce(n int, timeout time.Duration, verbose bool) (result, error) {
 	if err := os.MkdirAll("results", 0o755); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	logPath := filepath.Join("results", fmt.Sprintf("demo-%d.log", n))
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	defer logf.Close()
 	cmd := exec.Command("go", "test", "-json", "-count=1", "-timeout", timeout.String(),
@@ -91,13 +106,14 @@ func runOnce(n int, timeout time.Duration, verbose bool) ([]figure, error) {
 	cmd.Stderr = io.MultiWriter(os.Stderr, logf)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	var figs []figure
+	method := "(not narrated)"
 	var tailLines []string
 	passed := false
 	sc := bufio.NewScanner(out)
@@ -125,6 +141,9 @@ func runOnce(n int, timeout time.Duration, verbose bool) ([]figure, error) {
 		if f, ok := parseFigure(ev.Output); ok {
 			figs = append(figs, f)
 		}
+		if _, m, ok := strings.Cut(ev.Output, methodMark); ok {
+			method = strings.TrimSpace(m)
+		}
 		if _, msg, ok := strings.Cut(ev.Output, " demo: "); ok && !verbose {
 			fmt.Printf("[%6.1fs] %s", time.Since(t0).Seconds(), msg)
 		}
@@ -134,13 +153,14 @@ func runOnce(n int, timeout time.Duration, verbose bool) ([]figure, error) {
 		if !verbose {
 			fmt.Print(strings.Join(tailLines, ""))
 		}
-		return nil, fmt.Errorf("run %d failed after %v (go test: %v); its log: %s", n, time.Since(t0).Round(time.Second), werr, logPath)
+		return result{}, fmt.Errorf("run %d failed after %v (go test: %v); its log: %s", n, time.Since(t0).Round(time.Second), werr, logPath)
 	}
-	fmt.Printf("demo passed in %v (log: %s)\n", time.Since(t0).Round(time.Second), logPath)
+	wall := time.Since(t0)
+	fmt.Printf("demo passed in %v (log: %s)\n", wall.Round(time.Second), logPath)
 	if len(figs) == 0 {
-		return nil, fmt.Errorf("run %d passed but reported no figures; its log: %s", n, logPath)
+		return result{}, fmt.Errorf("run %d passed but reported no figures; its log: %s", n, logPath)
 	}
-	return figs, nil
+	return result{figs: figs, method: method, wall: wall}, nil
 }
 
 // parseFigure reads a "figure: NAME = VALUE UNIT" line of the scenarios.
@@ -161,8 +181,9 @@ func parseFigure(line string) (figure, bool) {
 	return figure{name, v, unit}, true
 }
 
-// printTable prints each figure's values over the runs.
-func printTable(all [][]figure) {
+// printTable prints each figure's values over the runs, the handover's
+// 802.11 method and each run's wall time.
+func printTable(all [][]figure, methods []string, walls []time.Duration) {
 	fmt.Printf("\nfigures over %d runs:\n", len(all))
 	var names []string
 	seen := map[string]bool{}
@@ -186,5 +207,13 @@ func printTable(all [][]figure) {
 			fmt.Printf(" | %-22s", strings.Join(vals, ", "))
 		}
 		fmt.Println()
+	}
+	fmt.Printf("  %-30s", "wall time of the run")
+	for _, w := range walls {
+		fmt.Printf(" | %-22s", w.Round(time.Second))
+	}
+	fmt.Println()
+	for i, m := range methods {
+		fmt.Printf("  handover 802.11 method, run %d: %s\n", i+1, m)
 	}
 }
