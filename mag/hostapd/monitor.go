@@ -94,7 +94,11 @@ type MonitorStats struct {
 	Resyncs        uint64 // station tables listed
 	ResyncFailures uint64
 	QueryFailures  uint64 // STA <mac> queries that failed
-	Deauths        uint64 // DEAUTHENTICATE tx=0 sent and acknowledged
+	// RememberedIdentity counts fast reassociations hostapd reported
+	// without an identity that got the one the station authenticated
+	// with here before (identities.go).
+	RememberedIdentity uint64
+	Deauths            uint64 // DEAUTHENTICATE tx=0 sent and acknowledged
 }
 
 // Monitor attaches to the control socket of each configured BSS and
@@ -104,6 +108,7 @@ type Monitor struct {
 	log *slog.Logger
 	clk clock.Clock
 	bss map[string]*bssMonitor
+	ids identities // identities.go
 
 	mu    sync.Mutex
 	stats MonitorStats
@@ -548,7 +553,22 @@ func (b *bssMonitor) addIdentity(ctx context.Context, ev *Event) {
 		return
 	}
 	ev.Identity = st.Identity
-	b.log.Debug("hostapd: station connected", "station", ev.MAC.String(), "identity", st.Identity,
+	now := b.m.clk.Now()
+	switch {
+	case st.Identity != "":
+		b.m.ids.remember(ev.MAC, st.Identity, now)
+	case ev.FastReassoc:
+		// hostapd has none after FT or a PMKSA-cache resumption: the
+		// one of the authentication the station resumed, if it was
+		// here (identities.go).
+		if id, ok := b.m.ids.lookup(ev.MAC, now); ok {
+			ev.Identity = id
+			b.m.count(func(s *MonitorStats) { s.RememberedIdentity++ })
+			b.log.Info("hostapd: fast reassociation without an identity: the one the station authenticated with here",
+				"station", ev.MAC.String(), "identity", id)
+		}
+	}
+	b.log.Debug("hostapd: station connected", "station", ev.MAC.String(), "identity", ev.Identity,
 		"akm", st.AKM, "fast_reassoc", ev.FastReassoc)
 }
 
@@ -591,6 +611,7 @@ func (b *bssMonitor) resync(ctx context.Context) {
 		if !st.Authorized {
 			continue // its AP-STA-CONNECTED is still to come
 		}
+		b.m.ids.remember(st.MAC, st.Identity, b.m.clk.Now())
 		b.deliver(Event{Kind: Connected, Interface: b.ifname, MAC: st.MAC, Identity: st.Identity, Source: SourceCtrl})
 	}
 	if !complete {

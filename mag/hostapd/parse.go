@@ -97,6 +97,12 @@ func ParseStation(out []byte, mac net.HardwareAddr) (Station, error) {
 	return st.Station, nil
 }
 
+// noIdentity are the values hostapd prints for dot1xAuthSessionUserName
+// when it knows no identity: "N/A" (hostapd 2.10 after a fast
+// reassociation, measured in the QEMU tier), "(null)" (a NULL identity
+// through printf on C libraries that print one so).
+var noIdentity = map[string]bool{"N/A": true, "(null)": true}
+
 // maxAKMLen bounds the AKM selector kept: "00-0f-ac-18" is 11 octets.
 const maxAKMLen = 32
 
@@ -137,6 +143,13 @@ func parseStationEntry(out []byte) (ListedStation, error) {
 		case key == "dot1xAuthSessionUserName" && !found:
 			found = true
 			st.Identity = value
+			if noIdentity[value] {
+				// hostapd prints a placeholder when its EAPOL state
+				// machine holds no identity: seen as "N/A" after an
+				// FT or PMKSA-cache (re)association (hostapd 2.10,
+				// docs/handover.md 5.4). It is nobody's NAI.
+				st.Identity = ""
+			}
 		case key == "AKMSuiteSelector" && !akm:
 			akm = true
 			if len(value) <= maxAKMLen && !strings.ContainsFunc(value, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {

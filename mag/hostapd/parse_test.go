@@ -97,6 +97,8 @@ func TestParseStaInfo(t *testing.T) {
 		{name: "PSK, no identity", out: "02:00:00:00:01:00\nflags=[AUTH][ASSOC][AUTHORIZED]\naid=1\n"},
 		{name: "identity with = and spaces", out: "02:00:00:00:01:00\ndot1xAuthSessionUserName=a=b c@x\n", want: "a=b c@x"},
 		{name: "empty identity", out: "02:00:00:00:01:00\ndot1xAuthSessionUserName=\n"},
+		{name: "hostapd's placeholder after a fast reassociation", out: "02:00:00:00:01:00\ndot1xAuthSessionUserName=N/A\n"},
+		{name: "a NULL identity printed", out: "02:00:00:00:01:00\ndot1xAuthSessionUserName=(null)\n"},
 		{name: "first identity wins", out: "02:00:00:00:01:00\ndot1xAuthSessionUserName=one\ndot1xAuthSessionUserName=two\n", want: "one"},
 		{name: "leading blank line", out: "\n02:00:00:00:01:00\ndot1xAuthSessionUserName=bob\n", want: "bob"},
 		{name: "unknown station", out: "FAIL\n", err: ErrNoStation},

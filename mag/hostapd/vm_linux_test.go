@@ -25,63 +25,8 @@ import (
 //	           └─► hostapd_cli sta MAC (identity) ──► unixgram ──► Listener ──► events
 func TestVMRealHostapd(t *testing.T) {
 	nstest.RequireVM(t)
-	bins := map[string]string{}
-	for _, b := range []string{"hostapd", "hostapd_cli", "wpa_supplicant", "wpa_cli", "iw", "modprobe"} {
-		bins[b] = findBinary(t, b)
-	}
-	must := func(name string, args ...string) string {
-		t.Helper()
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	must(bins["modprobe"], "mac80211_hwsim", "radios=2")
-	t.Cleanup(func() { _ = exec.Command(bins["modprobe"], "-r", "mac80211_hwsim").Run() })
-	// Read before the move: /sys shows the namespace that mounted it.
-	addr, err := os.ReadFile("/sys/class/net/wlan1/address")
-	if err != nil {
-		t.Fatal(err)
-	}
-	staMAC := strings.TrimSpace(string(addr))
-	ap, sta := nstest.New(t, "ap"), nstest.New(t, "sta")
-	must(bins["iw"], "phy", "phy0", "set", "netns", "name", ap.Name)
-	must(bins["iw"], "phy", "phy1", "set", "netns", "name", sta.Name)
-	sta.Run(t, "ip", "link", "set", "wlan1", "up")
-
-	dir := t.TempDir()
-	ctrl := filepath.Join(dir, "hostapd")
-	const psk = "06b4be19da289f475aa46a33cb793029" // EAP-PSK key, 16 octets
-	write := func(name string, lines ...string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	users := write("eap_users", `"alice@example.org" PSK `+psk)
-	apConf := write("hostapd.conf", "interface=wlan0", "driver=nl80211", "ctrl_interface="+ctrl,
-		"ssid=pmip-eap", "hw_mode=g", "channel=1", "ieee8021x=1", "eap_server=1", "eap_user_file="+users,
-		"wpa=2", "wpa_key_mgmt=WPA-EAP", "rsn_pairwise=CCMP")
-	staConf := write("wpa.conf", "ctrl_interface="+filepath.Join(dir, "wpa"), "network={", `ssid="pmip-eap"`,
-		"key_mgmt=WPA-EAP", "eap=PSK", `identity="alice@example.org"`, "password="+psk, "scan_freq=2412", "}")
-	apLog, staLog := filepath.Join(dir, "hostapd.log"), filepath.Join(dir, "wpa.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, f := range []string{apLog, staLog} {
-				b, _ := os.ReadFile(f)
-				t.Logf("--- %s:\n%s", f, b)
-			}
-		}
-	})
-
-	hostapd := exec.Command(bins["hostapd"], "-t", "-f", apLog, apConf)
-	if err := ap.Start(hostapd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = hostapd.Process.Kill(); _ = hostapd.Wait() })
-	waitFile(t, filepath.Join(ctrl, "wlan0"))
+	w := startWiFi(t)
+	bins, dir, ctrl, sta, staMAC, staConf, staLog := w.bins, w.dir, w.ctrl, w.sta, w.staMAC, w.staConf, w.staLog
 
 	// The hook as deployed: the real script, run by the real hostapd_cli,
 	// calling pmip-mag (this test binary) found on PATH.
@@ -147,6 +92,115 @@ func TestVMRealHostapd(t *testing.T) {
 	if diff := cmp.Diff(want, nextEventWithin(t, events, 30*time.Second)); diff != "" {
 		t.Fatalf("event (-want +got):\n%s", diff)
 	}
+}
+
+// wifi is one AP and one station over mac80211_hwsim, each radio in its
+// own namespace, hostapd running (WPA2-EAP, hostapd's internal EAP
+// server, EAP-PSK for alice@example.org) and wpa_supplicant configured
+// but not started.
+type wifi struct {
+	bins            map[string]string
+	dir, ctrl       string
+	ap, sta         *nstest.NS
+	staMAC          string
+	apConf, staConf string
+	apLog, staLog   string
+	hostapd         *exec.Cmd
+}
+
+func startWiFi(t *testing.T) *wifi {
+	t.Helper()
+	w := &wifi{bins: map[string]string{}}
+	for _, b := range []string{"hostapd", "hostapd_cli", "wpa_supplicant", "wpa_cli", "iw", "modprobe"} {
+		w.bins[b] = findBinary(t, b)
+	}
+	must := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	must(w.bins["modprobe"], "mac80211_hwsim", "radios=2")
+	t.Cleanup(func() { _ = exec.Command(w.bins["modprobe"], "-r", "mac80211_hwsim").Run() })
+	// Read before the move: /sys shows the namespace that mounted it.
+	addr, err := os.ReadFile("/sys/class/net/wlan1/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.staMAC = strings.TrimSpace(string(addr))
+	// The kernel numbers phys on, across reloads of the module: read
+	// the names rather than assume phy0 and phy1.
+	phy := func(dev string) string {
+		b, err := os.ReadFile("/sys/class/net/" + dev + "/phy80211/name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	apPhy, staPhy := phy("wlan0"), phy("wlan1")
+	w.ap, w.sta = nstest.New(t, "ap"), nstest.New(t, "sta")
+	must(w.bins["iw"], "phy", apPhy, "set", "netns", "name", w.ap.Name)
+	must(w.bins["iw"], "phy", staPhy, "set", "netns", "name", w.sta.Name)
+	w.sta.Run(t, "ip", "link", "set", "wlan1", "up")
+
+	w.dir = t.TempDir()
+	w.ctrl = filepath.Join(w.dir, "hostapd")
+	const psk = "06b4be19da289f475aa46a33cb793029" // EAP-PSK key, 16 octets
+	write := func(name string, lines ...string) string {
+		p := filepath.Join(w.dir, name)
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	users := write("eap_users", `"alice@example.org" PSK `+psk)
+	w.apConf = write("hostapd.conf", "interface=wlan0", "driver=nl80211", "ctrl_interface="+w.ctrl,
+		"ssid=pmip-eap", "hw_mode=g", "channel=1", "ieee8021x=1", "eap_server=1", "eap_user_file="+users,
+		"wpa=2", "wpa_key_mgmt=WPA-EAP", "rsn_pairwise=CCMP")
+	w.staConf = write("wpa.conf", "ctrl_interface="+filepath.Join(w.dir, "wpa"), "network={", `ssid="pmip-eap"`,
+		"key_mgmt=WPA-EAP", "eap=PSK", `identity="alice@example.org"`, "password="+psk, "scan_freq=2412", "}")
+	w.apLog, w.staLog = filepath.Join(w.dir, "hostapd.log"), filepath.Join(w.dir, "wpa.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, f := range []string{w.apLog, w.staLog} {
+				b, _ := os.ReadFile(f)
+				t.Logf("--- %s:\n%s", f, b)
+			}
+		}
+	})
+	w.startHostapd(t)
+	t.Cleanup(func() { w.stopHostapd() })
+	return w
+}
+
+// startHostapd starts hostapd and waits for its control socket.
+func (w *wifi) startHostapd(t *testing.T) {
+	t.Helper()
+	w.hostapd = exec.Command(w.bins["hostapd"], "-t", "-f", w.apLog, w.apConf)
+	if err := w.ap.Start(w.hostapd); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(w.ctrl, "wlan0"))
+}
+
+// stopHostapd stops hostapd as a service manager does (SIGTERM): it
+// removes its control socket.
+func (w *wifi) stopHostapd() {
+	if w.hostapd == nil {
+		return
+	}
+	_ = w.hostapd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = w.hostapd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = w.hostapd.Process.Kill()
+		<-done
+	}
+	w.hostapd = nil
 }
 
 func nextEventWithin(t *testing.T, events <-chan Event, d time.Duration) Event {
