@@ -10,12 +10,22 @@
 #     pmip-loadgen ─────same socket path───────► pmip-loadgen -mode echo-server
 #       (the socket's own limit)                 2001:db8:b::2
 #
-# Steps: the echo figure; the LMA started empty and filled with
+# Steps: the echo figure; the LMA started empty with -durability disk
+# (a PBA leaves once its binding is fdatasynced) and filled with
 # BENCH_BINDINGS (default 1,000,000) new registrations through the
 # protocol (slow but honest: every one durable before its PBA); refreshes
 # of those bindings closed-loop (BENCH_WINDOW in flight) and open-loop at
-# BENCH_RATE (default 50,000/s); the LMA's VmRSS and VmHWM; then kill -9,
-# restart, and the time to recover the bindings from the store.
+# BENCH_RATE (default 50,000/s); then kill -9, the time to recover the
+# bindings from the store, and the same refreshes again with -durability
+# kernel (a PBA leaves once its binding is written to the kernel, which
+# kill -9 does not lose; the log is synced continuously behind); the
+# LMA's VmRSS and VmHWM. Every row carries the host's load average when
+# it ended: other work on the host skews every figure.
+#
+# Latency is from the PBU's hand-over to the kernel (just before the
+# sendmmsg carrying it) to the PBA's arrival in the MAG socket (the
+# kernel's receive timestamp); p99@read is to the moment the load
+# generator read it, its own scheduling included.
 set -eu
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -29,6 +39,10 @@ LMA_FLAGS=${BENCH_LMA_FLAGS:-}
 # The Go runtime's soft memory limit of the LMA, as docs/pmip-lma.service
 # sets it ("" for none).
 MEMLIMIT=${BENCH_GOMEMLIMIT-900MiB}
+# Scheduling priority of the LMA, the load generator and the echo server
+# (nice(1) increment; e.g. -10 to keep other jobs on a shared host from
+# taking their CPU: an appliance runs the LMA alone). Root only.
+NICE=${BENCH_NICE:-0}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench-lma: needs root (network namespace, raw sockets); skipped" >&2
@@ -92,10 +106,11 @@ now_ms() { date +%s%3N; }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 mib() { awk -v kb="$1" 'BEGIN { printf "%.0f MiB", kb / 1024 }'; }
 
+# start_lma DURABILITY
 start_lma() {
 	# Not through inns: $! must be the LMA itself (ip netns exec execs
-	# it), for /proc/PID/status.
-	ip netns exec "$NS" env GOMEMLIMIT="$MEMLIMIT" "$WORK/bin/pmip-lma" -config "$WORK/lma.conf" -dataplane none ${LMA_FLAGS:+"$LMA_FLAGS"} 2>>"$WORK/lma.log" &
+	# it, env and nice exec too), for /proc/PID/status.
+	ip netns exec "$NS" env GOMEMLIMIT="$MEMLIMIT" nice -n "$NICE" "$WORK/bin/pmip-lma" -config "$WORK/lma.conf" -dataplane none -durability "$1" ${LMA_FLAGS:+"$LMA_FLAGS"} 2>>"$WORK/lma.log" &
 	LMA_PID=$!
 	t0=$(now_ms)
 	until ctl info >/dev/null 2>&1; do
@@ -109,56 +124,75 @@ start_lma() {
 	START_MS=$(($(now_ms) - t0))
 }
 
-loadgen() { inns "$WORK/bin/pmip-loadgen" -lma 2001:db8:b::1 -mag "$MAGS" "$@"; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+# row ARGS...: one load generator run; its line gains the load average.
+row() {
+	line=$(inns nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mag "$MAGS" "$@")
+	printf '%s  %s\n' "$line" "$(load1)"
+}
+loadgen() { row -lma 2001:db8:b::1 "$@"; }
 
 OUT=$WORK/table
 {
 	echo "pmip-lma benchmark: $N bindings, raw IPv6 MH socket on loopback, $(nproc) CPUs ($(uname -r)),"
 	echo "WAL store on $(df -T "$WORK" | awk 'NR == 2 { print $2 }') ($WORK), data plane: none (no tunnel modules on this host),"
-	echo "closed loop = $WINDOW PBUs in flight; open loop = paced at $RATE/s; latency PBU sent -> PBA received;"
-	echo "LMA GOMEMLIMIT=${MEMLIMIT:-none}, timestamps on (TimestampValidityWindow 300 ms: a PBU queued longer is refused with 156)."
+	echo "closed loop = $WINDOW PBUs in flight; open loop = paced at $RATE/s; latency PBU sent -> PBA arrived (kernel timestamp),"
+	echo "p99@read to the load generator's read of it; load1 = the host's 1-minute load average as the row ended;"
+	echo "LMA GOMEMLIMIT=${MEMLIMIT:-none}, nice $NICE, timestamps on (TimestampValidityWindow 300 ms: a PBU queued longer is refused with 156)."
+	echo "disk: a PBA leaves after its binding's fdatasync; kernel: after its write(2) (kill -9 loses nothing, the log is synced behind)."
 	echo
 } >"$OUT"
 
 echo "== echo: the socket path's own limit" >&2
-ip netns exec "$NS" "$WORK/bin/pmip-loadgen" -mode echo-server -lma 2001:db8:b::2 2>/dev/null &
+ip netns exec "$NS" nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mode echo-server -lma 2001:db8:b::2 2>/dev/null &
 ECHO_PID=$!
+# The addresses' local routes come from a kernel workqueue: wait for them
+# (and the echo server) before measuring anything.
+for a in 1 2 11 12 13 14; do
+	until ip -n "$NS" -6 route get "2001:db8:b::$a" 2>/dev/null | grep -q local; do sleep 0.05; done
+done
 sleep 0.3
 {
-	inns "$WORK/bin/pmip-loadgen" -mode echo -lma 2001:db8:b::2 -mag "$MAGS" -n "$N" -window "$WINDOW" -duration "$DURATION" -header -label "echo closed"
-	inns "$WORK/bin/pmip-loadgen" -mode echo -lma 2001:db8:b::2 -mag "$MAGS" -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "echo $RATE/s"
+	row -mode echo -lma 2001:db8:b::2 -n "$N" -window "$WINDOW" -duration "$DURATION" -header -label "echo closed" |
+		sed '1s/$/  load1/'
+	row -mode echo -lma 2001:db8:b::2 -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "echo $RATE/s"
 } >>"$OUT"
 kill -9 "$ECHO_PID"
 wait "$ECHO_PID" 2>/dev/null || true
 ECHO_PID=
 
-echo "== pmip-lma: fill with $N registrations" >&2
-start_lma
-loadgen -mode register -n "$N" -window 256 -timeout 5s -label "register fill" >>"$OUT"
+echo "== pmip-lma (-durability disk): fill with $N registrations" >&2
+start_lma disk
+loadgen -mode register -n "$N" -window 256 -timeout 5s -label "register fill disk" >>"$OUT"
 FILL_RSS=$(status_kb "$LMA_PID" VmRSS)
 echo "== refresh, closed loop then open loop" >&2
-loadgen -mode refresh -n "$N" -window "$WINDOW" -duration "$DURATION" -label "refresh closed" >>"$OUT"
-loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "refresh $RATE/s" >>"$OUT"
-RSS=$(status_kb "$LMA_PID" VmRSS)
-HWM=$(status_kb "$LMA_PID" VmHWM)
+loadgen -mode refresh -n "$N" -window "$WINDOW" -duration "$DURATION" -label "refresh closed disk" >>"$OUT"
+loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "refresh $RATE/s disk" >>"$OUT"
 BINDINGS=$(ctl counters | awk '$1 == "bindings" { print $2 }')
+RSS1=$(status_kb "$LMA_PID" VmRSS)
+HWM1=$(status_kb "$LMA_PID" VmHWM)
 
-echo "== kill -9 and recovery" >&2
+echo "== kill -9, recovery, then -durability kernel" >&2
 kill -9 "$LMA_PID"
 wait "$LMA_PID" 2>/dev/null || true
 STORE=$(du -sk "$WORK/state" | awk '{ print $1 }')
-start_lma
+start_lma kernel
+REC_MS=$START_MS
 RECOVERED=$(ctl counters | awk '$1 == "bindings" { print $2 }')
 REC_HWM=$(status_kb "$LMA_PID" VmHWM)
-loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "after restart" >>"$OUT"
+loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "refresh $RATE/s kernel" >>"$OUT"
+loadgen -mode refresh -n "$N" -window "$WINDOW" -duration "$DURATION" -label "refresh closed kernel" >>"$OUT"
+RSS=$(status_kb "$LMA_PID" VmRSS)
+HWM=$(status_kb "$LMA_PID" VmHWM)
 
 {
 	echo
 	echo "bindings in the cache:          $BINDINGS"
 	echo "LMA VmRSS after the fill:       $(mib "$FILL_RSS")"
-	echo "LMA VmRSS / VmHWM after load:   $(mib "$RSS") / $(mib "$HWM")   (target <= 1 GiB)"
+	echo "LMA VmRSS / VmHWM, disk rows:   $(mib "$RSS1") / $(mib "$HWM1")   (target <= 1 GiB)"
 	echo "store on disk after load:       $(mib "$STORE")"
-	echo "restart after kill -9:          $RECOVERED bindings back, control socket answering after ${START_MS} ms, VmHWM $(mib "$REC_HWM")"
+	echo "restart after kill -9:          $RECOVERED bindings back, control socket answering after ${REC_MS} ms, VmHWM $(mib "$REC_HWM")"
+	echo "LMA VmRSS / VmHWM, kernel rows: $(mib "$RSS") / $(mib "$HWM")   (since the restart)"
 	echo "load average at the end:        $(cut -d' ' -f1-3 /proc/loadavg)   (other work on the host skews every figure)"
 } >>"$OUT"
 cat "$OUT"
