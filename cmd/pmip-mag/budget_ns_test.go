@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,6 +127,12 @@ func TestBudgets(t *testing.T) {
 	rss := procStatus(t, d.pid(), "VmRSS")
 	anon := procStatus(t, d.pid(), "RssAnon")
 	file := procStatus(t, d.pid(), "RssFile")
+	threads := procStatus(t, d.pid(), "Threads")
+	text, rodata := binaryRSS(t, d.pid(), d.bin)
+	if f := os.Getenv("PMIP_BENCH_SMAPS"); f != "" {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", d.pid()))
+		os.WriteFile(f+".64", b, 0o644)
+	}
 
 	d.peer.mu.Lock()
 	for _, mac := range macs {
@@ -158,6 +166,11 @@ func TestBudgets(t *testing.T) {
 	report("pba_to_served", served)
 	fmt.Printf("BENCH vmhwm_idle %d kB\nBENCH vmhwm_64_clients %d kB\nBENCH vmrss_64_clients %d kB\n", idleHWM, hwm, rss)
 	fmt.Printf("BENCH rss_anon_64_clients %d kB\nBENCH rss_file_64_clients %d kB\n", anon, file)
+	fmt.Printf("BENCH rss_text_64_clients %d kB\nBENCH rss_rodata_64_clients %d kB\n", text, rodata)
+	fmt.Printf("BENCH threads_64_clients %d threads\n", threads)
+	if fi, err := os.Stat(d.bin); err == nil {
+		fmt.Printf("BENCH binary_amd64_stripped %d B\n", fi.Size())
+	}
 	fmt.Printf("BENCH sigterm_64_deregistered_exit %.1f ms\n", float64(took.Microseconds())/1000)
 }
 
@@ -278,4 +291,42 @@ func (c *capture) wait(t testing.TB, mac string, timeout time.Duration) (ra, off
 			t.Fatalf("%s not served within %v: RA at %v, DHCPOFFER at %v", mac, timeout, ra, offer)
 		}
 	}
+}
+
+// binaryRSS sums the resident kB of the daemon binary's executable and
+// read-only mappings in /proc/PID/smaps: its code, and its read-only data
+// with the tables the runtime reads (pclntab, type data). The kernel maps
+// file pages around each fault (fault-around, large folios), so these
+// follow the binary's size more than the code the daemon runs.
+func binaryRSS(t testing.TB, pid int, bin string) (text, rodata int) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur *int
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 6 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			cur = nil
+			if f[5] == bin {
+				switch f[1] {
+				case "r-xp":
+					cur = &text
+				case "r--p":
+					cur = &rodata
+				}
+			}
+		case len(f) == 5 && strings.Contains(f[0], "-"):
+			cur = nil // an anonymous mapping
+		case cur != nil && len(f) == 3 && f[0] == "Rss:":
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatalf("smaps: %q", l)
+			}
+			*cur += n
+		}
+	}
+	return text, rodata
 }
