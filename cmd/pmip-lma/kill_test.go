@@ -390,11 +390,15 @@ func (w *world) check(t *testing.T, round int, b ctl.BindingsResult, pools ctl.P
 // checkKernel compares the kernel's tunnels and routes with the bindings:
 // a route for every home prefix and IPv4 home address into a tunnel whose
 // remote end is the binding's MAG, one tunnel per MAG in use, nothing
-// else.
+// else; and the uplink check of RFC 5213 5.6.2: every tunnel in the
+// filter, each route's destination allowed as a source on its tunnel
+// and nowhere else.
 func checkKernel(t *testing.T, round int, b ctl.BindingsResult, dp ctl.DataplaneResult) {
 	t.Helper()
 	remote := map[string]netip.Addr{} // tunnel name -> remote
 	routes := map[netip.Prefix]string{}
+	checked := map[string]bool{}           // tunnels in the filter
+	sources := map[netip.Prefix][]string{} // allowed source -> tunnels
 	for _, l := range strings.Split(strings.TrimSpace(dp.State), "\n") {
 		f := strings.Fields(l)
 		switch {
@@ -402,6 +406,12 @@ func checkKernel(t *testing.T, round int, b ctl.BindingsResult, dp ctl.Dataplane
 			remote[f[1]] = netip.MustParseAddr(f[6])
 		case len(f) >= 4 && f[0] == "route" && f[2] == "dev":
 			routes[netip.MustParsePrefix(f[1])] = f[3]
+		case l == "filter table":
+		case len(f) == 3 && f[0] == "filter" && f[1] == "tunnel":
+			checked[f[2]] = true
+		case len(f) == 4 && f[0] == "filter" && f[1] == "tunnel-source":
+			p := netip.MustParsePrefix(f[3])
+			sources[p] = append(sources[p], f[2])
 		case l == "":
 		default:
 			t.Errorf("round %d: unexpected kernel object: %s", round, l)
@@ -434,5 +444,21 @@ func checkKernel(t *testing.T, round int, b ctl.BindingsResult, dp ctl.Dataplane
 		if !used[name] {
 			t.Errorf("round %d: tunnel %s carries no binding (stale)", round, name)
 		}
+		if !checked[name] {
+			t.Errorf("round %d: tunnel %s is not in the uplink filter", round, name)
+		}
+	}
+	for name := range checked {
+		if _, ok := remote[name]; !ok {
+			t.Errorf("round %d: the uplink filter names %s, no tunnel of ours (stale)", round, name)
+		}
+	}
+	for d, dev := range routes {
+		if s := sources[d]; len(s) != 1 || s[0] != dev {
+			t.Errorf("round %d: source %s allowed on %v, its route goes into %s", round, d, s, dev)
+		}
+	}
+	if len(sources) != len(routes) {
+		t.Errorf("round %d: %d allowed sources for %d routes (stale ones?)", round, len(sources), len(routes))
 	}
 }
