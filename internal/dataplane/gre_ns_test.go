@@ -25,6 +25,7 @@ import (
 //	                                             raw sockets ip6:47, ip4:47
 //	filter: GRE peers 2001:db8:ff::2, 192.0.2.2
 //	  ff::2 key 100: 2001:db8:1::/64, 10.1.0.5   ff::2 key 101: 2001:db8:3::/64
+//	  ff::2 key 102: 2001:db8:4::/56
 //	  192.0.2.2 key 200: 2001:db8:2::/64, 10.1.0.7
 func TestGRESourcesNS(t *testing.T) {
 	mag := nstest.New(t, "mag")
@@ -43,6 +44,7 @@ func TestGRESourcesNS(t *testing.T) {
 			{Peer: m6, Key: 100, Prefix: pfx("2001:db8:1::/64")},
 			{Peer: m6, Key: 100, Prefix: pfx("10.1.0.5/32")},
 			{Peer: m6, Key: 101, Prefix: pfx("2001:db8:3::/64")},
+			{Peer: m6, Key: 102, Prefix: pfx("2001:db8:4::/56")}, // not a /64: the interval set
 			{Peer: m4, Key: 200, Prefix: pfx("2001:db8:2::/64")},
 			{Peer: m4, Key: 200, Prefix: pfx("10.1.0.7/32")},
 		},
@@ -149,6 +151,9 @@ func TestGRESourcesNS(t *testing.T) {
 		{"the MAG's other session, its own key", pkt{"2001:db8:ff::2", k, 101, "2001:db8:3::10"}, true},
 		{"another session's key from the same MAG", pkt{"2001:db8:ff::2", k, 101, "2001:db8:1::10"}, false},
 		{"a key that is no session's", pkt{"2001:db8:ff::2", k, 999, "2001:db8:1::10"}, false},
+		{"a /56 home prefix with its key", pkt{"2001:db8:ff::2", k, 102, "2001:db8:4:7::1"}, true},
+		{"a /56 home prefix with another key", pkt{"2001:db8:ff::2", k, 100, "2001:db8:4:7::1"}, false},
+		{"next to the /56, its key", pkt{"2001:db8:ff::2", k, 102, "2001:db8:4:100::1"}, false},
 		{"another MAG's client behind a right key", pkt{"2001:db8:ff::2", k, 100, "10.1.0.7"}, false},
 		{"IPv6 in GRE over IPv4, its key and prefix", pkt{"192.0.2.2", k, 200, "2001:db8:2::10"}, true},
 		{"IPv4 in GRE over IPv4, its key and address", pkt{"192.0.2.2", k, 200, "10.1.0.7"}, true},

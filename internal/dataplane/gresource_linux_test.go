@@ -16,9 +16,15 @@ func TestGRESourceElementsGolden(t *testing.T) {
 		set  string
 		want nftables.SetElement
 	}{
-		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 100, Prefix: pfx("2001:db8:1::/64")}, setGSrc66, nftables.SetElement{
+		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 100, Prefix: pfx("2001:db8:1::/64")}, setGSrc66H, nftables.SetElement{
+			Key: cat(ip("2001:db8:ff::2"), key(100), ip("2001:db8:1::")),
+		}},
+		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 100, Prefix: pfx("2001:db8:1::/60")}, setGSrc66, nftables.SetElement{
 			Key:    cat(ip("2001:db8:ff::2"), key(100), ip("2001:db8:1::")),
-			KeyEnd: cat(ip("2001:db8:ff::2"), key(100), ip("2001:db8:1:0:ffff:ffff:ffff:ffff")),
+			KeyEnd: cat(ip("2001:db8:ff::2"), key(100), ip("2001:db8:1:f:ffff:ffff:ffff:ffff")),
+		}},
+		{GRESource{Peer: addr("192.0.2.2"), Key: 9, Prefix: pfx("2001:db8:2::/64")}, setGSrc46H, nftables.SetElement{
+			Key: cat(ip("192.0.2.2"), key(9), ip("2001:db8:2::")),
 		}},
 		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 7, Prefix: pfx("10.1.0.5/32")}, setGSrc64, nftables.SetElement{
 			Key: cat(ip("2001:db8:ff::2"), key(7), ip("10.1.0.5")),
@@ -103,7 +109,7 @@ func FuzzDecodeGREElements(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, key, keyEnd []byte) {
 		e := nftables.SetElement{Key: key, KeyEnd: keyEnd}
-		for _, set := range []string{setGSrc66, setGSrc64, setGSrc46, setGSrc44} {
+		for _, set := range []string{setGSrc66H, setGSrc66, setGSrc64, setGSrc46H, setGSrc46, setGSrc44} {
 			s, ok := decodeGRESource(set, e)
 			if !ok {
 				continue

@@ -13,9 +13,11 @@ import (
 //
 //	set grepeer6 { type ipv6_addr }
 //	set grepeer4 { type ipv4_addr }
-//	set gsrc66 { type ipv6_addr . integer . ipv6_addr; flags interval }  outer v6, inner v6
+//	set gsrc66h { type ipv6_addr . integer . ipv6_addr }                 outer v6, inner v6 /64
+//	set gsrc66 { type ipv6_addr . integer . ipv6_addr; flags interval }  outer v6, inner v6 other
 //	set gsrc64 { type ipv6_addr . integer . ipv4_addr }                  outer v6, inner v4
-//	set gsrc46 { type ipv4_addr . integer . ipv6_addr; flags interval }  outer v4, inner v6
+//	set gsrc46h { type ipv4_addr . integer . ipv6_addr }                 outer v4, inner v6 /64
+//	set gsrc46 { type ipv4_addr . integer . ipv6_addr; flags interval }  outer v4, inner v6 other
 //	set gsrc44 { type ipv4_addr . integer . ipv4_addr }                  outer v4, inner v4
 //	chain grespoof1 {
 //	  type filter hook prerouting priority raw; policy accept;
@@ -24,8 +26,10 @@ import (
 //	  meta nfproto ipv4 ip saddr != @grepeer4 return
 //	  @th,0,16 != 0x2000 counter drop            only K: no checksum, no sequence (RFC 2890)
 //	  @th,16,16 0x86dd @th,128,10 fe80::/10 return      inner link-local
+//	  meta nfproto ipv6 @th,16,16 0x86dd ip6 saddr . @th,32,32 . (@th,128,128 & /64) @gsrc66h return
 //	  meta nfproto ipv6 @th,16,16 0x86dd ip6 saddr . @th,32,32 . @th,128,128 @gsrc66 return
 //	  meta nfproto ipv6 @th,16,16 0x0800 ip6 saddr . @th,32,32 . @th,160,32 @gsrc64 return
+//	  meta nfproto ipv4 @th,16,16 0x86dd ip saddr . @th,32,32 . (@th,128,128 & /64) @gsrc46h return
 //	  meta nfproto ipv4 @th,16,16 0x86dd ip saddr . @th,32,32 . @th,128,128 @gsrc46 return
 //	  meta nfproto ipv4 @th,16,16 0x0800 ip saddr . @th,32,32 . @th,160,32 @gsrc44 return
 //	  @th,0,8 counter drop
@@ -37,10 +41,13 @@ import (
 // loads from the transport header: for a non-first fragment the kernel
 // has none (the load breaks the rule), so such fragments pass here and
 // the first fragment, which holds the headers, decides; without it the
-// packet never reassembles.
+// packet never reassembles. Inner /64 prefixes go to hash sets, as for
+// tsrc6h (nft_tunnel_linux.go).
 const (
 	setGREPeer6 = "grepeer6"
 	setGREPeer4 = "grepeer4"
+	setGSrc66H  = "gsrc66h"
+	setGSrc46H  = "gsrc46h"
 	setGSrc66   = "gsrc66"
 	setGSrc64   = "gsrc64"
 	setGSrc46   = "gsrc46"
@@ -53,7 +60,7 @@ const (
 	ethIPv4    = 0x0800
 )
 
-var greSetNames = []string{setGREPeer6, setGREPeer4, setGSrc66, setGSrc64, setGSrc46, setGSrc44}
+var greSetNames = []string{setGREPeer6, setGREPeer4, setGSrc66H, setGSrc66, setGSrc64, setGSrc46H, setGSrc46, setGSrc44}
 
 func greSets(t *nftables.Table) map[string]*nftables.Set {
 	c := func(outer, inner nftables.SetDatatype) nftables.SetDatatype {
@@ -63,7 +70,9 @@ func greSets(t *nftables.Table) map[string]*nftables.Set {
 	return map[string]*nftables.Set{
 		setGREPeer6: {Table: t, Name: setGREPeer6, KeyType: v6},
 		setGREPeer4: {Table: t, Name: setGREPeer4, KeyType: v4},
+		setGSrc66H:  {Table: t, Name: setGSrc66H, KeyType: c(v6, v6), Concatenation: true},
 		setGSrc66:   {Table: t, Name: setGSrc66, KeyType: c(v6, v6), Interval: true, Concatenation: true},
+		setGSrc46H:  {Table: t, Name: setGSrc46H, KeyType: c(v4, v6), Concatenation: true},
 		setGSrc64:   {Table: t, Name: setGSrc64, KeyType: c(v6, v4), Concatenation: true},
 		setGSrc46:   {Table: t, Name: setGSrc46, KeyType: c(v4, v6), Interval: true, Concatenation: true},
 		setGSrc44:   {Table: t, Name: setGSrc44, KeyType: c(v4, v4), Concatenation: true},
@@ -93,7 +102,7 @@ func greSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 		return []expr.Any{th(2, 2, reg1), &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(p)}}
 	}
 	// check looks (outer source . key . inner source) up in set.
-	check := func(fam byte, inner uint16, set string) []expr.Any {
+	check := func(fam byte, inner uint16, set string, hashed bool) []expr.Any {
 		words := uint32(4) // outer address, in 4-byte registers
 		if fam == nfIPv4 {
 			words = 1
@@ -102,6 +111,9 @@ func greSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 		r = append(r, outer(fam), th(4, 4, reg32n+words))
 		if inner == ethIPv6 {
 			r = append(r, th(16, 16, reg32n+words+1))
+			if hashed {
+				r = append(r, mask64(reg32n+words+1))
+			}
 		} else {
 			r = append(r, th(20, 4, reg32n+words+1))
 		}
@@ -126,10 +138,12 @@ func greSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
 			verdict(ret)),
-		check(nfIPv6, ethIPv6, setGSrc66),
-		check(nfIPv6, ethIPv4, setGSrc64),
-		check(nfIPv4, ethIPv6, setGSrc46),
-		check(nfIPv4, ethIPv4, setGSrc44),
+		check(nfIPv6, ethIPv6, setGSrc66H, true),
+		check(nfIPv6, ethIPv6, setGSrc66, false),
+		check(nfIPv6, ethIPv4, setGSrc64, false),
+		check(nfIPv4, ethIPv6, setGSrc46H, true),
+		check(nfIPv4, ethIPv6, setGSrc46, false),
+		check(nfIPv4, ethIPv4, setGSrc44, false),
 		{th(0, 1, reg1), &expr.Counter{}, verdict(expr.VerdictDrop)},
 	}
 }
@@ -153,6 +167,10 @@ func encodeGRESource(s GRESource) (string, nftables.SetElement) {
 	inner := s.Prefix.Addr()
 	var set string
 	switch {
+	case s.Peer.Is6() && hashable(s.Prefix):
+		set = setGSrc66H
+	case s.Peer.Is4() && hashable(s.Prefix):
+		set = setGSrc46H
 	case s.Peer.Is6() && inner.Is6():
 		set = setGSrc66
 	case s.Peer.Is6():
@@ -163,7 +181,7 @@ func encodeGRESource(s GRESource) (string, nftables.SetElement) {
 		set = setGSrc44
 	}
 	e := nftables.SetElement{Key: append(key, inner.AsSlice()...)}
-	if inner.Is6() {
+	if inner.Is6() && !hashable(s.Prefix) {
 		e.KeyEnd = append(key[:n:n], lastAddr(s.Prefix).AsSlice()...)
 	}
 	return set, e
@@ -171,7 +189,7 @@ func encodeGRESource(s GRESource) (string, nftables.SetElement) {
 
 func decodeGRESource(set string, e nftables.SetElement) (GRESource, bool) {
 	outer := 16
-	if set == setGSrc46 || set == setGSrc44 {
+	if set == setGSrc46 || set == setGSrc44 || set == setGSrc46H {
 		outer = 4
 	}
 	inner := 16
@@ -184,6 +202,11 @@ func decodeGRESource(set string, e nftables.SetElement) (GRESource, bool) {
 	peer, _ := netip.AddrFromSlice(e.Key[:outer])
 	s := GRESource{Peer: peer, Key: binary.BigEndian.Uint32(e.Key[outer : outer+4])}
 	lo, _ := netip.AddrFromSlice(e.Key[outer+4:])
+	if set == setGSrc66H || set == setGSrc46H {
+		p, ok := prefix64(e.Key[outer+4:])
+		s.Prefix = p
+		return s, ok && len(e.KeyEnd) == 0
+	}
 	if inner == 4 {
 		s.Prefix = netip.PrefixFrom(lo, 32)
 		return s, true
@@ -212,7 +235,7 @@ func (n *nftKernel) dumpGRE(f *Filter, have map[string]*nftables.Set) (bool, err
 			f.GREPeers = append(f.GREPeers, a)
 		}
 	}
-	for _, name := range []string{setGSrc66, setGSrc64, setGSrc46, setGSrc44} {
+	for _, name := range []string{setGSrc66H, setGSrc66, setGSrc64, setGSrc46H, setGSrc46, setGSrc44} {
 		es, err := n.conn.GetSetElements(have[name])
 		if err != nil {
 			return false, err

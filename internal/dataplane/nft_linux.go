@@ -181,13 +181,13 @@ func (n *nftKernel) dump() (*Filter, error) {
 	for _, e := range es {
 		f.Tunnels = append(f.Tunnels, string(trimNUL(e.Key)))
 	}
-	for _, name := range []string{setTSrc6, setTSrc4} {
+	for _, name := range []string{setTSrc6H, setTSrc6, setTSrc4} {
 		es, err := elems(name)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range es {
-			s, ok := decodeTunnelSource(e)
+			s, ok := decodeTunnelSourceIn(name, e)
 			if !ok {
 				return &Filter{stale: true}, nil
 			}
@@ -315,7 +315,7 @@ func (n *nftKernel) table0(a Action) error {
 	}
 	n.conn.AddTable(n.table)
 	sets := n.sets()
-	for _, name := range append([]string{setAccess, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6, setTSrc4}, greSetNames...) {
+	for _, name := range append([]string{setAccess, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6H, setTSrc6, setTSrc4}, greSetNames...) {
 		if err := n.conn.AddSet(sets[name], nil); err != nil {
 			return err
 		}

@@ -10,18 +10,28 @@ import (
 // The LMA's part of the table (see [TunnelSource]):
 //
 //	set tunnels { type ifname }
-//	set tsrc6 { type ifname . ipv6_addr; flags interval }
+//	set tsrc6h { type ifname . ipv6_addr }                  /64 home prefixes
+//	set tsrc6 { type ifname . ipv6_addr; flags interval }   any other length
 //	set tsrc4 { type ifname . ipv4_addr }
 //	chain tunspoof1 {
 //	  type filter hook prerouting priority raw; policy accept;
 //	  iifname != @tunnels return
 //	  ip6 saddr fe80::/10 return
+//	  iifname . ip6 saddr & ffff:ffff:ffff:ffff:: @tsrc6h return
 //	  iifname . ip6 saddr @tsrc6 return
 //	  iifname . ip saddr @tsrc4 return
 //	  counter drop
 //	}
+//
+// Home network prefixes of length 64, the common case by far, go to a
+// hash set: the kernel's interval sets of concatenations (pipapo) copy
+// their whole lookup table at every transaction and rework it at every
+// insertion, which measured superlinear (6,000 elements 0.7 s, 24,000
+// 6.5 s; a million would take hours), while a hash set takes an element
+// in O(1) whatever its size.
 const (
 	setTunnels  = "tunnels"
+	setTSrc6H   = "tsrc6h"
 	setTSrc6    = "tsrc6"
 	setTSrc4    = "tsrc4"
 	chainTSpoof = "tunspoof1"
@@ -35,6 +45,7 @@ var (
 func tunnelSets(t *nftables.Table) map[string]*nftables.Set {
 	return map[string]*nftables.Set{
 		setTunnels: {Table: t, Name: setTunnels, KeyType: nftables.TypeIFName},
+		setTSrc6H:  {Table: t, Name: setTSrc6H, KeyType: typeTSrc6, Concatenation: true},
 		setTSrc6:   {Table: t, Name: setTSrc6, KeyType: typeTSrc6, Interval: true, Concatenation: true},
 		setTSrc4:   {Table: t, Name: setTSrc4, KeyType: typeTSrc4, Concatenation: true},
 	}
@@ -65,6 +76,12 @@ func tunnelSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 		append(isFamily(nfIPv6),
 			iif,
 			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: afterName},
+			mask64(afterName),
+			lookup(setTSrc6H),
+			verdict(ret)),
+		append(isFamily(nfIPv6),
+			iif,
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: afterName},
 			lookup(setTSrc6),
 			verdict(ret)),
 		append(isFamily(nfIPv4),
@@ -74,6 +91,29 @@ func tunnelSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 			verdict(ret)),
 		{&expr.Counter{}, verdict(expr.VerdictDrop)},
 	}
+}
+
+// mask64 keeps the first 64 bits of the IPv6 address in register reg (a
+// /64 home network prefix's network part).
+func mask64(reg uint32) *expr.Bitwise {
+	m := make([]byte, 16)
+	for i := range 8 {
+		m[i] = 0xff
+	}
+	return &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 16, Mask: m, Xor: make([]byte, 16)}
+}
+
+// hashable reports whether a prefix goes to a /64 hash set.
+func hashable(p netip.Prefix) bool { return p.Addr().Is6() && p.Bits() == 64 }
+
+// prefix64 decodes the network of a /64 hash set element.
+func prefix64(b []byte) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(b)
+	if !ok || !a.Is6() {
+		return netip.Prefix{}, false
+	}
+	p := netip.PrefixFrom(a, 64)
+	return p, p.Masked() == p
 }
 
 func ifNameKey(name string) []byte {
@@ -88,8 +128,23 @@ func encodeTunnelSource(s TunnelSource) (string, nftables.SetElement) {
 	if a.Is4() {
 		return setTSrc4, nftables.SetElement{Key: append(key, a.AsSlice()...)}
 	}
+	if hashable(s.Prefix) {
+		return setTSrc6H, nftables.SetElement{Key: append(key, a.AsSlice()...)}
+	}
 	end := append(ifNameKey(s.Dev), lastAddr(s.Prefix).AsSlice()...)
 	return setTSrc6, nftables.SetElement{Key: append(key, a.AsSlice()...), KeyEnd: end}
+}
+
+// decodeTunnelSourceIn decodes an element of set.
+func decodeTunnelSourceIn(set string, e nftables.SetElement) (TunnelSource, bool) {
+	if set != setTSrc6H {
+		return decodeTunnelSource(e)
+	}
+	if len(e.Key) != ifNameSize+16 || len(e.KeyEnd) != 0 {
+		return TunnelSource{}, false
+	}
+	p, ok := prefix64(e.Key[ifNameSize:])
+	return TunnelSource{Dev: string(trimNUL(e.Key[:ifNameSize])), Prefix: p}, ok
 }
 
 func decodeTunnelSource(e nftables.SetElement) (TunnelSource, bool) {

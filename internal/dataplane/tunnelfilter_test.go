@@ -15,9 +15,12 @@ func TestTunnelSourceElementsGolden(t *testing.T) {
 		set  string
 		want nftables.SetElement
 	}{
-		{TunnelSource{Dev: "pmip6abc", Prefix: pfx("2001:db8:1::/64")}, setTSrc6, nftables.SetElement{
+		{TunnelSource{Dev: "pmip6abc", Prefix: pfx("2001:db8:1::/64")}, setTSrc6H, nftables.SetElement{
+			Key: cat(name("pmip6abc"), ip("2001:db8:1::")),
+		}},
+		{TunnelSource{Dev: "pmip6abc", Prefix: pfx("2001:db8:1::/56")}, setTSrc6, nftables.SetElement{
 			Key:    cat(name("pmip6abc"), ip("2001:db8:1::")),
-			KeyEnd: cat(name("pmip6abc"), ip("2001:db8:1:0:ffff:ffff:ffff:ffff")),
+			KeyEnd: cat(name("pmip6abc"), ip("2001:db8:1:ff:ffff:ffff:ffff:ffff")),
 		}},
 		{TunnelSource{Dev: "pmip-gre4", Prefix: pfx("10.1.0.5/32")}, setTSrc4, nftables.SetElement{
 			Key: cat(name("pmip-gre4"), ip("10.1.0.5")),
@@ -30,7 +33,7 @@ func TestTunnelSourceElementsGolden(t *testing.T) {
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tc.src, diff)
 		}
-		back, ok := decodeTunnelSource(got)
+		back, ok := decodeTunnelSourceIn(set, got)
 		if !ok || back != tc.src {
 			t.Errorf("%s: decoded back as %v %v", tc.src, back, ok)
 		}
@@ -111,10 +114,12 @@ func FuzzDecodeElements(f *testing.F) {
 				}
 			}
 		}
-		if ts, ok := decodeTunnelSource(e); ok {
-			_, e2 := encodeTunnelSource(ts)
-			if ts2, ok := decodeTunnelSource(e2); !ok || ts2 != ts {
-				t.Errorf("tunnel source %s re-decoded as %s %v", ts, ts2, ok)
+		for _, set := range []string{setTSrc6H, setTSrc6, setTSrc4} {
+			if ts, ok := decodeTunnelSourceIn(set, e); ok {
+				set2, e2 := encodeTunnelSource(ts)
+				if ts2, ok := decodeTunnelSourceIn(set2, e2); !ok || ts2 != ts {
+					t.Errorf("tunnel source %s re-decoded as %s %v", ts, ts2, ok)
+				}
 			}
 		}
 	})
