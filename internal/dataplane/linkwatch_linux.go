@@ -2,11 +2,11 @@ package dataplane
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 
-	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -83,17 +83,34 @@ func WatchLinks(ctx context.Context, names []string, up func(name string)) error
 }
 
 // linkNotification decodes an RTM_NEWLINK or RTM_DELLINK: the link's
-// name and whether it is up (a deleted link is not).
+// name and whether it is up (a deleted link is not). The message is a
+// struct ifinfomsg (16 octets: family, pad, type, index, flags, change)
+// and attributes, of which only IFLA_IFNAME is read; decoded by hand
+// rather than with rtnetlink.LinkMessage, whose full attribute decoder
+// costs the AP's binary 15 KB.
 func linkNotification(m netlink.Message) (name string, up, ok bool) {
 	t := m.Header.Type
 	if t != unix.RTM_NEWLINK && t != unix.RTM_DELLINK {
 		return "", false, false
 	}
-	var lm rtnetlink.LinkMessage
-	if err := lm.UnmarshalBinary(m.Data); err != nil || lm.Attributes == nil || lm.Attributes.Name == "" {
+	const ifinfomsgLen = 16
+	if len(m.Data) < ifinfomsgLen {
 		return "", false, false
 	}
-	return lm.Attributes.Name, t == unix.RTM_NEWLINK && lm.Flags&unix.IFF_UP != 0, true
+	flags := binary.NativeEndian.Uint32(m.Data[8:12])
+	ad, err := netlink.NewAttributeDecoder(m.Data[ifinfomsgLen:])
+	if err != nil {
+		return "", false, false
+	}
+	for ad.Next() {
+		if ad.Type() == unix.IFLA_IFNAME {
+			name = ad.String()
+		}
+	}
+	if ad.Err() != nil || name == "" {
+		return "", false, false
+	}
+	return name, t == unix.RTM_NEWLINK && flags&unix.IFF_UP != 0, true
 }
 
 func linkUp(name string) bool {

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/openpmip/pmip/internal/nstest"
 )
 
@@ -97,5 +100,19 @@ func TestWatchLinks(t *testing.T) {
 func TestWatchLinksNeedsNames(t *testing.T) {
 	if err := WatchLinks(context.Background(), nil, func(string) {}); err == nil {
 		t.Error("WatchLinks without names succeeded")
+	}
+}
+
+// linkNotification on what the kernel never sends must not fail hard.
+func TestLinkNotificationShort(t *testing.T) {
+	for _, m := range []netlink.Message{
+		{Header: netlink.Header{Type: unix.RTM_NEWLINK}},
+		{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: make([]byte, 16)},
+		{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: append(make([]byte, 16), 0xff, 0xff, 3, 0)},
+		{Header: netlink.Header{Type: unix.RTM_NEWADDR}, Data: make([]byte, 40)},
+	} {
+		if name, up, ok := linkNotification(m); ok {
+			t.Errorf("linkNotification(%v) = %q, %v, true", m, name, up)
+		}
 	}
 }
