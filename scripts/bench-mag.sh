@@ -3,10 +3,18 @@
 #
 #   size     cmd/pmip-mag for linux/mipsle softfloat (and mips), static,
 #            -trimpath -ldflags '-s -w', then `xz -9e`   budget 1.5 MB
+#            (fatal), target 1.40 MB (reported)
 #   memory   VmHWM of the real pmip-mag process with 64 clients attached,
-#            registered and served (amd64)               budget 8 MiB
+#            registered and served (amd64)               budget 7812 kB
+#            (8,000,000 B: under 8 MB read as 10^6 or 2^20 bytes; fatal)
 #   latency  attach event -> PBU at the LMA              budget 1 ms
 #            PBA sent -> RA and DHCPOFFER at the client  budget 5 ms
+#
+# What VmHWM is made of (docs/mag.md, Budgets): the binary's text and
+# read-only data, resident almost whole (rss_text, rss_rodata: the host
+# kernel maps file pages around every fault, so they follow the binary's
+# size, about 1 kB per kB of amd64 binary), and anonymous memory (heap,
+# goroutine and thread stacks, runtime metadata: rss_anon).
 #
 # Memory and latency come from cmd/pmip-mag's TestBudgets (root: it builds
 # namespaces lma | mag | client, runs the daemon against a test LMA and
@@ -39,6 +47,8 @@ for arch in mipsle mips; do
 	if [ "$xzs" -gt 1500000 ]; then
 		verdict=OVER
 		status=1
+	elif [ "$xzs" -gt 1400000 ]; then
+		verdict="over the 1.40 MB target"
 	fi
 	row "size linux/$arch stripped" "$raw" B "" ""
 	row "size linux/$arch after xz -9e" "$xzs" B 1500000 "$verdict"
@@ -50,6 +60,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Memory and latency: RUNS runs of TestBudgets, one BENCH line per figure.
+# The tails of the latencies follow the machine's load: it is printed
+# before and after.
+load0=$(cut -d" " -f1-3 /proc/loadavg)
 $GO test -c -o "$tmp/pmip-mag.test" ./cmd/pmip-mag
 i=0
 while [ "$i" -lt "$RUNS" ]; do
@@ -81,9 +94,13 @@ judge() {
 }
 
 judge vmhwm_idle kB ""
-judge vmhwm_64_clients kB 8192 fatal
-judge rss_anon_64_clients kB ""
+judge vmhwm_64_clients kB 7812 fatal
 judge rss_file_64_clients kB ""
+judge rss_text_64_clients kB ""
+judge rss_rodata_64_clients kB ""
+judge rss_anon_64_clients kB ""
+judge threads_64_clients "" ""
+judge binary_amd64_stripped B ""
 judge attach_to_pbu_p50 ms 1
 judge attach_to_pbu_p99 ms 1
 judge pba_to_ra_p50 ms 5
@@ -91,5 +108,5 @@ judge pba_to_dhcpoffer_p50 ms 5
 judge pba_to_served_p50 ms 5
 judge pba_to_served_p99 ms 5
 judge sigterm_64_deregistered_exit ms ""
-echo "(median of $RUNS runs; p99 of 64 samples is their maximum; load average when done: $(cut -d" " -f1-3 /proc/loadavg))"
+echo "(median of $RUNS runs; p99 of 64 samples is their maximum; load average before: $load0, when done: $(cut -d" " -f1-3 /proc/loadavg))"
 exit "$status"
