@@ -87,3 +87,38 @@ func TestAccessLinkFlap(t *testing.T) {
 	default:
 	}
 }
+
+// TestAccessLinkRecreated: the access bridge is deleted and created again
+// (what netifd does on a network restart). The access components' packet
+// sockets are bound to the old interface index, so the daemon exits for
+// procd to start it again, without deregistering its clients (the LMA
+// keeps their bindings; the next daemon registers them again) and
+// without removing their routes.
+func TestAccessLinkRecreated(t *testing.T) {
+	d := newDomain(t, "")
+	d.start(t)
+	const mac = "02:00:00:00:0a:03"
+	d.hook(t, "AP-STA-CONNECTED", mac)
+	d.peer.waitFor(t, "the registration", 10*time.Second, func() bool { return d.peer.countLocked(mac, false) > 0 })
+	d.waitLog(t, "registration accepted", 5*time.Second)
+
+	d.mag.Run(t, "ip", "link", "del", "acc0")
+	d.mag.Run(t, "ip", "link", "add", "acc0", "type", "bridge")
+	d.mag.Run(t, "ip", "link", "set", "m0", "master", "acc0")
+	d.mag.Run(t, "ip", "link", "set", "acc0", "up")
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("pmip-mag did not exit after its access link was re-created")
+	}
+	if d.status == nil {
+		t.Error("pmip-mag exited 0 after its access link was re-created; procd must see a failure to respawn it")
+	}
+	d.waitLog(t, "was re-created", time.Second)
+	d.peer.mu.Lock()
+	deregs := d.peer.countLocked(mac, true)
+	d.peer.mu.Unlock()
+	if deregs != 0 {
+		t.Errorf("%d deregistrations: a restart must leave the bindings to the next daemon", deregs)
+	}
+}

@@ -78,6 +78,14 @@ func daemon(o options, stdout, stderr io.Writer) int {
 			log.Error("stopping after a failure", "err", err)
 			status = 1
 			done = true
+		case err := <-m.restart:
+			// procd starts the daemon again; its clients keep their
+			// bindings at the LMA and are registered again from
+			// hostapd's station list and their next frames.
+			log.Error("restarting without deregistering the clients", "err", err)
+			m.abandon()
+			log.Info("MAG stopped for a restart")
+			return 1
 		}
 	}
 	if err := m.shutdown(o.shutdownTimeout); err != nil {
@@ -108,6 +116,12 @@ type magd struct {
 	triggers, ras, engine            sync.WaitGroup
 
 	failed chan error // a component that must not stop stopped
+	// restart: the daemon must start again, without deregistering
+	// (an access link was re-created: its packet sockets are bound to
+	// an interface index that no longer exists).
+	restart chan error
+	// accessIndex is each access link's interface index at start.
+	accessIndex map[string]int
 
 	ctl *ctl.Server // nil without -control
 }
@@ -115,7 +129,7 @@ type magd struct {
 // start builds and starts the whole MAG. On error everything already
 // opened is closed again.
 func start(ctx context.Context, cfg magconfig.Config, o options, log *slog.Logger) (m *magd, err error) {
-	m = &magd{log: log, failed: make(chan error, 8)}
+	m = &magd{log: log, failed: make(chan error, 8), restart: make(chan error, 1), accessIndex: map[string]int{}}
 	var closers []io.Closer
 	defer func() {
 		if err != nil {
@@ -262,7 +276,18 @@ func start(ctx context.Context, cfg magconfig.Config, o options, log *slog.Logge
 			names = append(names, a.Interface)
 		}
 		wlog := log.With("component", "linkwatch")
-		err := dataplane.WatchLinks(trigCtx, names, func(name string) {
+		err := dataplane.WatchLinks(trigCtx, names, func(name string, index int) {
+			if was := m.accessIndex[name]; index != was {
+				// Re-created (netifd rebuilds its bridges on a
+				// network restart): the DHCP server's, RA sender's
+				// and sniffer's packet sockets are bound to the old
+				// index and hear nothing any more.
+				select {
+				case m.restart <- fmt.Errorf("access link %s was re-created (interface index %d, was %d)", name, index, was):
+				default:
+				}
+				return
+			}
 			wlog.Info("access link up again: resynchronising the data plane", "iface", name)
 			if err := m.eng.ResyncDataplane(); err != nil {
 				wlog.Error("data plane resynchronisation failed", "iface", name, "err", err)
@@ -348,6 +373,7 @@ func accessSide(trigCtx, raCtx context.Context, cfg magconfig.Config, a magconfi
 	if err != nil {
 		return side, nil, nil, err
 	}
+	m.accessIndex[a.Interface] = ifi.Index
 	llog := log.With("access", a.Interface)
 
 	// RFC 5844 3.4.1: the DHCP server collocated with the MAG hands out
@@ -432,6 +458,22 @@ func (m *magd) goTrigger(ctx context.Context, what string, run func(context.Cont
 			}
 		}()
 	}
+}
+
+// abandon stops the MAG's goroutines for a restart: no deregistration
+// and no data plane teardown, so the clients' traffic flows while procd
+// starts the daemon again, and the LMA keeps their bindings.
+func (m *magd) abandon() {
+	if m.ctl != nil {
+		m.ctl.Close()
+	}
+	m.stopTriggers()
+	m.triggers.Wait()
+	m.stopRA()
+	m.ras.Wait()
+	m.stopEngine()
+	m.engine.Wait()
+	m.kernel.Close()
 }
 
 // shutdown stops the MAG in order: no new attachments, every client

@@ -11,9 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// WatchLinks calls up(name), from its own goroutine, whenever one of the
-// named links comes up: goes from administratively down, or absent, to
-// up (IFF_UP). It listens to the kernel's link notifications
+// WatchLinks calls up(name, index), from its own goroutine, whenever one
+// of the named links comes up: goes from administratively down, or
+// absent, to up (IFF_UP). index is the link's interface index: a link
+// deleted and created again has a new one, and sockets bound to the old
+// index (packet sockets) no longer see its traffic. It listens to the kernel's link notifications
 // (RTNLGRP_LINK) until ctx ends, and returns nil then.
 //
 // A link set down loses what the kernel ties to its being up: its IPv6
@@ -27,7 +29,7 @@ import (
 // If the kernel drops notifications (the socket's buffer overran), every
 // watched link that is up is reported, since one of them may have
 // bounced meanwhile.
-func WatchLinks(ctx context.Context, names []string, up func(name string)) error {
+func WatchLinks(ctx context.Context, names []string, up func(name string, index int)) error {
 	if len(names) == 0 {
 		return errors.New("dataplane: WatchLinks needs link names")
 	}
@@ -46,7 +48,7 @@ func WatchLinks(ctx context.Context, names []string, up func(name string)) error
 	// the subscription and this read is seen either way.
 	isUp := map[string]bool{}
 	for _, n := range names {
-		isUp[n] = linkUp(n)
+		isUp[n], _ = linkUp(n)
 	}
 	for {
 		msgs, err := c.Receive()
@@ -56,9 +58,10 @@ func WatchLinks(ctx context.Context, names []string, up func(name string)) error
 			}
 			if errors.Is(err, unix.ENOBUFS) {
 				for _, n := range names {
-					isUp[n] = linkUp(n)
+					var index int
+					isUp[n], index = linkUp(n)
 					if isUp[n] {
-						up(n)
+						up(n, index)
 					}
 				}
 				continue
@@ -66,7 +69,7 @@ func WatchLinks(ctx context.Context, names []string, up func(name string)) error
 			return fmt.Errorf("dataplane: link notifications: %w", err)
 		}
 		for _, m := range msgs {
-			name, nowUp, ok := linkNotification(m)
+			name, index, nowUp, ok := linkNotification(m)
 			if !ok {
 				continue
 			}
@@ -76,7 +79,7 @@ func WatchLinks(ctx context.Context, names []string, up func(name string)) error
 			}
 			isUp[name] = nowUp
 			if nowUp && !was {
-				up(name)
+				up(name, index)
 			}
 		}
 	}
@@ -88,19 +91,20 @@ func WatchLinks(ctx context.Context, names []string, up func(name string)) error
 // and attributes, of which only IFLA_IFNAME is read; decoded by hand
 // rather than with rtnetlink.LinkMessage, whose full attribute decoder
 // costs the AP's binary 15 KB.
-func linkNotification(m netlink.Message) (name string, up, ok bool) {
+func linkNotification(m netlink.Message) (name string, index int, up, ok bool) {
 	t := m.Header.Type
 	if t != unix.RTM_NEWLINK && t != unix.RTM_DELLINK {
-		return "", false, false
+		return "", 0, false, false
 	}
 	const ifinfomsgLen = 16
 	if len(m.Data) < ifinfomsgLen {
-		return "", false, false
+		return "", 0, false, false
 	}
+	index = int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))
 	flags := binary.NativeEndian.Uint32(m.Data[8:12])
 	ad, err := netlink.NewAttributeDecoder(m.Data[ifinfomsgLen:])
 	if err != nil {
-		return "", false, false
+		return "", 0, false, false
 	}
 	for ad.Next() {
 		if ad.Type() == unix.IFLA_IFNAME {
@@ -108,12 +112,15 @@ func linkNotification(m netlink.Message) (name string, up, ok bool) {
 		}
 	}
 	if ad.Err() != nil || name == "" {
-		return "", false, false
+		return "", 0, false, false
 	}
-	return name, t == unix.RTM_NEWLINK && flags&unix.IFF_UP != 0, true
+	return name, index, t == unix.RTM_NEWLINK && flags&unix.IFF_UP != 0, true
 }
 
-func linkUp(name string) bool {
+func linkUp(name string) (bool, int) {
 	ifi, err := net.InterfaceByName(name)
-	return err == nil && ifi.Flags&net.FlagUp != 0
+	if err != nil {
+		return false, 0
+	}
+	return ifi.Flags&net.FlagUp != 0, ifi.Index
 }

@@ -22,25 +22,39 @@ func TestWatchLinks(t *testing.T) {
 	ns.Run(t, "ip", "link", "add", "other0", "type", "bridge")
 	ns.Run(t, "ip", "link", "set", "acc0", "up")
 
-	ups := make(chan string, 16)
+	type upEvent struct {
+		name  string
+		index int
+	}
+	ups := make(chan upEvent, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
 		done <- ns.Do(func() error {
 			close(ready)
-			return WatchLinks(ctx, []string{"acc0", "absent0"}, func(name string) { ups <- name })
+			return WatchLinks(ctx, []string{"acc0", "absent0"}, func(name string, index int) { ups <- upEvent{name, index} })
 		})
 	}()
 	<-ready
 	// The subscription is made inside Do: give it a moment, then
 	// prove it is live by a change that must be reported.
+	index := func(name string) int {
+		var i int
+		if err := ns.Do(func() error {
+			_, i = linkUp(name)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
 	expect := func(want string) {
 		t.Helper()
 		select {
 		case got := <-ups:
-			if got != want {
-				t.Fatalf("up(%q), want up(%q)", got, want)
+			if got.name != want || got.index != index(want) || got.index == 0 {
+				t.Fatalf("up(%q, %d), want up(%q, %d)", got.name, got.index, want, index(want))
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("no up(%q)", want)
@@ -50,7 +64,7 @@ func TestWatchLinks(t *testing.T) {
 		t.Helper()
 		select {
 		case got := <-ups:
-			t.Fatalf("unexpected up(%q)", got)
+			t.Fatalf("unexpected up(%q, %d)", got.name, got.index)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -59,8 +73,8 @@ func TestWatchLinks(t *testing.T) {
 		ns.Run(t, "ip", "link", "set", "acc0", "up")
 		select {
 		case got := <-ups:
-			if got != "acc0" {
-				t.Fatalf("up(%q), want up(acc0)", got)
+			if got.name != "acc0" {
+				t.Fatalf("up(%q), want up(acc0)", got.name)
 			}
 		case <-time.After(300 * time.Millisecond):
 			if time.Now().After(deadline) {
@@ -75,12 +89,16 @@ func TestWatchLinks(t *testing.T) {
 	ns.Run(t, "ip", "link", "set", "other0", "up")
 	ns.Run(t, "ip", "link", "set", "acc0", "mtu", "1400")
 	none()
-	// Deleted and created again, then up: reported.
+	// Deleted and created again, then up: reported, with its new index.
+	before := index("acc0")
 	ns.Run(t, "ip", "link", "del", "acc0")
 	ns.Run(t, "ip", "link", "add", "acc0", "type", "bridge")
 	none()
 	ns.Run(t, "ip", "link", "set", "acc0", "up")
 	expect("acc0")
+	if index("acc0") == before {
+		t.Fatalf("the kernel gave the new acc0 the old index %d: the test proves nothing", before)
+	}
 	// A watched link that did not exist appears up.
 	ns.Run(t, "ip", "link", "add", "absent0", "type", "bridge")
 	ns.Run(t, "ip", "link", "set", "absent0", "up")
@@ -98,7 +116,7 @@ func TestWatchLinks(t *testing.T) {
 }
 
 func TestWatchLinksNeedsNames(t *testing.T) {
-	if err := WatchLinks(context.Background(), nil, func(string) {}); err == nil {
+	if err := WatchLinks(context.Background(), nil, func(string, int) {}); err == nil {
 		t.Error("WatchLinks without names succeeded")
 	}
 }
@@ -111,8 +129,8 @@ func TestLinkNotificationShort(t *testing.T) {
 		{Header: netlink.Header{Type: unix.RTM_NEWLINK}, Data: append(make([]byte, 16), 0xff, 0xff, 3, 0)},
 		{Header: netlink.Header{Type: unix.RTM_NEWADDR}, Data: make([]byte, 40)},
 	} {
-		if name, up, ok := linkNotification(m); ok {
-			t.Errorf("linkNotification(%v) = %q, %v, true", m, name, up)
+		if name, index, up, ok := linkNotification(m); ok {
+			t.Errorf("linkNotification(%v) = %q, %d, %v, true", m, name, index, up)
 		}
 	}
 }
