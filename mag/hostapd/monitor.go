@@ -344,19 +344,20 @@ func (b *bssMonitor) attached(ctx context.Context, conn *net.UnixConn) string {
 		<-readerDone
 	}()
 
-	// One timer at a time: the next PING, or the PONG's deadline.
-	fired := make(chan uint64, 1)
-	var gen uint64
+	// One timer at a time: the next PING, or the PONG's deadline. A
+	// signal before due is a timer stopped too late; signals coalesce,
+	// and one after due is the current timer's (or stands for it).
+	fired := make(chan struct{}, 1)
+	var due time.Time
 	var timer clock.Timer
 	arm := func(d time.Duration) {
 		if timer != nil {
 			timer.Stop()
 		}
-		gen++
-		g := gen
+		due = b.m.clk.Now().Add(d)
 		timer = b.m.clk.AfterFunc(d, func() {
 			select {
-			case fired <- g:
+			case fired <- struct{}{}:
 			default:
 			}
 		})
@@ -384,8 +385,8 @@ func (b *bssMonitor) attached(ctx context.Context, conn *net.UnixConn) string {
 				waiting = false
 				arm(b.m.cfg.PingInterval)
 			}
-		case g := <-fired:
-			if g != gen {
+		case <-fired:
+			if b.m.clk.Now().Before(due) {
 				continue // a timer stopped too late
 			}
 			if waiting {
