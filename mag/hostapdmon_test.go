@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/mag/hostapd"
 	"github.com/openpmip/pmip/mag/sniff"
@@ -174,5 +175,50 @@ func TestStationsOn(t *testing.T) {
 	}
 	if got := h.e.StationsOn("wlan1"); len(got) != 0 {
 		t.Errorf("StationsOn(wlan1) = %v", got)
+	}
+}
+
+// The access link went down and up: the kernel dropped its addresses
+// and the routes through it. ResyncDataplane reads the kernel again and
+// puts everything back (a Set alone trusts its last state and would not).
+func TestResyncDataplaneAfterLinkDown(t *testing.T) {
+	h := newHarness(t, baseConf, noHeartbeat)
+	h.register1(time.Hour)
+	// A whole Set after the client's own changes: from now on the data
+	// plane trusts what it installed.
+	if err := h.e.applyDataplane(); err != nil {
+		t.Fatal(err)
+	}
+	want := h.dp.String()
+	ctx := context.Background()
+	st, err := h.dp.Kernel.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range st.Addresses {
+		if err := h.dp.Kernel.Apply(ctx, dataplane.Op{Action: dataplane.Del, Obj: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range st.Routes {
+		if err := h.dp.Kernel.Apply(ctx, dataplane.Op{Action: dataplane.Del, Obj: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(st.Addresses) == 0 || len(st.Routes) == 0 || h.dp.String() == want {
+		t.Fatalf("nothing removed: the test proves nothing:\n%s", want)
+	}
+	if err := h.e.applyDataplane(); err != nil || h.dp.String() == want {
+		t.Fatalf("a plain Set put things back (%v): the test proves nothing", err)
+	}
+	gone := h.dp.String()
+	if err := h.e.ResyncDataplane(); err != nil {
+		t.Fatal(err)
+	}
+	if h.dp.String() == gone {
+		t.Fatal("ResyncDataplane changed nothing")
+	}
+	if diff := cmp.Diff(want, h.dp.String()); diff != "" {
+		t.Errorf("after ResyncDataplane (-want +got):\n%s", diff)
 	}
 }
