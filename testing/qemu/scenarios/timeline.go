@@ -123,16 +123,61 @@ func (h handoverLogs) timeline() []Milestone {
 	}
 	t, ok = firstWith(mag, "client served", h.ClientMAC)
 	add("new MAG: client served (data plane and DHCP/RA state)", t, ok)
+	slices.SortStableFunc(ms, func(a, b Milestone) int { return a.At.Compare(b.At) })
+	pauses := pausesOver(h.Streams, ms)
 	for _, name := range []string{"stream-v6", "stream-v4"} {
-		if r, ok := h.Streams[name]; ok && r.MaxGap.At != 0 {
-			end := time.Unix(0, r.MaxGap.At)
-			start := end.Add(-time.Duration(r.MaxGap.Ms * float64(time.Millisecond)))
-			add(name+": last bytes before the longest pause", start, true)
-			add(name+": bytes again", end, true)
+		if p, ok := pauses[name]; ok {
+			add(name+": last bytes before its pause", p.End.Add(-time.Duration(p.Ms*float64(time.Millisecond))), true)
+			add(name+": bytes again", p.End, true)
 		}
 	}
 	slices.SortStableFunc(ms, func(a, b Milestone) int { return a.At.Compare(b.At) })
 	return ms
+}
+
+// Pause is a stream's pause over the handover.
+type Pause struct {
+	Ms  float64
+	End time.Time
+}
+
+// pauses is each stream's pause over the handover (pausesOver).
+func (h handoverLogs) pauses() map[string]Pause {
+	return pausesOver(h.Streams, h.timeline())
+}
+
+// pausesOver picks, per stream, the longest reported pause that overlaps
+// the move: from the client's first milestone to the last milestone of
+// the others (the new MAG serving it). A pause elsewhere (the loaded host
+// stalling the guest) is not the handover's.
+func pausesOver(streams map[string]StreamReport, ms []Milestone) map[string]Pause {
+	var from, to time.Time
+	for _, m := range ms {
+		if strings.HasPrefix(m.What, "client:") && from.IsZero() {
+			from = m.At
+		}
+		if !strings.HasPrefix(m.What, "stream-") {
+			to = m.At
+		}
+	}
+	out := map[string]Pause{}
+	if from.IsZero() {
+		return out
+	}
+	for name, r := range streams {
+		var best Pause
+		for _, g := range r.Gaps {
+			end := time.Unix(0, g.At)
+			start := end.Add(-time.Duration(g.Ms * float64(time.Millisecond)))
+			if !end.Before(from) && !start.After(to) && g.Ms > best.Ms {
+				best = Pause{g.Ms, end}
+			}
+		}
+		if best.Ms > 0 {
+			out[name] = best
+		}
+	}
+	return out
 }
 
 // renderTimeline renders milestones, one line each, relative to the

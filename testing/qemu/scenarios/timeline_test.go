@@ -31,13 +31,28 @@ func TestTimeline(t *testing.T) {
 		BSSID:     bssid,
 		ClientMAC: sta,
 	}
+	// The stream's longest pause (a 2 s stall of the host, 10 s
+	// before) is not the handover's: the 850 ms one that spans the move is.
 	var r StreamReport
-	r.MaxGap.At, r.MaxGap.Ms = at(100.900).UnixNano(), 850
+	r.MaxGap.At, r.MaxGap.Ms = at(92).UnixNano(), 2000
+	r.Gaps = append(r.Gaps, struct {
+		At int64   `json:"at_ns"`
+		Ms float64 `json:"ms"`
+	}{at(92).UnixNano(), 2000}, struct {
+		At int64   `json:"at_ns"`
+		Ms float64 `json:"ms"`
+	}{at(100.900).UnixNano(), 850}, struct {
+		At int64   `json:"at_ns"`
+		Ms float64 `json:"ms"`
+	}{at(103).UnixNano(), 60})
 	h.Streams["stream-v4"] = r
+	if p := h.pauses()["stream-v4"]; p.Ms != 850 || !p.End.Equal(at(100.900)) {
+		t.Errorf("pause over the handover %+v, want 850 ms ending at 100.9", p)
+	}
 	lines := renderTimeline(h.timeline())
 	got := strings.Join(lines, "\n")
 	want := []string{
-		"-50 ms  stream-v4: last bytes before the longest pause",
+		"-50 ms  stream-v4: last bytes before its pause",
 		"+0 ms  client: reassociation request to the new AP",
 		"+200 ms  client: connected",
 		"+250 ms  new AP's hostapd: AP-STA-CONNECTED",
