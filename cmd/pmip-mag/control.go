@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -18,6 +19,10 @@ const defaultControlSocket = "/var/run/pmip-mag/ctl.sock"
 const (
 	methodBindings = "bindings" // no params -> magBindings: the Binding Update List
 	methodCounters = "counters" // no params -> mag.Stats
+	// methodHostapd: no params -> hostapd.MonitorStats of the daemon's
+	// monitor on hostapd's control sockets (hostapd_hook 'ctrl'); an
+	// error without one.
+	methodHostapd = "hostapd"
 )
 
 // magBindings is the answer of "bindings": the Binding Update List (RFC
@@ -63,6 +68,15 @@ func controlServer(eng *mag.Engine, m *magd) *ctl.Server {
 			return nil, err
 		}
 		return eng.Stats(), nil
+	})
+	s.Handle(methodHostapd, func(ctx context.Context, params json.RawMessage) (any, error) {
+		if err := ctl.DecodeParams(params, &struct{}{}); err != nil {
+			return nil, err
+		}
+		if m.mon == nil {
+			return nil, errors.New("no hostapd monitor: hostapd_hook is not 'ctrl', or no access link has the hostapd trigger")
+		}
+		return m.mon.Stats(), nil
 	})
 	return s
 }

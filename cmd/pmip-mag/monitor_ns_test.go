@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/openpmip/pmip/internal/ctl"
 	"github.com/openpmip/pmip/internal/mh"
+	"github.com/openpmip/pmip/mag/hostapd"
 	"github.com/openpmip/pmip/mag/hostapd/hostapdtest"
 )
 
@@ -88,5 +92,20 @@ func TestHostapdMonitor(t *testing.T) {
 		}
 	}
 	d.peer.mu.Unlock()
+
+	// The monitor's counters on the control socket.
+	cl, err := ctl.Dial(context.Background(), filepath.Join(d.dir, "ctl.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st hostapd.MonitorStats
+	err = cl.Call(context.Background(), methodHostapd, nil, &st)
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Attaches != 2 || st.Lost != 1 || st.FastReassoc != 1 || st.Resyncs != 2 || st.Malformed != 0 {
+		t.Errorf("monitor counters on the control socket: %+v", st)
+	}
 	d.stop(t)
 }

@@ -122,6 +122,9 @@ type magd struct {
 	restart chan error
 	// accessIndex is each access link's interface index at start.
 	accessIndex map[string]int
+	// mon is the monitor on hostapd's control sockets, nil unless
+	// hostapd_hook is 'ctrl'.
+	mon *hostapd.Monitor
 
 	ctl *ctl.Server // nil without -control
 }
@@ -192,6 +195,7 @@ func start(ctx context.Context, cfg magconfig.Config, o options, log *slog.Logge
 			return nil, err
 		}
 		opts.StationRemove = mon.Deauthenticate
+		m.mon = mon
 	}
 	m.eng, err = mag.New(cfg, opts, log.With("component", "engine"), clock.Real{}, conn, m.dp)
 	if err != nil {
