@@ -66,6 +66,7 @@ config lma 'main'
 	option heartbeat_interval '0'
 	option min_delay_before_bce_delete '1'
 	option log_level 'warn'
+	option dataplane_resync_interval '10'
 
 config mag 'ap1'
 	list address '2001:db8:a::2'
@@ -185,7 +186,40 @@ config policy 'all'
 			return
 		}
 	}
+	if dpMode == "netlink" {
+		repairedByResync(t, nsL, sock, rounds)
+	}
 	p.stop(t)
+}
+
+// repairedByResync deletes a route of the running LMA by hand and expects
+// the periodic resynchronisation (dataplane_resync_interval 10 s) to put
+// it back, the kernel again exactly what the bindings need.
+func repairedByResync(t *testing.T, ns *nstest.NS, sock string, round int) {
+	t.Helper()
+	_, _, dp := snapshot(t, sock)
+	var dst string
+	for _, l := range strings.Split(dp.State, "\n") {
+		if f := strings.Fields(l); len(f) >= 4 && f[0] == "route" && f[2] == "dev" {
+			dst = f[1]
+			break
+		}
+	}
+	if dst == "" {
+		t.Fatalf("no route in the kernel:\n%s", dp.State)
+	}
+	ns.Run(t, "ip", "route", "del", dst)
+	t0 := time.Now()
+	for time.Since(t0) < 45*time.Second {
+		time.Sleep(time.Second)
+		b, _, dp := snapshot(t, sock)
+		if strings.Contains(dp.State, "route "+dst+" ") {
+			t.Logf("route %s deleted by hand came back after %v", dst, time.Since(t0).Round(time.Second))
+			checkKernel(t, round, b, dp)
+			return
+		}
+	}
+	t.Errorf("route %s deleted by hand did not come back within 45 s (dataplane_resync_interval 10 s)", dst)
 }
 
 type job struct {
