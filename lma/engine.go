@@ -13,6 +13,7 @@ import (
 
 	"github.com/openpmip/pmip/internal/clock"
 	"github.com/openpmip/pmip/internal/dataplane"
+	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/internal/transport"
 	"github.com/openpmip/pmip/lma/lmaconfig"
 	"github.com/openpmip/pmip/lma/store"
@@ -89,6 +90,7 @@ type Engine struct {
 	handled atomic.Uint64
 
 	// Loop-owned state below.
+	dec      mh.Decoder // decodes every message handled (pbu.go)
 	cfg      lmaconfig.Config
 	pol      *policyIndex
 	mags     map[netip.Addr]*lmaconfig.MAG

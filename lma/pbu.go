@@ -12,7 +12,10 @@ import (
 
 // handle dispatches one received message (on the loop).
 func (e *Engine) handle(p *packet) {
-	m, err := mh.Parse(p.data)
+	// The loop's Decoder: no allocation per message. What it returns is
+	// overwritten by the next message; a request kept longer takes its
+	// own copy (request.own).
+	m, err := e.dec.Decode(p.data)
 	if err != nil {
 		// RFC 6275 9.2: a malformed Mobility Header (bad length, bad
 		// payload proto, an option that lies about its length) is
@@ -104,48 +107,12 @@ func (e *Engine) handlePBU(p *packet, pbu *mh.ProxyBindingUpdate) {
 	}
 	r := &request{p: p, pbu: pbu, coa: p.from.Addr().Unmap().WithZone(""), tsNow: arrived}
 
-	// One pass over the options. Those that may appear once make a PBU
-	// that repeats them malformed: RFC 6275 9.2 discards it silently
-	// (several Home Network Prefix options are allowed, RFC 5213 5.3.1;
-	// repeated IPv4 Home Address Requests have a status of their own
-	// below).
-	var hasHI, hasATT, dup bool
-	var v4reqs int
-	for _, o := range pbu.Options {
-		switch o := o.(type) {
-		case *mh.MobileNodeIdentifier:
-			dup = dup || r.mnid != nil
-			r.mnid = o
-		case *mh.HandoffIndicatorOption:
-			dup = dup || hasHI
-			r.hi, hasHI, r.hiOpt = o.HI, true, o
-		case *mh.AccessTechnologyTypeOption:
-			dup = dup || hasATT
-			r.att, hasATT, r.attOpt = o.ATT, true, o
-		case *mh.MobileNodeLinkLayerID:
-			dup = dup || r.llidOpt != nil
-			r.llid, r.llidOpt = string(o.ID), o
-		case *mh.Timestamp:
-			dup = dup || r.ts != nil
-			r.ts = o
-		case *mh.GREKey:
-			dup = dup || r.gre != nil
-			r.gre = o
-		case *mh.LinkLocalAddress:
-			dup = dup || r.lla != nil
-			r.lla = o
-		case *mh.IPv4CareOfAddress:
-			dup = dup || r.v4coa != nil
-			r.v4coa = o
-		case *mh.HomeNetworkPrefix:
-			r.hnpOpts = append(r.hnpOpts, o)
-		case *mh.IPv4HomeAddressRequest:
-			if r.v4req == nil {
-				r.v4req = o
-			}
-			v4reqs++
-		}
-	}
+	// One pass over the options (request.pick). Those that may appear
+	// once make a PBU that repeats them malformed: RFC 6275 9.2 discards
+	// it silently (several Home Network Prefix options are allowed, RFC
+	// 5213 5.3.1; repeated IPv4 Home Address Requests have a status of
+	// their own below).
+	hasHI, hasATT, dup, v4reqs := r.pick(pbu.Options)
 	if dup {
 		e.stats.malformed.Add(1)
 		e.log.Debug("lma: PBU repeats a single-instance option, dropped", "from", p.from)
@@ -521,6 +488,11 @@ func (c *cache) samePrefixSet(b *binding, want []netip.Prefix) bool {
 // retransmission of a parked PBU replaces it and keeps the timer.
 func (e *Engine) park(r *request, old *binding) {
 	k := parkKey{mag: r.mag.Name, mn: r.mn, llid: r.llid, att: r.att}
+	r, ok := r.own() // kept past this message
+	if !ok {
+		e.log.Error("lma: a parked PBU does not parse again; dropped (the MAG retransmits)", "mn", k.mn)
+		return
+	}
 	if pk := e.parked[k]; pk != nil {
 		pk.r, pk.old = r, old
 		return

@@ -255,9 +255,12 @@ func (e *Engine) finishAck(a *pendingAck, err error) bool {
 		e.stats.storeErrors.Add(1)
 		e.log.Error("lma: binding not stored, registration refused", "id", a.id, "err", err)
 		// pba reads only the request when given no binding, so it may
-		// run here, off the loop.
-		if f, err := mh.Marshal(e.pba(a.r, mh.StatusReasonUnspecified, nil)); err == nil {
-			e.send(p.conn, p.from, f)
+		// run here, off the loop, on a copy with options of its own (the
+		// loop's Decoder has moved on to other messages).
+		if r, ok := a.r.own(); ok {
+			if f, err := mh.Marshal(e.pba(r, mh.StatusReasonUnspecified, nil)); err == nil {
+				e.send(p.conn, p.from, f)
+			}
 		}
 		return true
 	}

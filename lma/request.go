@@ -1,0 +1,69 @@
+package lma
+
+import (
+	"github.com/openpmip/pmip/internal/mh"
+)
+
+// pick fills r's options from one pass over a PBU's options and reports
+// which mandatory ones it saw, whether a single-instance option came
+// twice, and how many IPv4 Home Address Requests there were.
+func (r *request) pick(opts []mh.Option) (hasHI, hasATT, dup bool, v4reqs int) {
+	r.mnid, r.hiOpt, r.attOpt, r.llidOpt = nil, nil, nil, nil
+	r.ts, r.gre, r.lla, r.v4coa, r.v4req, r.hnpOpts = nil, nil, nil, nil, nil, nil
+	for _, o := range opts {
+		switch o := o.(type) {
+		case *mh.MobileNodeIdentifier:
+			dup = dup || r.mnid != nil
+			r.mnid = o
+		case *mh.HandoffIndicatorOption:
+			dup = dup || hasHI
+			r.hi, hasHI, r.hiOpt = o.HI, true, o
+		case *mh.AccessTechnologyTypeOption:
+			dup = dup || hasATT
+			r.att, hasATT, r.attOpt = o.ATT, true, o
+		case *mh.MobileNodeLinkLayerID:
+			dup = dup || r.llidOpt != nil
+			r.llid, r.llidOpt = string(o.ID), o
+		case *mh.Timestamp:
+			dup = dup || r.ts != nil
+			r.ts = o
+		case *mh.GREKey:
+			dup = dup || r.gre != nil
+			r.gre = o
+		case *mh.LinkLocalAddress:
+			dup = dup || r.lla != nil
+			r.lla = o
+		case *mh.IPv4CareOfAddress:
+			dup = dup || r.v4coa != nil
+			r.v4coa = o
+		case *mh.HomeNetworkPrefix:
+			r.hnpOpts = append(r.hnpOpts, o)
+		case *mh.IPv4HomeAddressRequest:
+			if r.v4req == nil {
+				r.v4req = o
+			}
+			v4reqs++
+		}
+	}
+	return hasHI, hasATT, dup, v4reqs
+}
+
+// own returns a copy of r whose PBU and options are its own, parsed again
+// from the packet's bytes (which the receiver copied and nothing changes):
+// the PBU the loop handled came from its reused mh.Decoder, which the
+// next message overwrites. A request kept past its message needs it: a
+// PBU parked for MaxDelayBeforeNewBCEAssign, and the rejection built off
+// the loop when a binding's write fails. It reports false only if the
+// bytes no longer parse as the PBU they decoded to on the loop, which
+// mh's tests of Decoder against Parse rule out.
+func (r *request) own() (*request, bool) {
+	m, err := mh.Parse(r.p.data)
+	pbu, ok := m.(*mh.ProxyBindingUpdate)
+	if err != nil || !ok {
+		return nil, false
+	}
+	c := *r
+	c.pbu = pbu
+	c.pick(pbu.Options)
+	return &c, true
+}
