@@ -38,6 +38,18 @@ type Option interface {
 	appendTo(b []byte) ([]byte, error)
 }
 
+var (
+	_ Message = (*RouterSolicitation)(nil)
+	_ Message = (*RouterAdvertisement)(nil)
+	_ Message = (*NeighborSolicitation)(nil)
+	_ Message = (*NeighborAdvertisement)(nil)
+	_ Option  = (*LinkLayerAddress)(nil)
+	_ Option  = (*MTU)(nil)
+	_ Option  = (*PrefixInformation)(nil)
+	_ Option  = (*RecursiveDNSServer)(nil)
+	_ Option  = (*RawOption)(nil)
+)
+
 // Fixed lengths of the message bodies after the ICMPv6 header.
 const (
 	rsBodyLen = 4  // reserved (RFC 4861 4.1)
