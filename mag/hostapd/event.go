@@ -1,15 +1,19 @@
 // Package hostapd turns hostapd's station events into attach and detach
 // events for the MAG (issue 4, "Attach and detach detection").
 //
-//	hostapd ──► hostapd_cli -a pmip-hostapd-action ──► pmip-mag hook action IF EVENT MAC ─┐
-//	hostapd ──► ubus subscribe hostapd.IF | pmip-mag hook ubus IF ─────────────────────────┤
-//	                                                  one datagram per Event (wire.go)    │
-//	                                                                                      ▼
-//	                                    MAG engine ◄── Listener (unix datagram socket) ◄──┘
+//	hostapd ctrl socket ◄─ATTACH/PING/STA─► Monitor (in the MAG; monitor.go) ────────────────┐
+//	hostapd ──► hostapd_cli -a pmip-hostapd-action ──► pmip-mag hook action IF EVENT MAC ─┐  │
+//	hostapd ──► ubus subscribe hostapd.IF | pmip-mag hook ubus IF ─────────────────────────┤  │
+//	                                                  one datagram per Event (wire.go)    │  │
+//	                                                                                      ▼  ▼
+//	                                    MAG engine ◄── Listener (unix datagram socket) ◄──┘ Event
 //
-// The hook side runs inside the MAG binary (RunHook), so the scripts in
-// hostapd-hooks/ hold no logic and need no nc(1) with unix socket support,
-// which busybox often lacks. The parsers here are the only code that reads
+// The Monitor is the default path (pmip-mag's hostapd_hook 'ctrl'): no
+// process per event, and it alone sees the EAP events from which
+// HandoffHints tells a fast reassociation (Event.FastReassoc,
+// docs/handover.md 5.3). The hook side runs inside the MAG binary
+// (RunHook), so the scripts in hostapd-hooks/ hold no logic and need no
+// nc(1) with unix socket support, which busybox often lacks. The parsers here are the only code that reads
 // what hostapd prints; everything they return is validated (interface
 // name, unicast MAC, identity) so the engine can trust an Event.
 package hostapd

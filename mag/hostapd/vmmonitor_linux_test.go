@@ -2,6 +2,7 @@ package hostapd
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -29,7 +30,8 @@ import (
 // no EAP for it (PMKSA caching), and its identity even though hostapd
 // then reports none. hostapd is then restarted: the monitor
 // attaches to the new socket and reports the station as the new hostapd
-// sees it.
+// sees it. Last, DEAUTHENTICATE tx=0 (the old MAG's cleanup) removes the
+// station from hostapd, which reports it disconnected.
 func TestVMMonitor(t *testing.T) {
 	nstest.RequireVM(t)
 	w := startWiFi(t)
@@ -137,10 +139,58 @@ func TestVMMonitor(t *testing.T) {
 			t.Fatalf("the station was not reported connected after hostapd's restart; stats %+v", mon.Stats())
 		}
 	}
+	// The old MAG's cleanup after a handoff (docs/handover.md 5.5):
+	// hostapd drops the station without a frame and reports it gone.
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	if err := mon.Deauthenticate(dctx, "wlan0", mustMAC(t, w.staMAC)); err != nil {
+		t.Fatalf("DEAUTHENTICATE tx=0: %v", err)
+	}
+	for {
+		ev := nextEventWithin(t, events, 30*time.Second)
+		if ev.Kind == Disconnected && ev.MAC.String() == w.staMAC {
+			break
+		}
+		t.Logf("before the deauthentication's disconnection: %v", ev)
+	}
+	// hostapd frees the entry after its deauthentication delay (about
+	// a second), unless the station, never told, reassociates first
+	// (its frames to a removed station draw a deauthentication from the
+	// kernel): then a new connection is reported.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := QueryStation(dctx, w.ctrl, "wlan0", mustMAC(t, w.staMAC))
+		if errors.Is(err, ErrNoStation) {
+			t.Log("hostapd freed the station entry")
+			break
+		}
+		select {
+		case ev := <-events:
+			if ev.Kind == Connected && ev.MAC.String() == w.staMAC {
+				t.Logf("the station reassociated after DEAUTHENTICATE tx=0: %v", ev)
+				deadline = time.Time{}
+			}
+		default:
+		}
+		if deadline.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hostapd still knows the station 10 s after DEAUTHENTICATE tx=0 (%v), and it did not reassociate", err)
+		}
+	}
 	if s := mon.Stats(); s.Malformed != 0 || s.Dropped != 0 {
 		t.Errorf("stats %+v: nothing should be malformed or dropped", s)
 	}
 	t.Logf("monitor stats: %+v", mon.Stats())
+}
+
+func mustMAC(t *testing.T, s string) net.HardwareAddr {
+	t.Helper()
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
