@@ -2,7 +2,6 @@ package dataplane_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -93,41 +92,13 @@ func TestGRESourcesVM(t *testing.T) {
 	}
 	defer c6.Close()
 	defer c4.Close()
-	n := 0
 	arrives := func(src, dst string, tries int) bool {
-		s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+		d := netip.MustParseAddr(dst)
 		l := c6
 		if d.Is4() {
 			l = c4
 		}
-		buf := make([]byte, 128)
-		for range tries {
-			n++
-			tag := fmt.Sprintf("%s>%s#%d", src, dst, n)
-			if err := mag.Do(func() error {
-				c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s, 0)), net.UDPAddrFromAddrPort(netip.AddrPortFrom(d, 5000)))
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				_, err = c.Write([]byte(tag))
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(1500 * time.Millisecond)
-			for {
-				l.SetReadDeadline(deadline)
-				k, _, err := l.ReadFrom(buf)
-				if err != nil {
-					break
-				}
-				if string(buf[:k]) == tag {
-					return true
-				}
-			}
-		}
-		return false
+		return udpArrives(t, mag, l, netip.MustParseAddr(src), d, tries, 1500*time.Millisecond)
 	}
 	type flow struct{ src, dst string }
 	right := []flow{{"2001:db8:1::10", "2001:db8:cc::1"}, {"10.1.0.5", "198.51.100.1"}, {"2001:db8:3::10", "2001:db8:cc::2"}}

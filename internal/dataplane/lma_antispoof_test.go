@@ -3,6 +3,7 @@ package dataplane_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -95,37 +96,11 @@ func TestLMAAntiSpoofing(t *testing.T) {
 	// waits for neighbour discovery on two links).
 	arrives := func(t *testing.T, src string, tries int) bool {
 		t.Helper()
-		ip := net.ParseIP(src)
-		dst, l := &net.UDPAddr{IP: net.ParseIP("2001:db8:cc::2"), Port: 5000}, l6
-		if ip.To4() != nil {
-			dst, l = &net.UDPAddr{IP: net.IPv4(198, 51, 100, 2), Port: 5000}, l4
+		a := netip.MustParseAddr(src)
+		if a.Is4() {
+			return udpArrives(t, mag, l4, a, netip.MustParseAddr("198.51.100.2"), tries, 1500*time.Millisecond)
 		}
-		buf := make([]byte, 64)
-		for range tries {
-			if err := mag.Do(func() error {
-				c, err := net.DialUDP("udp", &net.UDPAddr{IP: ip}, dst)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				_, err = c.Write([]byte(src))
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(1500 * time.Millisecond)
-			for {
-				l.SetReadDeadline(deadline)
-				n, _, err := l.ReadFrom(buf)
-				if err != nil {
-					break
-				}
-				if string(buf[:n]) == src {
-					return true
-				}
-			}
-		}
-		return false
+		return udpArrives(t, mag, l6, a, netip.MustParseAddr("2001:db8:cc::2"), tries, 1500*time.Millisecond)
 	}
 	check := func(t *testing.T, want map[string]bool) {
 		t.Helper()

@@ -3,6 +3,7 @@ package dataplane_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -76,36 +77,11 @@ func TestLMAAntiSpoofingVM(t *testing.T) {
 	defer l6.Close()
 	defer l4.Close()
 	arrives := func(src string, tries int) bool {
-		ip := net.ParseIP(src)
-		dst, l := &net.UDPAddr{IP: net.ParseIP("2001:db8:cc::1"), Port: 5000}, l6
-		if ip.To4() != nil {
-			dst, l = &net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 5000}, l4
+		a := netip.MustParseAddr(src)
+		if a.Is4() {
+			return udpArrives(t, mag, l4, a, netip.MustParseAddr("198.51.100.1"), tries, 2*time.Second)
 		}
-		buf := make([]byte, 64)
-		for range tries {
-			if err := mag.Do(func() error {
-				c, err := net.DialUDP("udp", &net.UDPAddr{IP: ip}, dst)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				_, err = c.Write([]byte(src))
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			l.SetReadDeadline(time.Now().Add(2 * time.Second))
-			for {
-				n, _, err := l.ReadFrom(buf)
-				if err != nil {
-					break
-				}
-				if string(buf[:n]) == src {
-					return true
-				}
-			}
-		}
-		return false
+		return udpArrives(t, mag, l6, a, netip.MustParseAddr("2001:db8:cc::1"), tries, 2*time.Second)
 	}
 	check := func(want map[string]bool) {
 		t.Helper()
