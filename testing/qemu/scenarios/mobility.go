@@ -133,7 +133,20 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 		d.Say("client roams %s -> %s (wpa_cli ft_ds: 802.11r FT through %s, then reassociates with %s; make before break)", from.Name, to.Name, from.Name, to.Name)
 	}
 	t0, clientMark := d.Roam(to)
-	d.Say("client connected to %s %.0f ms after the command", to.Name, ms(time.Since(t0)))
+	// From the log alone (no process in the guest while it is timed).
+	eap := "no EAP"
+	if strings.Contains(d.Log("wpa_supplicant")[clientMark:], "CTRL-EVENT-EAP-STARTED") {
+		eap = "full EAP: the fast move failed"
+	}
+	d.Say("client connected to %s %.0f ms after the command (%s at the new AP)", to.Name, ms(time.Since(t0)), eap)
+	defer func() {
+		if d.T.Failed() {
+			// What happened, for the failure's report.
+			h := handoverLogs{Client: d.Log("wpa_supplicant")[clientMark:], Hostapd: d.Log("hostapd-" + to.Name),
+				MAG: d.Log("mag-" + to.Name), MH: d.backhaulMH(to), BSSID: to.BSSID, ClientMAC: d.ClientMAC}
+			d.Logf("handover timeline of the failed move:\n%s", strings.Join(renderTimeline(h.timeline()), "\n"))
+		}
+	}()
 	// Data must flow again through the new MAG, for a while.
 	for _, s := range streams {
 		d.waitBytes(s.name, 100_000, 30*time.Second)
