@@ -52,10 +52,7 @@ func (s *sender) send(data []byte, to netip.AddrPort) {
 	}
 	s.q = append(s.q, transport.Message{Buf: data, N: len(data), Addr: to})
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.kick()
 }
 
 func (s *sender) run() {
@@ -63,16 +60,18 @@ func (s *sender) run() {
 	for {
 		s.mu.Lock()
 		q := s.q
-		if len(q) == 0 {
-			// Nothing queued: the queue keeps its array.
+		if len(q) == 0 || s.busy {
+			// Nothing queued, or an inline flush is writing (it wakes
+			// this goroutine when it is done and more is queued or the
+			// sender closes): the queue keeps its array.
 			closed := s.closed
-			s.busy = false
-			if s.idle != nil {
+			if !s.busy && s.idle != nil {
 				close(s.idle)
 				s.idle = nil
 			}
+			done := closed && len(q) == 0 && !s.busy
 			s.mu.Unlock()
-			if closed {
+			if done {
 				return
 			}
 			<-s.wake
@@ -83,18 +82,80 @@ func (s *sender) run() {
 		s.spare = nil
 		s.busy = true
 		s.mu.Unlock()
-		size := max(s.conn.BatchSize(), 1)
-		for rest := q; len(rest) > 0; {
-			n := min(len(rest), size)
-			s.write(rest[:n])
-			rest = rest[n:]
-		}
-		clear(q) // let the buffers go
+		s.writeAll(q)
 		s.mu.Lock()
+		s.busy = false
 		// q's array is the next spare: two arrays alternate, and once
 		// both have grown to a burst's size queueing allocates no more.
 		s.spare = q[:0]
 		s.mu.Unlock()
+	}
+}
+
+// writeAll sends q in batches of the Conn's size, then lets its buffers
+// go.
+func (s *sender) writeAll(q []transport.Message) {
+	size := max(s.conn.BatchSize(), 1)
+	for rest := q; len(rest) > 0; {
+		n := min(len(rest), size)
+		s.write(rest[:n])
+		rest = rest[n:]
+	}
+	clear(q)
+}
+
+// queue adds data for to like send, without waking the writer goroutine:
+// the caller sends it with flush.
+func (s *sender) queue(data []byte, to netip.AddrPort) {
+	s.mu.Lock()
+	if !s.closed {
+		s.q = append(s.q, transport.Message{Buf: data, N: len(data), Addr: to})
+	}
+	s.mu.Unlock()
+}
+
+// flush sends what is queued on the caller's goroutine: the store's, right
+// after a group commit's PBAs were queued, which saves waking the writer
+// goroutine (on a busy host every wake-up is a wait for a CPU). If the
+// writer goroutine is already sending, the queue waits for it instead, so
+// that one Conn never has two batches in flight and Sync's wait holds.
+func (s *sender) flush() {
+	s.mu.Lock()
+	if len(s.q) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	if s.busy || s.closed {
+		s.mu.Unlock()
+		s.kick()
+		return
+	}
+	q := s.q
+	s.q = s.spare[:0]
+	s.spare = nil
+	s.busy = true
+	s.mu.Unlock()
+	s.writeAll(q)
+	s.mu.Lock()
+	s.busy = false
+	if s.spare == nil {
+		s.spare = q[:0]
+	}
+	wake := len(s.q) > 0 || s.closed
+	if !wake && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.mu.Unlock()
+	if wake {
+		s.kick()
+	}
+}
+
+func (s *sender) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -147,9 +208,6 @@ func (s *sender) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.kick()
 	<-s.done
 }

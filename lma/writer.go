@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/openpmip/pmip/internal/mh"
+	"github.com/openpmip/pmip/internal/transport"
 	"github.com/openpmip/pmip/lma/store"
 )
 
@@ -54,6 +55,11 @@ type turn struct {
 
 func (t *turn) finish(err error) {
 	t.w.finish(t.acks, err, t.n)
+	// The PBAs were queued without waking the senders: send them from
+	// here, the store's goroutine, which is running anyway.
+	for _, s := range t.w.e.out {
+		s.flush()
+	}
 	clear(t.acks) // let the requests and PBAs go
 	t.acks, t.n = t.acks[:0], 0
 	t.w.mu.Lock()
@@ -94,7 +100,7 @@ func newWrites(e *Engine, st store.Store, workers int) *writes {
 func (w *writes) put(b *binding, ack pendingAck) {
 	if w.sub == nil {
 		w.per.put(bindingKey(b.id), encodeBinding(w.e.bc, b), func(err error) {
-			if w.e.finishAck(&ack, err) {
+			if w.e.finishAck(&ack, err, false) {
 				// A worker may wait on the loop: Sync counts on it.
 				w.e.post(func() { w.e.removeUnstored(ack.id) })
 			}
@@ -152,7 +158,7 @@ func (w *writes) flush() {
 func (w *writes) finish(acks []pendingAck, err error, n int) {
 	var failed []uint64
 	for i := range acks {
-		if w.e.finishAck(&acks[i], err) {
+		if w.e.finishAck(&acks[i], err, true) {
 			failed = append(failed, acks[i].id)
 		}
 	}
@@ -240,8 +246,9 @@ func (e *Engine) removeUnstored(id uint64) {
 // finishAck sends a PBA whose binding's write is done (off the loop: on
 // the store's goroutine or a persister worker); it must not block. It
 // reports whether the write failed, so that the caller has the session
-// removed.
-func (e *Engine) finishAck(a *pendingAck, err error) bool {
+// removed. With queued, an accepting PBA only joins its sender's queue:
+// the caller flushes the senders after the last of its batch.
+func (e *Engine) finishAck(a *pendingAck, err error, queued bool) bool {
 	p := a.r.p
 	if errors.Is(err, store.ErrClosed) {
 		// Submitted while the engine closed (a timer's work after the
@@ -267,8 +274,22 @@ func (e *Engine) finishAck(a *pendingAck, err error) bool {
 	// RFC 6275 11.7.1 (via RFC 5213 5.3.6): an accepted Binding Update
 	// without the A flag gets no acknowledgement.
 	if !a.silent {
-		e.send(p.conn, p.from, a.data)
+		if s := e.senderOf(p.conn); queued && s != nil {
+			s.queue(a.data, p.from)
+		} else {
+			e.send(p.conn, p.from, a.data)
+		}
 	}
 	e.observeLatency(p)
 	return false
+}
+
+// senderOf returns the sender of conn, nil if the engine has none.
+func (e *Engine) senderOf(conn transport.Conn) *sender {
+	for i, c := range e.conns {
+		if c == conn {
+			return e.out[i]
+		}
+	}
+	return nil
 }
