@@ -125,3 +125,16 @@ func BenchmarkPlanSteady(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlanSteadyNormalized is the plan inside Set, which hands Plan
+// states it normalised already: Plan copies neither.
+func BenchmarkPlanSteadyNormalized(b *testing.B) {
+	s := normalize(lmaState(100000))
+	cur := normalize(s)
+	b.ResetTimer()
+	for range b.N {
+		if ops := Plan(cur, s); len(ops) != 0 {
+			b.Fatal(ops)
+		}
+	}
+}
