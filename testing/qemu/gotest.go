@@ -24,8 +24,10 @@ type GoTest struct {
 	Run string
 	// Env is added to the guest's environment (PMIP_VM=1 is always set).
 	Env []string
-	// Timeout is the test binary's -test.timeout (default 5 minutes);
-	// the harness gives up a minute later if the binary does not end.
+	// Timeout is the test binary's -test.timeout (default 5 minutes), in
+	// the guest's time; the harness gives up a minute after that much
+	// real time, scaled by the architecture's SlowClock, if the binary
+	// does not end.
 	Timeout time.Duration
 	// AllowSkip names tests (as in "--- SKIP: Name") that may skip in the
 	// guest. Any other skip fails the verdict: a test that skips in the
@@ -169,7 +171,7 @@ func (vm *VM) GoTest(ctx context.Context, g GoTest) (*GoTestResult, error) {
 	}
 	defer logf.Close()
 	var out strings.Builder
-	rctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
+	rctx, cancel := context.WithTimeout(ctx, vm.Image.Arch.hostDeadline(timeout))
 	defer cancel()
 	t1 := time.Now()
 	err = vm.Exec(rctx, Cmd{

@@ -450,3 +450,23 @@ func TestClaimResults(t *testing.T) {
 		t.Errorf("contended claim got %s, want %s", got, want)
 	}
 }
+
+// TestHostDeadline: the harness's real-time deadline on a guest-timed run
+// leaves the guest's own timeout room to fire first, however slow the
+// guest's clock.
+func TestHostDeadline(t *testing.T) {
+	for _, c := range []struct {
+		arch  Arch
+		guest time.Duration
+		want  time.Duration
+	}{
+		{Amd64, 5 * time.Minute, 6 * time.Minute},
+		{Mipsel, 5 * time.Minute, 26 * time.Minute},
+		{Mipsel, 3 * time.Second, 75 * time.Second},
+		{Arch{SlowClock: 0.5}, time.Minute, 2 * time.Minute}, // never shorter than the guest's own
+	} {
+		if got := c.arch.hostDeadline(c.guest); got != c.want {
+			t.Errorf("%s: hostDeadline(%v) = %v, want %v", c.arch.Name, c.guest, got, c.want)
+		}
+	}
+}
