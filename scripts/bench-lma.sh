@@ -10,7 +10,8 @@
 #     pmip-loadgen ─────same socket path───────► pmip-loadgen -mode echo-server
 #       (the socket's own limit)                 2001:db8:b::2
 #
-# Steps: the echo figure; the LMA started empty with -durability disk
+# Steps (each load run after the LMA has gone idle: no compaction left
+# over from the fill or the restart): the echo figure; the LMA started empty with -durability disk
 # (a PBA leaves once its binding is fdatasynced) and filled with
 # BENCH_BINDINGS (default 1,000,000) new registrations through the
 # protocol (slow but honest: every one durable before its PBA); refreshes
@@ -124,6 +125,24 @@ start_lma() {
 	START_MS=$(($(now_ms) - t0))
 }
 
+# wait_idle: until the LMA uses less than a tenth of a CPU over a second
+# (at most a minute): a fill or a restart leaves log segments whose
+# compaction into a snapshot runs for a while; the rows measure the
+# steady state, not that.
+wait_idle() {
+	hz=$(getconf CLK_TCK)
+	prev=$(awk '{ print $14 + $15 }' "/proc/$LMA_PID/stat")
+	for _ in $(seq 60); do
+		sleep 1
+		now=$(awk '{ print $14 + $15 }' "/proc/$LMA_PID/stat")
+		if [ $((now - prev)) -lt $((hz / 10)) ]; then
+			return
+		fi
+		prev=$now
+	done
+	echo "bench-lma: the LMA stayed busy for a minute; measuring anyway" >&2
+}
+
 load1() { cut -d' ' -f1 /proc/loadavg; }
 # row ARGS...: one load generator run; its line gains the load average.
 row() {
@@ -165,6 +184,7 @@ echo "== pmip-lma (-durability disk): fill with $N registrations" >&2
 start_lma disk
 loadgen -mode register -n "$N" -window 256 -timeout 5s -label "register fill disk" >>"$OUT"
 FILL_RSS=$(status_kb "$LMA_PID" VmRSS)
+wait_idle
 echo "== refresh, closed loop then open loop" >&2
 loadgen -mode refresh -n "$N" -window "$WINDOW" -duration "$DURATION" -label "refresh closed disk" >>"$OUT"
 loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "refresh $RATE/s disk" >>"$OUT"
@@ -180,6 +200,7 @@ start_lma kernel
 REC_MS=$START_MS
 RECOVERED=$(ctl counters | awk '$1 == "bindings" { print $2 }')
 REC_HWM=$(status_kb "$LMA_PID" VmHWM)
+wait_idle
 loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "refresh $RATE/s kernel" >>"$OUT"
 loadgen -mode refresh -n "$N" -window "$WINDOW" -duration "$DURATION" -label "refresh closed kernel" >>"$OUT"
 RSS=$(status_kb "$LMA_PID" VmRSS)
