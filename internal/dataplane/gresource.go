@@ -84,19 +84,3 @@ func (f *Filter) validateGRE() []error {
 	}
 	return errs
 }
-
-func grePeersOf(f *Filter) map[netip.Addr]elem {
-	m := make(map[netip.Addr]elem, len(f.GREPeers))
-	for _, p := range f.GREPeers {
-		m[p] = elem{obj: GREPeer(p)}
-	}
-	return m
-}
-
-func greSourcesOf(f *Filter) map[GRESource]elem {
-	m := make(map[GRESource]elem, len(f.GRESources))
-	for _, s := range f.GRESources {
-		m[s] = elem{obj: s}
-	}
-	return m
-}

@@ -143,11 +143,13 @@ func Plan(cur, want *State) []Op {
 		}
 	}
 
-	// Routes.
-	curR := indexBy(cur.Routes, Route.key)
-	wantR := indexBy(want.Routes, Route.key)
+	// Routes: indexed by position, not copied into the maps (an LMA
+	// holds a million; a copy each was most of a Set's memory).
+	curR := positions(cur.Routes, Route.key)
+	wantR := positions(want.Routes, Route.key)
 	var routeDels, routeAdds []Op
-	for k, c := range curR {
+	for k, i := range curR {
+		c := cur.Routes[i]
 		if gone[c.Dev] {
 			delete(curR, k)
 			continue
@@ -156,8 +158,9 @@ func Plan(cur, want *State) []Op {
 			routeDels = append(routeDels, Op{Del, c})
 		}
 	}
-	for k, w := range wantR {
-		if c, ok := curR[k]; !ok || c != w {
+	for k, j := range wantR {
+		w := want.Routes[j]
+		if i, ok := curR[k]; !ok || cur.Routes[i] != w {
 			routeAdds = append(routeAdds, Op{Replace, w})
 		}
 	}
@@ -224,10 +227,10 @@ func Plan(cur, want *State) []Op {
 		fd, fa := diffElems(flowsOf(cf), flowsOf(wf))
 		sd, sa := diffElems(sourcesOf(cf), sourcesOf(wf))
 		ad, aa := diffElems(accessOf(cf), accessOf(wf))
-		td, ta := diffElems(tunnelsOf(cf), tunnelsOf(wf))
-		tsd, tsa := diffElems(tunnelSourcesOf(cf), tunnelSourcesOf(wf))
-		gpd, gpa := diffElems(grePeersOf(cf), grePeersOf(wf))
-		gsd, gsa := diffElems(greSourcesOf(cf), greSourcesOf(wf))
+		td, ta := diffSet(cf.Tunnels, wf.Tunnels, func(t string) Object { return TunnelIface(t) })
+		tsd, tsa := diffSet(cf.TunnelSources, wf.TunnelSources, func(s TunnelSource) Object { return s })
+		gpd, gpa := diffSet(cf.GREPeers, wf.GREPeers, func(a netip.Addr) Object { return GREPeer(a) })
+		gsd, gsa := diffSet(cf.GRESources, wf.GRESources, func(s GRESource) Object { return s })
 		filterDels = append(append(append(filterDels, fd...), sd...), ad...)
 		filterAdds = append(append(append(filterAdds, aa...), sa...), fa...)
 		// A checked tunnel's sources go after it and come before it, so
@@ -414,6 +417,42 @@ func diffElems[K comparable](cur, want map[K]elem) (dels, adds []Op) {
 		}
 	}
 	return dels, adds
+}
+
+// diffSet returns the deletions and additions that turn the set of
+// elements cur into want. The elements are the map keys themselves, with
+// no value, and an Object is made only for the differences: an LMA's
+// filter holds a million (one per home address), a boxed copy of each
+// was a third of a Set's memory.
+func diffSet[K comparable](cur, want []K, obj func(K) Object) (dels, adds []Op) {
+	c := make(map[K]struct{}, len(cur))
+	for _, k := range cur {
+		c[k] = struct{}{}
+	}
+	w := make(map[K]struct{}, len(want))
+	for _, k := range want {
+		w[k] = struct{}{}
+	}
+	for k := range c {
+		if _, ok := w[k]; !ok {
+			dels = append(dels, Op{Del, obj(k)})
+		}
+	}
+	for k := range w {
+		if _, ok := c[k]; !ok {
+			adds = append(adds, Op{Add, obj(k)})
+		}
+	}
+	return dels, adds
+}
+
+// positions maps each key to the position of its (last) element.
+func positions[T any, K comparable](xs []T, key func(T) K) map[K]int {
+	m := make(map[K]int, len(xs))
+	for i, x := range xs {
+		m[key(x)] = i
+	}
+	return m
 }
 
 func indexBy[T any, K comparable](xs []T, key func(T) K) map[K]T {

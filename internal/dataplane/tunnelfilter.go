@@ -87,22 +87,3 @@ func (f *Filter) validateTunnels() []error {
 	}
 	return errs
 }
-
-func tunnelsOf(f *Filter) map[string]elem {
-	m := map[string]elem{}
-	for _, t := range f.Tunnels {
-		m[t] = elem{obj: TunnelIface(t)}
-	}
-	return m
-}
-
-// tunnelSourcesOf keys the allowed sources by themselves, not by their
-// rendering: an LMA holds one per home prefix, a million of them, and
-// formatting each at every Set cost seconds and a string each.
-func tunnelSourcesOf(f *Filter) map[TunnelSource]elem {
-	m := make(map[TunnelSource]elem, len(f.TunnelSources))
-	for _, s := range f.TunnelSources {
-		m[s] = elem{obj: s}
-	}
-	return m
-}
