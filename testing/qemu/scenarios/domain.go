@@ -50,7 +50,9 @@ type Figure struct {
 
 // imageBinaries is what the domain's guest image carries besides the base.
 func imageBinaries() []qemu.Binary {
-	return slices.Concat(qemu.WiFiBinaries, qemu.ClientBinaries, qemu.CaptureBinaries)
+	// ss: the correspondent's TCP state (RTO, RTT) around a handover.
+	return slices.Concat(qemu.WiFiBinaries, qemu.ClientBinaries, qemu.CaptureBinaries,
+		[]qemu.Binary{{Package: "iproute2", Path: "/bin/ss"}})
 }
 
 // ourMains are cross-built and installed in the guest.

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -132,6 +133,7 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 	} else {
 		d.Say("client roams %s -> %s (wpa_cli ft_ds: 802.11r FT through %s, then reassociates with %s; make before break)", from.Name, to.Name, from.Name, to.Name)
 	}
+	d.Say("correspondent's TCP before the move: %s", d.cnTCP())
 	t0, clientMark := d.Roam(to)
 	// From the log alone (no process in the guest while it is timed).
 	eap := "no EAP"
@@ -181,6 +183,7 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 		gap = max(gap, p.Ms)
 	}
 	d.Record("handover traffic gap", gap, "ms")
+	d.Say("correspondent's TCP after the move: %s", d.cnTCP())
 	d.Say("handover timeline, from the client's reassociation request (guest clock):")
 	for _, l := range renderTimeline(h.timeline()) {
 		d.Say("  %s", l)
@@ -285,4 +288,45 @@ func (d *Domain) Detach(ap *AP, base Baseline) {
 		d.T.Errorf("the LMA still holds %d bindings after MinDelayBeforeBCEDelete: %+v", len(bs), bs)
 	}
 	d.Say("binding cache empty; tunnels, routes, rules and nftables of the LMA and the MAGs back to the baseline %.0f ms after the disconnect", ms(cleanAt))
+}
+
+var ssRTO = regexp.MustCompile(`rto:(\d+(?:\.\d+)?)\b.*?rtt:([\d.]+)/([\d.]+)`)
+
+// cnTCP summarises the correspondent's sending sockets (ss -tin): each
+// stream's retransmission timeout and smoothed RTT decide how long a
+// stream pauses after an outage (docs/handover.md 6.2).
+func (d *Domain) cnTCP() string {
+	d.T.Helper()
+	out := d.nsSh("cn", fmt.Sprintf("ss -tinH state established '( sport = :%d )'", streamPort))
+	d.Logf("ss -tin in cn:\n%s", out)
+	return summariseSS(out)
+}
+
+// summariseSS reads ss -tinH's sockets of the stream port: the address
+// line, then the counters' line.
+func summariseSS(out string) string {
+	var parts []string
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 4 || !strings.HasSuffix(f[len(f)-2], fmt.Sprintf(":%d", streamPort)) {
+			continue
+		}
+		fam := "IPv6"
+		if strings.Contains(f[len(f)-1], ".") {
+			fam = "IPv4" // [::ffff:10.20.0.2]:port on the dual-stack listener
+		}
+		if i+1 < len(lines) {
+			if m := ssRTO.FindStringSubmatch(lines[i+1]); m != nil {
+				parts = append(parts, fmt.Sprintf("%s rto %s ms srtt %s ms (var %s)", fam, m[1], m[2], m[3]))
+				continue
+			}
+		}
+		parts = append(parts, fam+" (no counters)")
+	}
+	if len(parts) == 0 {
+		return "(no stream sockets)"
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
 }

@@ -71,3 +71,21 @@ func TestTimeline(t *testing.T) {
 		}
 	}
 }
+
+// TestSummariseSS reads ss -tinH as iproute2 6.1 prints the CN's two
+// stream sockets (an IPv4 one on the dual-stack listener).
+func TestSummariseSS(t *testing.T) {
+	out := "0      0      [::ffff:203.0.113.2]:5001 [::ffff:10.20.0.2]:46510\n" +
+		"\t cubic wscale:7,7 rto:212 rtt:8.25/4.1 ato:40 mss:1448 pmtu:1460 rcvmss:536 advmss:1448 cwnd:10\n" +
+		"0      0      [2001:db8:cccc::2]:5001 [2001:db8:100::ff:fe00:200]:40222\n" +
+		"\t cubic wscale:7,7 rto:204 rtt:1.5/0.75 ato:40 mss:1428 cwnd:10\n" +
+		"0      0      [2001:db8:cccc::2]:22 [2001:db8:100::1]:1\n\t cubic rto:300 rtt:9/1\n"
+	got := summariseSS(out)
+	want := "IPv4 rto 212 ms srtt 8.25 ms (var 4.1); IPv6 rto 204 ms srtt 1.5 ms (var 0.75)"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := summariseSS(""); got != "(no stream sockets)" {
+		t.Errorf("empty: %q", got)
+	}
+}
