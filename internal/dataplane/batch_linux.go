@@ -25,16 +25,17 @@ const batchTimeout = 30 * time.Second
 
 var _ Batcher = (*Netlink)(nil)
 
-// ApplyBatch implements [Batcher]: routes are sent routeBatch requests per
-// sendmsg and their acknowledgements collected, each judged as Apply
-// would judge it alone; any other object is applied on its own.
+// ApplyBatch implements [Batcher]: routes and rules are sent routeBatch
+// requests per sendmsg and their acknowledgements collected, each judged as
+// Apply would judge it alone; runs of the filter elements isElement names
+// go in one nftables transaction; any other object is applied on its own.
 func (k *Netlink) ApplyBatch(ctx context.Context, ops []Op) []error {
 	errs := make([]error, len(ops))
 	size := k.batchSize
 	if size <= 0 {
 		size = routeBatch
 	}
-	var pending []int // indices of the routes in the batch being built
+	var pending []int // indices of the routes and rules in the batch being built
 	var msgs []netlink.Message
 	flush := func() {
 		if len(msgs) > 0 {
@@ -54,13 +55,27 @@ func (k *Netlink) ApplyBatch(ctx context.Context, ops []Op) []error {
 			i = j - 1
 			continue
 		}
-		r, ok := op.Obj.(Route)
-		if !ok || size == 1 {
+		var m netlink.Message
+		var skip bool
+		var err error
+		switch o := op.Obj.(type) {
+		case Route:
+			m, skip, err = k.routeRequest(op.Action, o)
+		case Rule:
+			// A MAG's client has two (from its prefix and from its
+			// address, iif the access link): on a PBA they go with its
+			// routes, one sendmsg for all.
+			m, err = k.ruleRequest(op.Action, o)
+		default:
 			flush()
 			errs[i] = k.Apply(ctx, op)
 			continue
 		}
-		m, skip, err := k.routeRequest(op.Action, r)
+		if size == 1 {
+			flush()
+			errs[i] = k.Apply(ctx, op)
+			continue
+		}
 		switch {
 		case err != nil:
 			errs[i] = err
@@ -133,7 +148,11 @@ func (k *Netlink) sendBatch(msgs []netlink.Message, idx []int, ops []Op, errs []
 			fail(n, fmt.Errorf("no acknowledgement from the kernel: %w", err))
 			return
 		}
-		errs[i] = routeResult(ops[i].Action, err)
+		if _, rule := ops[i].Obj.(Rule); rule {
+			errs[i] = ruleResult(ops[i].Action, err)
+		} else {
+			errs[i] = routeResult(ops[i].Action, err)
+		}
 		if errs[i] != nil {
 			k.index = map[string]uint32{}
 		}
@@ -166,6 +185,44 @@ func (k *Netlink) routeRequest(a Action, r Route) (netlink.Message, bool, error)
 		return netlink.Message{}, false, fmt.Errorf("unknown action %v", a)
 	}
 	return m, false, nil
+}
+
+// ruleRequest is the request of a rule operation.
+func (k *Netlink) ruleRequest(a Action, r Rule) (netlink.Message, error) {
+	if a == Del && r.Table == 0 {
+		// A rule of ours in a shape we do not create (see Dump): delete it
+		// by priority and source only.
+		r = Rule{Priority: r.Priority, Src: r.Src}
+	}
+	b, err := encodeRule(r, k.opts.Protocol)
+	if err != nil {
+		return netlink.Message{}, err
+	}
+	m := netlink.Message{Data: b}
+	switch a {
+	case Add, Replace:
+		m.Header.Type = unix.RTM_NEWRULE
+		m.Header.Flags = netlink.Request | netlink.Create | netlink.Excl | netlink.Acknowledge
+	case Del:
+		m.Header.Type = unix.RTM_DELRULE
+		m.Header.Flags = netlink.Request | netlink.Acknowledge
+	default:
+		return netlink.Message{}, fmt.Errorf("unknown action %v", a)
+	}
+	return m, nil
+}
+
+// ruleResult is the outcome of a rule request: adding a rule that exists
+// and deleting one that is gone succeed (the kernel has no replace for
+// rules).
+func ruleResult(a Action, err error) error {
+	if a == Del && errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if a != Del && errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	return err
 }
 
 // routeResult is the outcome of a route request: deleting a route that is

@@ -183,7 +183,8 @@ func batchable(o Object) bool {
 }
 
 // Change applies single operations without planning the whole state: each
-// costs one kernel request, whatever the number of objects, which is what
+// costs at most one kernel request, whatever the number of objects (a
+// [Batcher] takes them as one run: routes and rules in one sendmsg), which is what
 // an LMA with a million bindings needs per registration (a Set diffs the
 // whole state: about 2 µs per route, see BenchmarkPlanSteady). Each object
 // is validated on its own; Add and Replace both mean "make it so". After a
@@ -207,6 +208,20 @@ func (r *Reconciler) Change(ctx context.Context, ops ...Op) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cur = nil
+	if batcher, ok := r.kernel.(Batcher); ok && len(valid) > 1 {
+		// A MAG client's objects on a PBA (two routes, two rules, two
+		// filter elements) as one run: the routes and rules in one
+		// sendmsg instead of a round trip each.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for j, err := range batcher.ApplyBatch(ctx, valid) {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("dataplane: %s: %w", valid[j], err))
+			}
+		}
+		return errors.Join(errs...)
+	}
 	for _, op := range valid {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)

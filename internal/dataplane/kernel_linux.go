@@ -374,29 +374,10 @@ func (k *Netlink) route(a Action, r Route) error {
 }
 
 func (k *Netlink) rule(a Action, r Rule) error {
-	b, err := encodeRule(r, k.opts.Protocol)
+	m, err := k.ruleRequest(a, r)
 	if err != nil {
 		return err
 	}
-	switch a {
-	case Add, Replace:
-		_, err = k.exec(unix.RTM_NEWRULE, netlink.Create|netlink.Excl|netlink.Acknowledge, b)
-		if errors.Is(err, unix.EEXIST) {
-			return nil
-		}
-	case Del:
-		if r.Table == 0 {
-			// A rule of ours in a shape we do not create (see Dump):
-			// delete it by priority and source only.
-			b, err = encodeRule(Rule{Priority: r.Priority, Src: r.Src}, k.opts.Protocol)
-			if err != nil {
-				return err
-			}
-		}
-		_, err = k.exec(unix.RTM_DELRULE, netlink.Acknowledge, b)
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-	}
-	return err
+	_, err = k.rt.Execute(m)
+	return ruleResult(a, err)
 }
