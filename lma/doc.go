@@ -9,7 +9,7 @@
 //
 // # Event flow
 //
-//	transport.Conn ─ReadBatch─► receive ─► loop (owns all protocol state)
+//	transport.Conn ─ReadBatch─► receive ─► loop (owns all protocol state; one mh.Decoder)
 //	                                        │  validate (RFC 5213 5.3.1)
 //	                                        │  lookup (5.4.1), assign, cache
 //	                                        ├─► applier ─► dataplane.Change
@@ -18,9 +18,11 @@
 // The loop never waits for the disk or the kernel: a registration is
 // applied in memory, its record joins the loop turn's store.Batch, and the
 // turn's writes go to the store in one Submit (every 32 PBUs of a received
-// batch and after each event); the store's callback queues the turn's PBAs
-// on the sender when the group commit is durable, and the sender writes
-// whatever is queued with one WriteBatch. Writes keep the log's order, so
+// batch and after each event); the store's callback, when the group
+// commit is durable (store.Options.Durability: synced, or written to the
+// kernel), queues the turn's PBAs and sends them with one WriteBatch from
+// the store's goroutine. The sender goroutine writes everything else
+// (rejections, heartbeats) the same way. Writes keep the log's order, so
 // a PBU arriving while its binding's write is in flight is applied after
 // it in memory and written after it. A failed write turns the PBA into a
 // rejection and removes the binding. A store without Submit gets each
