@@ -97,10 +97,11 @@ func (k *Netlink) ApplyBatch(ctx context.Context, ops []Op) []error {
 const elementBatch = 512
 
 // isElement reports whether o is a set element ApplyBatch sends in one
-// nftables transaction with its neighbours.
+// nftables transaction with its neighbours: the LMA's, and a MAG client's
+// two sources (its prefix and its address) on a PBA.
 func isElement(o Object) bool {
 	switch o.(type) {
-	case TunnelSource, GRESource:
+	case Source, TunnelSource, GRESource:
 		return true
 	}
 	return false

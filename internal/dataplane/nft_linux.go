@@ -255,6 +255,8 @@ func (n *nftKernel) elements(ops []Op) error {
 		var name string
 		var e nftables.SetElement
 		switch o := op.Obj.(type) {
+		case Source:
+			name, e = encodeSource(o)
 		case TunnelSource:
 			name, e = encodeTunnelSource(o)
 		case GRESource:
