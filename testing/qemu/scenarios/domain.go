@@ -68,8 +68,10 @@ func New(t testing.TB, cfg Config) *Domain {
 	cfg.defaults()
 	t0 := time.Now()
 	// nft_meta_bridge: iifname/oifname in the bridge family, for the ds
-	// link's filter.
-	opts := qemu.Options{Name: "domain", Binaries: imageBinaries(), Memory: 768, Modules: []string{"nft_meta_bridge"}}
+	// link's filter; tcp_diag: ss's socket details (RTO, RTT), which it
+	// otherwise cannot read (it falls back to /proc/net/tcp).
+	opts := qemu.Options{Name: "domain", Binaries: imageBinaries(), Memory: 768,
+		Modules: []string{"nft_meta_bridge", "tcp_diag"}, Load: []string{"tcp_diag"}}
 	var edgeOpts qemu.Options
 	if cfg.MAGArch != "" {
 		// Two guests on one QEMU socket link (UDP, so they boot

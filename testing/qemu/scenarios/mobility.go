@@ -153,6 +153,7 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 	for _, s := range streams {
 		d.waitBytes(s.name, 100_000, 30*time.Second)
 	}
+	d.Say("correspondent's TCP after the move: %s", d.cnTCP())
 	reps := d.StopStreams()
 	d.LastRoamMethod = d.RoamMethod(to, clientMark)
 	d.Say("802.11 method of the handover: %s", d.LastRoamMethod)
@@ -183,7 +184,6 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 		gap = max(gap, p.Ms)
 	}
 	d.Record("handover traffic gap", gap, "ms")
-	d.Say("correspondent's TCP after the move: %s", d.cnTCP())
 	d.Say("handover timeline, from the client's reassociation request (guest clock):")
 	for _, l := range renderTimeline(h.timeline()) {
 		d.Say("  %s", l)
