@@ -527,7 +527,7 @@ func (e *Engine) unparkFor(b *binding) {
 // reply sends a PBA on the carrier the PBU came in on (RFC 5844 4: over
 // IPv4 transport, to the port it came from).
 func (e *Engine) reply(r *request, pba *mh.ProxyBindingAck) {
-	data, err := mh.Marshal(pba)
+	data, err := mh.AppendMarshal(make([]byte, 0, pbaRoom), pba)
 	if err != nil {
 		e.log.Error("lma: marshalling a PBA", "err", err, "pba", pba)
 		return

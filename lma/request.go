@@ -4,6 +4,11 @@ import (
 	"github.com/openpmip/pmip/internal/mh"
 )
 
+// pbaRoom is the room a PBA's buffer starts with: one with the options of
+// RFC 5213 5.3.6, a few prefixes and RFC 5844's IPv4 options fits, so
+// mh.AppendMarshal allocates only the buffer.
+const pbaRoom = 192
+
 // pick fills r's options from one pass over a PBU's options and reports
 // which mandatory ones it saw, whether a single-instance option came
 // twice, and how many IPv4 Home Address Requests there were.

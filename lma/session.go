@@ -249,7 +249,9 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 	if r.v4req != nil && !b.hoa.valid() {
 		pba.Options = append(pba.Options, &mh.IPv4HomeAddressReply{Status: v4, Prefix: r.v4req.Prefix})
 	}
-	data, err := mh.Marshal(pba)
+	// Into a buffer of its own, which the PBA keeps until it has left;
+	// AppendMarshal adds no allocation per option.
+	data, err := mh.AppendMarshal(make([]byte, 0, pbaRoom), pba)
 	if err != nil {
 		e.log.Error("lma: marshalling a PBA", "err", err, "pba", pba)
 		return
