@@ -53,8 +53,10 @@ const (
 	// kernel crash or power loss loses at most the writes of the sync
 	// under way and those since; after one, the log may need
 	// Salvage (the kernel may have written later pages of the log
-	// before earlier ones, which Open reports as damage). A sealed
-	// segment is always synced before the next takes writes.
+	// before earlier ones, or of a later segment before the seal of an
+	// earlier one, which Open reports as damage). No fdatasync is on
+	// the write path, not even at a segment's rotation: the syncer
+	// syncs and closes the sealed segment.
 	InKernel
 )
 

@@ -49,8 +49,8 @@ type WAL struct {
 
 	// Owned by the committer goroutine. With InKernel durability the
 	// syncer reads active (and activeSeq) under syncMu, which rotation
-	// holds to swap and close the file, and the size written from
-	// written.
+	// holds to swap the file and retire the old one (the syncer syncs
+	// and closes it), and the size written from written.
 	active     *os.File
 	activeSeq  uint64
 	activeSize int64
@@ -59,6 +59,7 @@ type WAL struct {
 	// InKernel durability: the syncer goroutine fdatasyncs behind the
 	// committer (syncLoop).
 	syncMu   sync.Mutex
+	retired  []sealedFile // guarded by syncMu: sealed, for the syncer to sync and close
 	written  atomic.Int64
 	syncKick chan struct{} // cap 1: written since the last sync; closed to stop
 	syncDone chan struct{}
@@ -98,6 +99,13 @@ type WAL struct {
 }
 
 var _ Store = (*WAL)(nil)
+
+// sealedFile is a sealed segment waiting for the syncer (InKernel).
+type sealedFile struct {
+	f   *os.File
+	seq uint64
+	end int64
+}
 
 type segInfo struct {
 	seq  uint64
@@ -350,31 +358,48 @@ func (w *WAL) syncLoop() {
 	defer close(w.syncDone)
 	for {
 		_, open := <-w.syncKick
-		// Held through the sync: rotation swaps and closes the file
-		// under it. The committer's writes do not wait for it.
+		// Sealed segments first (rotation hands them over unsynced),
+		// then the active one. Rotation never closes a file the syncer
+		// may be syncing: it retires it here, and the syncer closes it.
 		w.syncMu.Lock()
 		f, seq, end := w.active, w.activeSeq, w.written.Load()
-		t0 := time.Now()
-		err := fdatasync(f)
-		took := time.Since(t0)
+		retired := w.retired
+		w.retired = nil
 		w.syncMu.Unlock()
-		if err != nil {
-			err = fmt.Errorf("store: fdatasync %s: %w", f.Name(), err)
-			if w.syncErr.CompareAndSwap(nil, &err) {
-				w.log.Error("store: log sync failed; refusing writes until restart", "err", err)
-				w.mu.Lock()
-				if w.failed == nil {
-					w.failed = err
-					w.space.Broadcast()
-				}
-				w.mu.Unlock()
+		for _, r := range retired {
+			w.syncOne(r.f, r.seq, r.end)
+			if err := r.f.Close(); err != nil {
+				w.log.Warn("store: closing sealed segment", "file", r.f.Name(), "err", err)
 			}
-		} else if w.onSync != nil {
-			w.onSync(seq, end, took)
 		}
+		w.syncOne(f, seq, end)
 		if !open {
 			return
 		}
+	}
+}
+
+// syncOne fdatasyncs f, segment seq written up to end (InKernel). A
+// failed sync is sticky: the committer refuses every later write.
+func (w *WAL) syncOne(f *os.File, seq uint64, end int64) {
+	t0 := time.Now()
+	err := fdatasync(f)
+	took := time.Since(t0)
+	if err != nil {
+		err = fmt.Errorf("store: fdatasync %s: %w", f.Name(), err)
+		if w.syncErr.CompareAndSwap(nil, &err) {
+			w.log.Error("store: log sync failed; refusing writes until restart", "err", err)
+			w.mu.Lock()
+			if w.failed == nil {
+				w.failed = err
+				w.space.Broadcast()
+			}
+			w.mu.Unlock()
+		}
+		return
+	}
+	if w.onSync != nil {
+		w.onSync(seq, end, took)
 	}
 }
 
@@ -402,8 +427,19 @@ func (w *WAL) writeSync(buf []byte) error {
 
 // rotate seals the active segment and moves to the next, which the
 // preparer has made ready.
+//
+// With InKernel durability the seal is only written, and the sealed
+// segment goes to the syncer, which syncs and closes it: no fdatasync
+// waits on the write path at a rotation either. kill -9 loses nothing of
+// it; after a power cut the last segments may need Salvage.
 func (w *WAL) rotate() error {
-	if err := w.writeSync(appendSeal(nil, w.activeSeq)); err != nil {
+	inKernel := w.opts.Durability == InKernel
+	seal := appendSeal(nil, w.activeSeq)
+	if inKernel {
+		if err := w.writeOnly(seal); err != nil {
+			return err
+		}
+	} else if err := w.writeSync(seal); err != nil {
 		return err
 	}
 	next := w.activeSeq + 1
@@ -411,17 +447,25 @@ func (w *WAL) rotate() error {
 	if err != nil {
 		return err
 	}
-	w.syncMu.Lock() // the syncer is not syncing old
-	old := w.active
+	w.syncMu.Lock()
+	old := sealedFile{f: w.active, seq: w.activeSeq, end: w.activeSize}
 	w.active, w.activeSeq, w.activeSize = f, next, fileHeader
 	w.written.Store(fileHeader)
+	if inKernel {
+		w.retired = append(w.retired, old)
+	}
 	w.syncMu.Unlock()
 	w.filesMu.Lock()
 	w.segs = append(w.segs, segInfo{seq: next, size: fileHeader})
 	w.filesMu.Unlock()
 	w.prepReq <- next + 1
-	if err := old.Close(); err != nil {
-		w.log.Warn("store: closing sealed segment", "file", old.Name(), "err", err)
+	if inKernel {
+		select {
+		case w.syncKick <- struct{}{}:
+		default:
+		}
+	} else if err := old.f.Close(); err != nil {
+		w.log.Warn("store: closing sealed segment", "file", old.f.Name(), "err", err)
 	}
 	select {
 	case w.compactKick <- struct{}{}:
