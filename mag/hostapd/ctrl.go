@@ -136,8 +136,20 @@ func (c *ctrlConn) requestLocked(ctx context.Context, cmd string) ([]byte, error
 	if err := c.c.SetDeadline(deadline); err != nil {
 		return nil, fmt.Errorf("hostapd: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Now()) })
-	defer stop()
+	// A cancelled ctx ends the wait. The function works on this
+	// request's conn, and the request returns only once it is done: a
+	// late one must not cut the deadline of the next request.
+	conn := c.c
+	cancelled := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		conn.SetDeadline(time.Now())
+		close(cancelled)
+	})
+	defer func() {
+		if !stop() {
+			<-cancelled
+		}
+	}()
 	verb, _, _ := bytes.Cut([]byte(cmd), []byte(" "))
 	if _, err := c.c.Write([]byte(cmd)); err != nil {
 		return nil, fmt.Errorf("hostapd: %s on %s: %w", verb, c.ifname, &staleError{err})

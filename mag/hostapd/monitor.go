@@ -83,6 +83,7 @@ type MonitorConfig struct {
 
 // MonitorStats counts a Monitor's work, over all its BSSs.
 type MonitorStats struct {
+	Attached       int    // BSSs attached now, of Interfaces
 	Attaches       uint64 // successful ATTACHes, the first included
 	AttachFailures uint64 // attach attempts that failed
 	Lost           uint64 // attachments ended: PING unanswered or failed, socket gone
@@ -124,6 +125,8 @@ type bssMonitor struct {
 	lost   atomic.Bool   // events were dropped: resync before the next
 	pong   chan struct{} // reader -> keeper: a PONG arrived
 	hints  HandoffHints  // the worker's
+	// attached: an attachment is up (for MonitorStats.Attached).
+	attached atomic.Bool
 }
 
 // queued is one item of a BSS's queue: a station event, or a resync
@@ -200,8 +203,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 // Stats returns a snapshot of the counters.
 func (m *Monitor) Stats() MonitorStats {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.stats
+	st := m.stats
+	m.mu.Unlock()
+	for _, b := range m.bss {
+		if b.attached.Load() {
+			st.Attached++
+		}
+	}
+	return st
 }
 
 func (m *Monitor) count(f func(*MonitorStats)) {
@@ -257,7 +266,9 @@ func (b *bssMonitor) keep(ctx context.Context) {
 		backoff = 0
 		b.m.count(func(s *MonitorStats) { s.Attaches++ })
 		b.log.Info("hostapd: attached to the control socket", "socket", b.m.cfg.CtrlDir+"/"+b.ifname)
-		why := b.attached(ctx, conn)
+		b.attached.Store(true)
+		why := b.attachment(ctx, conn)
+		b.attached.Store(false)
 		conn.Close()
 		os.Remove(local)
 		if ctx.Err() != nil {
@@ -330,10 +341,10 @@ func (b *bssMonitor) attach(ctx context.Context) (*net.UnixConn, string, error) 
 	}
 }
 
-// attached runs one attachment: the reader, a resync of the station
+// attachment runs one attachment: the reader, a resync of the station
 // table, and PINGs until the attachment is lost or ctx ends. It
 // returns why it ended.
-func (b *bssMonitor) attached(ctx context.Context, conn *net.UnixConn) string {
+func (b *bssMonitor) attachment(ctx context.Context, conn *net.UnixConn) string {
 	// After every (re)attach the station table is listed, ahead of the
 	// events that follow: what happened while away is recovered.
 	b.enqueue(queued{resync: true})

@@ -166,6 +166,9 @@ func TestMonitorEvents(t *testing.T) {
 	r.waitFor("attach", func() bool { return ap.Monitors() == 1 })
 	r.expect(connected(sta1, "alice@example.org", false))
 	r.waitFor("resync", func() bool { return r.mon.Stats().Resyncs == 1 })
+	if got := r.mon.Stats().Attached; got != 1 {
+		t.Errorf("Attached = %d, want 1", got)
+	}
 
 	// A full EAP association: no hint.
 	ap.SetStation(hostapdtest.Station{MAC: sta2, Authorized: true, Identity: "bob@example.org", AKM: "00-0f-ac-3"})
@@ -244,7 +247,7 @@ func TestMonitorReattachAfterRestart(t *testing.T) {
 
 	// hostapd goes away; meanwhile sta2 leaves and sta3 arrives.
 	ap.Stop()
-	r.eventually("the loss to be noticed", func() bool { return r.mon.Stats().Lost == 1 })
+	r.eventually("the loss to be noticed", func() bool { return r.mon.Stats().Lost == 1 && r.mon.Stats().Attached == 0 })
 	r.eventually("attach attempts to fail", func() bool { return r.mon.Stats().AttachFailures >= 2 })
 	ap2 := hostapdtest.Start(t, dir, "wlan0")
 	ap2.SetStation(hostapdtest.Station{MAC: sta3, Authorized: true, Identity: "carol@example.org"})
