@@ -116,3 +116,28 @@ func (s *Server) handleARPFrame(b []byte) {
 	}
 	s.stats.arpReplies.Add(1)
 }
+
+// announceRouter tells a client that needs no DHCP exchange (it moved
+// here from another MAG with its address, RFC 5213 5.4.1 / RFC 5844 3.4)
+// where its default router is: an unsolicited ARP reply, unicast to it,
+// "Router is at" the fixed MAC (RFC 5213 6.9.3). A client's kernel drops
+// its neighbour entries when its link goes down for the reassociation and
+// asks for the router again at once, before this MAG has the lease and
+// answers; unanswered, Linux asks again only after retrans_time (1 s),
+// and its IPv4 traffic, TCP acknowledgements included, waits that long
+// (docs/handover.md 8.4). The reply resolves the waiting entry (RFC 826:
+// the receiver updates an entry it has for the sender); a client with no
+// such entry ignores it. Counted as an ARP reply.
+func (s *Server) announceRouter(k mac, lease Lease) {
+	if s.arpConn == nil || !lease.Router.Is4() || !lease.Addr.Addr().Is4() {
+		return
+	}
+	r := arpRequest{ethSrc: k, sha: k, spa: lease.Addr.Addr(), tpa: lease.Router}
+	reply := appendARPReply(make([]byte, 0, arpFrameLength), s.routerMAC, r)
+	if _, err := s.arpConn.WriteTo(reply, &packet.Addr{HardwareAddr: net.HardwareAddr(k[:])}); err != nil {
+		s.stats.writeErrors.Add(1)
+		s.warn.warn("announcing the router by ARP failed", "mac", k, "err", err)
+		return
+	}
+	s.stats.arpReplies.Add(1)
+}

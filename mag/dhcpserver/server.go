@@ -167,6 +167,9 @@ func (s *Server) LeaseReady(hw net.HardwareAddr) {
 	s.mu.Unlock()
 	if p == nil {
 		s.log.Debug("lease ready, no transaction waiting", "mac", k)
+		if lease, ok := s.lookup(k); ok {
+			s.announceRouter(k, lease)
+		}
 		return
 	}
 	if s.cfg.Clock.Now().Sub(p.seen) > s.cfg.PendingTimeout {
