@@ -3,6 +3,7 @@ package scenarios
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -132,6 +133,21 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 		d.Say("client roams %s -> %s (leaves %s, associates with WPA2-EAP at %s)", from.Name, to.Name, from.Name, to.Name)
 	} else {
 		d.Say("client roams %s -> %s (wpa_cli ft_ds: 802.11r FT through %s, then reassociates with %s; make before break)", from.Name, to.Name, from.Name, to.Name)
+	}
+	if os.Getenv(envHandoverPcap) == "1" {
+		// The streams at both ends, to tmpfs (writing each packet to the
+		// share would load the guest while the move is timed); copied
+		// to the results when the streams stop.
+		for _, c := range []struct{ name, ns, iface string }{{"cn", "cn", "eth0"}, {"client", "client", d.radio}} {
+			d.start("tcpdump-stream-"+c.name, c.ns, nil, "/usr/bin/tcpdump", "-Z", "root", "-s", "96", "-i", c.iface,
+				"-w", "/tmp/pmip/stream-"+c.name+".pcap", fmt.Sprintf("tcp port %d or arp or icmp6", streamPort))
+			d.WaitLog("tcpdump-stream-"+c.name, "listening on", 0, 30*time.Second)
+		}
+		defer func() {
+			d.stop("tcpdump-stream-cn")
+			d.stop("tcpdump-stream-client")
+			d.trySh("sleep 1; cp /tmp/pmip/stream-*.pcap " + resultsDir + "/")
+		}()
 	}
 	d.Say("correspondent's TCP before the move: %s", d.cnTCP())
 	t0, clientMark := d.Roam(to)
@@ -289,6 +305,12 @@ func (d *Domain) Detach(ap *AP, base Baseline) {
 	}
 	d.Say("binding cache empty; tunnels, routes, rules and nftables of the LMA and the MAGs back to the baseline %.0f ms after the disconnect", ms(cleanAt))
 }
+
+// envHandoverPcap=1 captures the streams (and ARP and ICMPv6, the
+// neighbour resolution they wait for) at the CN and the client during
+// scenario 2 (results/<test>/stream-*.pcap): the retransmissions and what
+// reached the client, for docs/handover.md 8.
+const envHandoverPcap = "PMIP_HANDOVER_PCAP"
 
 var ssRTO = regexp.MustCompile(`rto:(\d+(?:\.\d+)?)\b.*?rtt:([\d.]+)/([\d.]+)`)
 
