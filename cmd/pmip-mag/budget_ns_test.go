@@ -35,8 +35,12 @@ const budgetClients = 64
 //     DHCPDISCOVER and RS wait at the MAG, then sends it; from its
 //     departure to the arrival at the client of the RA with the home
 //     network prefix and of the DHCPOFFER with the home address, one
-//     client at a time. Times are read in user space on both sides (the
-//     test's own receive path is included: an upper bound);
+//     client at a time. A trigger's and a PBA's departure are read in
+//     user space before and after the send; arrivals (the PBU at the
+//     LMA, the RA and DHCPOFFER at the client) are the kernel's receive
+//     stamps (SO_TIMESTAMPNS), so the test's own wake-up is not counted
+//     (pba_to_served_read is the same figure read in user space, as all
+//     of them were before 2026-11-23);
 //   - VmHWM of the daemon once all 64 are served; then SIGTERM and the
 //     time until the 64 deregistrations are acknowledged and it exited.
 //
@@ -110,7 +114,7 @@ func TestBudgets(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 
 	// PBA to served, one client at a time.
-	var toRA, toOffer, served []time.Duration
+	var toRA, toOffer, served, servedRead []time.Duration
 	for _, mac := range macs {
 		s := mac.String()
 		t1, err := d.peer.release(t, s)
@@ -118,9 +122,11 @@ func TestBudgets(t *testing.T) {
 			t.Fatal(err)
 		}
 		ra, offer := cap.wait(t, s, 2*time.Second)
+		read := cap.read(s)
 		toRA = append(toRA, ra.Sub(t1))
 		toOffer = append(toOffer, offer.Sub(t1))
 		served = append(served, max(ra.Sub(t1), offer.Sub(t1)))
+		servedRead = append(servedRead, read.Sub(t1))
 	}
 	time.Sleep(200 * time.Millisecond) // let the last data plane changes land
 	hwm := procStatus(t, d.pid(), "VmHWM")
@@ -164,6 +170,7 @@ func TestBudgets(t *testing.T) {
 	report("pba_to_ra", toRA)
 	report("pba_to_dhcpoffer", toOffer)
 	report("pba_to_served", served)
+	report("pba_to_served_read", servedRead)
 	fmt.Printf("BENCH vmhwm_idle %d kB\nBENCH vmhwm_64_clients %d kB\nBENCH vmrss_64_clients %d kB\n", idleHWM, hwm, rss)
 	fmt.Printf("BENCH rss_anon_64_clients %d kB\nBENCH rss_file_64_clients %d kB\n", anon, file)
 	fmt.Printf("BENCH rss_text_64_clients %d kB\nBENCH rss_rodata_64_clients %d kB\n", text, rodata)
@@ -184,15 +191,23 @@ func linkLocalOf(mac net.HardwareAddr) netip.Addr {
 type capture struct {
 	conn *packet.Conn
 
-	mu      sync.Mutex
-	ra      map[string]time.Time
-	offer   map[string]time.Time
-	changed chan struct{}
+	mu sync.Mutex
+	// ra and offer: the kernel's receive stamp of each client's first RA
+	// and DHCPOFFER on c0 (SO_TIMESTAMPNS), the time the frame reached
+	// the client; raRead and offerRead: when this test read it, which
+	// adds its own wake-up (the figures before 2026-11-23).
+	ra, raRead       map[string]time.Time
+	offer, offerRead map[string]time.Time
+	changed          chan struct{}
 }
 
 func startCapture(t testing.TB, d *domain) *capture {
 	t.Helper()
-	c := &capture{ra: map[string]time.Time{}, offer: map[string]time.Time{}, changed: make(chan struct{})}
+	c := &capture{
+		ra: map[string]time.Time{}, raRead: map[string]time.Time{},
+		offer: map[string]time.Time{}, offerRead: map[string]time.Time{},
+		changed: make(chan struct{}),
+	}
 	if err := d.client.Do(func() error {
 		ifi, err := net.InterfaceByName("c0")
 		if err != nil {
@@ -203,16 +218,37 @@ func startCapture(t testing.TB, d *domain) *capture {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	rc, err := c.conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, 1)
+	}); err != nil || serr != nil {
+		t.Fatalf("SO_TIMESTAMPNS_NEW on the capture socket: %v %v", err, serr)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		buf := make([]byte, 2048)
+		oob := make([]byte, unix.CmsgSpace(16))
 		for {
-			n, _, err := c.conn.ReadFrom(buf)
-			if err != nil {
-				return
+			var n, oobn int
+			var rerr error
+			err := rc.Read(func(fd uintptr) bool {
+				n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+				return rerr != unix.EAGAIN
+			})
+			if err != nil || rerr != nil {
+				return // closed
 			}
-			c.note(buf[:n], time.Now())
+			read := time.Now()
+			at := kernelStamp(oob[:oobn])
+			if at.IsZero() {
+				at = read
+			}
+			c.note(buf[:n], at, read)
 		}
 	}()
 	t.Cleanup(func() { c.conn.Close(); <-done })
@@ -228,7 +264,7 @@ func (c *capture) send(t testing.TB, frame []byte) {
 
 // note records an RA (ICMPv6 type 134 right after the IPv6 header) or a
 // DHCPOFFER (UDP to port 68, option 53 = 2) sent to a unicast MAC.
-func (c *capture) note(f []byte, at time.Time) {
+func (c *capture) note(f []byte, at, read time.Time) {
 	if len(f) < 14 || f[0]&1 != 0 {
 		return
 	}
@@ -266,14 +302,19 @@ func (c *capture) note(f []byte, at time.Time) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if m := map[bool]map[string]time.Time{true: c.ra, false: c.offer}[ra]; m[dst].IsZero() {
-		m[dst] = at
+	m, mr := c.offer, c.offerRead
+	if ra {
+		m, mr = c.ra, c.raRead
+	}
+	if m[dst].IsZero() {
+		m[dst], mr[dst] = at, read
 	}
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
 
-// wait returns when mac received its first RA and DHCPOFFER.
+// wait returns when mac received its first RA and DHCPOFFER: their
+// kernel receive stamps.
 func (c *capture) wait(t testing.TB, mac string, timeout time.Duration) (ra, offer time.Time) {
 	t.Helper()
 	deadline := time.After(timeout)
@@ -329,4 +370,36 @@ func binaryRSS(t testing.TB, pid int, bin string) (text, rodata int) {
 		}
 	}
 	return text, rodata
+}
+
+// read is when this test read the later of mac's first RA and DHCPOFFER.
+func (c *capture) read(mac string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maxTime(c.raRead[mac], c.offerRead[mac])
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// kernelStamp is the SCM_TIMESTAMPNS_NEW receive stamp in a message's
+// control data (cmsg(3)), zero if there is none.
+func kernelStamp(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS_NEW && len(m.Data) >= 16 {
+			// struct __kernel_timespec: two 64-bit fields.
+			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+			return time.Unix(sec, nsec)
+		}
+	}
+	return time.Time{}
 }

@@ -63,7 +63,9 @@ func startPeer(t testing.TB, ns *nstest.NS, addr netip.Addr) *peer {
 	t.Helper()
 	p := &peer{clients: map[string]int{}, pbas: map[string]time.Time{}, held: map[string]heldPBA{}, changed: make(chan struct{})}
 	if err := ns.Do(func() (err error) {
-		p.conn, err = transport.ListenRaw(addr, transport.Options{})
+		// Kernel receive stamps: a PBU's arrival is when it reached the
+		// LMA's socket, not when this goroutine got to read it.
+		p.conn, err = transport.ListenRaw(addr, transport.Options{Timestamps: true})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -82,8 +84,10 @@ func startPeer(t testing.TB, ns *nstest.NS, addr netip.Addr) *peer {
 
 func (p *peer) serve(t testing.TB) {
 	buf := make([]byte, transport.MaxMessageLen)
+	msgs := make([]transport.Message, 1)
 	for {
-		n, from, err := p.conn.ReadFrom(buf)
+		msgs[0] = transport.Message{Buf: buf}
+		_, err := p.conn.ReadBatch(msgs)
 		if errors.Is(err, net.ErrClosed) {
 			return
 		}
@@ -91,7 +95,10 @@ func (p *peer) serve(t testing.TB) {
 			t.Errorf("peer: read: %v", err)
 			return
 		}
-		at := time.Now()
+		n, from, at := msgs[0].N, msgs[0].Addr, msgs[0].Time
+		if at.IsZero() {
+			at = time.Now() // a kernel without SO_TIMESTAMPNS
+		}
 		m, err := mh.Parse(buf[:n])
 		if err != nil {
 			t.Errorf("peer: MAG sent a bad mobility header: %v", err)
