@@ -9,6 +9,8 @@
 #            (8,000,000 B: under 8 MB read as 10^6 or 2^20 bytes; fatal)
 #   latency  attach event -> PBU at the LMA              budget 1 ms
 #            PBA sent -> RA and DHCPOFFER at the client  budget 5 ms
+#            (arrivals are kernel receive stamps; pba_to_served_read is
+#            the same read by the test in user space)
 #
 # What VmHWM is made of (docs/mag.md, Budgets): the binary's text and
 # read-only data, resident almost whole (rss_text, rss_rodata: the host
@@ -107,6 +109,7 @@ judge pba_to_ra_p50 ms 5
 judge pba_to_dhcpoffer_p50 ms 5
 judge pba_to_served_p50 ms 5
 judge pba_to_served_p99 ms 5
+judge pba_to_served_read_p99 ms ""
 judge sigterm_64_deregistered_exit ms ""
 echo "(median of $RUNS runs; p99 of 64 samples is their maximum; load average before: $load0, when done: $(cut -d" " -f1-3 /proc/loadavg))"
 exit "$status"
