@@ -38,6 +38,9 @@ Commands:
   revoke ID           end every session of mobile node ID and tell its MAG
                       (RFC 5846 Binding Revocation, Administrative Reason)
   info                which daemon answers and what it offers
+  hostapd             pmip-mag only: its hostapd control-socket monitor's
+                      counters (BSSs attached, events, fast reassociations,
+                      resyncs, DEAUTHENTICATE tx=0 sent)
   call METHOD [JSON]  any method, params as JSON, result printed as JSON
 
 Global flags:
@@ -128,6 +131,9 @@ func dispatch(ctx context.Context, g globals, cmd string, args []string, stdout,
 		method, render = ctl.MethodDataplane, renderDataplane
 	case "info":
 		method, render = ctl.MethodInfo, renderInfo
+	case "hostapd":
+		// cmd/pmip-mag's control method "hostapd" (hostapd.MonitorStats).
+		method, render = "hostapd", renderFlat
 	case "revoke":
 		if len(args) != 1 || args[0] == "" {
 			return usagef("revoke takes one mobile node identifier")

@@ -61,6 +61,14 @@ func fakeLMA(t *testing.T) (string, *ctl.BindingsParams) {
 		return ctl.Counters{RestartCounter: 3, Counters: map[string]uint64{"pbus_received": 10, "bindings": 2},
 			PBAsByStatus: map[string]uint64{"0": 8, "152": 1, "154": 1}}, nil
 	})
+	// pmip-mag's monitor counters (hostapd.MonitorStats), as a MAG answers.
+	s.Handle("hostapd", func(context.Context, json.RawMessage) (any, error) {
+		return struct {
+			Attached int
+			Events   uint64
+			Note     string
+		}{2, 12, "a b"}, nil
+	})
 	path := filepath.Join(t.TempDir(), "ctl.sock")
 	if err := s.Listen(path); err != nil {
 		t.Fatal(err)
@@ -103,7 +111,8 @@ func TestCommands(t *testing.T) {
 			"pba status 152 PROXY_REG_NOT_ENABLED             1\n", "pba status 154 MAG_NOT_AUTHORIZED_FOR_PROXY_REG  1\n"}, nil},
 		{"revoke", []string{"revoke", "alice@example.net"}, 0, []string{"revoked 2 session(s)"}, nil},
 		{"revoke unknown", []string{"revoke", "nobody@example.net"}, 1, []string{`not_found: no session of mobile node "nobody@example.net"`}, nil},
-		{"info", []string{"info"}, 0, []string{"pmip-lma test, control protocol 1", "methods: bindings counters info mags pools revoke"}, nil},
+		{"info", []string{"info"}, 0, []string{"pmip-lma test, control protocol 1", "methods: bindings counters hostapd info mags pools revoke"}, nil},
+		{"hostapd", []string{"hostapd"}, 0, []string{"Attached  2\n", "Events    12\n", "Note      a b\n"}, nil},
 		{"call", []string{"call", "pools"}, 0, []string{`"name": "hnp"`}, nil},
 		{"call unknown method", []string{"call", "flows"}, 1, []string{"unknown_method"}, nil},
 		{"no command", nil, 2, []string{"Commands:"}, nil},

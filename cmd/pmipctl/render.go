@@ -188,3 +188,23 @@ func renderRevoke(w io.Writer, res json.RawMessage) error {
 	_, err = fmt.Fprintf(w, "revoked %d session(s)\n", r.Revoked)
 	return err
 }
+
+// renderFlat prints a JSON object's fields as "name value" rows, sorted
+// by name: for results whose shape pmipctl does not own (pmip-mag's
+// hostapd monitor counters). Nested values are printed as JSON.
+func renderFlat(w io.Writer, res json.RawMessage) error {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(res, &obj); err != nil {
+		return fmt.Errorf("decode result: %w", err)
+	}
+	tw := table(w)
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		v := string(obj[k])
+		var s string
+		if json.Unmarshal(obj[k], &s) == nil {
+			v = s
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, v)
+	}
+	return tw.Flush()
+}
