@@ -13,9 +13,10 @@ import (
 
 // FuzzParseND feeds arbitrary frames to the ND parser, as they come and
 // with their ICMPv6 checksum repaired (so mutations reach the option
-// parsing behind the checksum check): it must never panic, and whatever it
-// accepts must survive a rebuild: AppendND of the parsed headers and
-// message parses back to the same message.
+// parsing behind the checksum check): it must never panic, whatever it
+// accepts must survive a rebuild (AppendND of the parsed headers and
+// message parses back to the same message), and where mdlayher/ndp
+// accepts the same bytes it must read the same fields (checkAgainstNDP).
 func FuzzParseND(f *testing.F) {
 	f.Add(goldenRS)
 	f.Add(goldenRA)
@@ -24,6 +25,11 @@ func FuzzParseND(f *testing.F) {
 	f.Add(l2test.MustND(macA, rmac, llA, rtr, &ndp.NeighborAdvertisement{Solicited: true, TargetAddress: llA,
 		Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: macA}}}))
 	f.Add(l2test.DHCP(macA, 1, []byte{1, 2, 3}))
+	// Every message of the codec table (MTU, RDNSS, raw options, flags,
+	// preferences), as ndp writes them.
+	for _, tc := range ndCases {
+		f.Add(l2test.MustND(rmac, macA, rtr, llA, tc.ndp))
+	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		checkParse(t, frame)
 		if len(frame) >= l2.EthernetHeaderLen {
