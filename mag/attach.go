@@ -47,6 +47,11 @@ type trigger struct {
 	// hostapd.HandoffHints): it was authenticated in this ESS a moment
 	// ago, at another MAG.
 	fastReassoc bool
+	// seen and query: when hostapd's monitor read the event and how
+	// long its identity query took (hostapd.Event), for the
+	// registration's trace (trace.go).
+	seen  time.Time
+	query time.Duration
 }
 
 // handoffIndicator chooses the Handoff Indicator of an initial
@@ -148,7 +153,7 @@ func (e *Engine) stationAttach(ev hostapd.Event, l *link) {
 	e.noteStationLocked(ev, true)
 	e.mu.Unlock()
 	e.attach(trigger{mac: ev.MAC, link: l, src: fromStation, identity: ev.Identity, bss: ev.Interface,
-		fastReassoc: ev.FastReassoc && ev.Kind == hostapd.Connected})
+		fastReassoc: ev.FastReassoc && ev.Kind == hostapd.Connected, seen: ev.Seen, query: ev.Query})
 }
 
 // OnSniffAttach handles a trigger of mag/sniff (Config.OnAttach).
@@ -364,6 +369,7 @@ func (e *Engine) attachTrigger(t trigger, fresh bool) {
 		identity: t.identity, bss: t.bss, policy: pol, mnid: mnid,
 		hi: handoffIndicator(t), attachAt: attachAt,
 		linkLocal: t.linkLocal, request4: t.requested4,
+		trace: regTrace{seen: t.seen, query: t.query, attach: attachAt},
 	}
 	if e.cfg.Tunnel == magconfig.TunnelGRE {
 		b.greDown = e.nextGREKeyLocked()
@@ -374,6 +380,7 @@ func (e *Engine) attachTrigger(t trigger, fresh bool) {
 	// RFC 5213 6.9.1.1: on detecting the attachment the MAG sends the
 	// PBU; nothing is served before the PBA.
 	e.startPBULocked(b, e.cfg.BindingLifetime)
+	b.trace.pbu = e.clk.Now()
 	e.mu.Unlock()
 	if e.log.Enabled(context.Background(), slog.LevelInfo) {
 		e.log.Info("client attached, registering", "binding", b, "source", t.src,
@@ -436,7 +443,7 @@ func (e *Engine) retriggerLocked(b *binding, t trigger) effects {
 				"from", b.link.cfg.Interface, "to", t.link.cfg.Interface)
 			fx := e.accessGoneFx(b, false, dropSilently)
 			b.link = t.link
-			return append(fx, e.serveFx(b, nil)...)
+			return append(fx, e.serveFx(b, nil, nil)...)
 		}
 	}
 	e.stats.Deduplicated++

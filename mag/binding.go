@@ -84,7 +84,8 @@ type binding struct {
 	timer     clock.Timer
 	accepted  time.Time
 	attachAt  time.Time
-	gen       uint64 // invalidates timers armed for an older state
+	trace     regTrace // the initial registration's steps (trace.go)
+	gen       uint64   // invalidates timers armed for an older state
 	holdUntil time.Time
 }
 

@@ -68,13 +68,16 @@ func (e *Engine) setDataplaneDPLocked(set func(context.Context, *dataplane.State
 
 // syncClient makes the kernel hold exactly the objects of the client with
 // MAC k as the list now says: its routes, rules and sources if it is
-// served, none otherwise.
-func (e *Engine) syncClient(k macKey) {
+// served, none otherwise. It reports what it did (trace.go).
+func (e *Engine) syncClient(k macKey) dpReport {
+	var rep dpReport
+	start := e.clk.Now()
 	e.dpMu.Lock()
 	defer e.dpMu.Unlock()
 	if e.dpResync || e.dpInstalled == nil {
 		e.fullSyncDPLocked()
-		return
+		rep.full, rep.took = true, e.clk.Now().Sub(start)
+		return rep
 	}
 	e.mu.Lock()
 	var want map[string]dataplane.Object
@@ -96,23 +99,27 @@ func (e *Engine) syncClient(k macKey) {
 		}
 	}
 	if len(dels)+len(adds) == 0 {
-		return
+		return rep
 	}
-	// Rules before routes before sources when removing, the reverse when
-	// adding: a rule never points at a table without its route.
 	sortOps(dels, true)
 	sortOps(adds, false)
-	if err := e.dp.Change(ctx, append(dels, adds...)...); err != nil {
+	ops := append(dels, adds...)
+	rep.count(ops)
+	err := e.dp.Change(ctx, ops...)
+	if err != nil {
 		e.count(func(s *Stats) { s.DataplaneFailures++ })
 		e.log.Error("data plane change failed; resynchronising the whole state", "err", err)
 		e.fullSyncDPLocked()
-		return
+		rep.full, rep.took = true, e.clk.Now().Sub(start)
+		return rep
 	}
+	rep.took = e.clk.Now().Sub(start)
 	if want == nil {
 		delete(e.dpInstalled, k)
 	} else {
 		e.dpInstalled[k] = want
 	}
+	return rep
 }
 
 func (e *Engine) fullSyncDPLocked() {
@@ -122,22 +129,32 @@ func (e *Engine) fullSyncDPLocked() {
 	}
 }
 
-// sortOps orders one client's operations: rules, routes, filter sources
-// (removal), or the reverse (addition); within a group the order given
-// (by rendering: sortedKeys) is kept, so no object is rendered again.
+// sortOps orders one client's operations for the kernel. Adding (a PBA):
+// routes, rules, then filter sources. The on-link routes first: they
+// carry the downlink of the client's existing flows (RFC 5213 6.10.3,
+// the correspondent's retransmissions after a handoff); the
+// reverse-tunnel rules next, in the same netlink request, for what the
+// client sends (its ACKs), and never before a route of a table they
+// point at (the per-client GRE table, RFC 5845 3); the anti-spoof
+// sources (RFC 5213 6.10.5) last, one nftables transaction. Removing:
+// rules, routes, sources, so that no rule points at a table whose route
+// is gone. Within a kind the order given (by rendering: sortedKeys) is
+// kept, so no object is rendered again.
 func sortOps(ops []dataplane.Op, removing bool) {
 	rank := func(o dataplane.Object) int {
-		r := 2
 		switch o.(type) {
-		case dataplane.Rule:
-			r = 0
 		case dataplane.Route:
-			r = 1
+			if removing {
+				return 1
+			}
+			return 0
+		case dataplane.Rule:
+			if removing {
+				return 0
+			}
+			return 1
 		}
-		if !removing {
-			r = -r
-		}
-		return r
+		return 2
 	}
 	slices.SortStableFunc(ops, func(a, b dataplane.Op) int { return rank(a.Obj) - rank(b.Obj) })
 }

@@ -119,12 +119,12 @@ func TestDataplaneChangesAndResync(t *testing.T) {
 	h := newHarness(t, baseConf, noHeartbeat)
 	h.register1(time.Hour)
 	want := []string{
-		"add filter source 02:00:00:00:00:01 10.20.0.5/32",
-		"add filter source 02:00:00:00:00:01 2001:db8:100:1::/64",
 		"replace route 10.20.0.5/32 dev br-lan table 254",
 		"replace route 2001:db8:100:1::/64 dev br-lan table 254 metric 1024",
 		"add rule 900 from 10.20.0.5/32 iif br-lan lookup 158",
 		"add rule 900 from 2001:db8:100:1::/64 iif br-lan lookup 158",
+		"add filter source 02:00:00:00:00:01 10.20.0.5/32",
+		"add filter source 02:00:00:00:00:01 2001:db8:100:1::/64",
 	}
 	if diff := cmp.Diff(want, h.dp.Kernel.Ops()); diff != "" {
 		t.Errorf("kernel operations of one registration (-want +got):\n%s", diff)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/mag/magconfig"
@@ -12,13 +13,14 @@ import (
 
 // handlePBA processes a Proxy Binding Acknowledgement (RFC 5213 6.9.1.2).
 func (e *Engine) handlePBA(m *mh.ProxyBindingAck) {
+	at := e.clk.Now()
 	e.mu.Lock()
-	fx := e.handlePBALocked(m)
+	fx := e.handlePBALocked(m, at)
 	e.mu.Unlock()
 	fx.run()
 }
 
-func (e *Engine) handlePBALocked(m *mh.ProxyBindingAck) effects {
+func (e *Engine) handlePBALocked(m *mh.ProxyBindingAck, at time.Time) effects {
 	id, hasID := mh.FirstOption[*mh.MobileNodeIdentifier](m.Options)
 	b := e.inflight[m.Sequence]
 	if b == nil && m.Status == mh.StatusSequenceOutOfWindow && hasID {
@@ -74,7 +76,7 @@ func (e *Engine) handlePBALocked(m *mh.ProxyBindingAck) effects {
 			// GRE answers (RFC 5845 6.2) handled in acceptLocked.
 			e.log.Info("PBA accepted with a note", "binding", b, "status", m.Status)
 		}
-		return e.acceptLocked(b, m)
+		return e.acceptLocked(b, m, at)
 
 	case m.Status == mh.StatusSequenceOutOfWindow && !b.resynced:
 		// RFC 6275 11.7.1: continue from the LMA's sequence number and
@@ -151,9 +153,10 @@ func (e *Engine) rejectLocked(b *binding, status mh.Status) effects {
 	return fx
 }
 
-// acceptLocked applies an accepted PBA: the LMA's grant becomes the
-// binding, the data plane, and the client's RA and DHCP lease.
-func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck) effects {
+// acceptLocked applies an accepted PBA, read at at: the LMA's grant
+// becomes the binding, the data plane, and the client's RA and DHCP
+// lease.
+func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck, at time.Time) effects {
 	now := e.clk.Now()
 	lifetime := m.Lifetime
 	if lifetime < MinLifetime {
@@ -234,33 +237,63 @@ func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck) effects {
 	b.refresh = false
 	e.stats.Accepted++
 	e.armLifetimeLocked(b)
-	fx := e.serveFx(b, oldPrefixes)
-	// Logged once the client is served, not under e.mu nor before the
-	// RA and the DHCP answer: a log write is a system call, and on an
-	// AP its reader (logd) may be slow.
-	if first {
-		name, attachToPBA := b.String(), now.Sub(b.attachAt)
-		fx = append(fx, func() {
-			e.log.Info("registration accepted, client served", "binding", name, "prefixes", prefixes, "hoa", hoa,
-				"lifetime", lifetime, "attach_to_pba", attachToPBA)
-		})
-	} else if e.log.Enabled(context.Background(), slog.LevelDebug) {
-		e.log.Debug("binding refreshed", "binding", b, "lifetime", lifetime)
+	if !first {
+		fx := e.serveFx(b, oldPrefixes, nil)
+		if e.log.Enabled(context.Background(), slog.LevelDebug) {
+			name := b.String()
+			fx = append(fx, func() { e.log.Debug("binding refreshed", "binding", name, "lifetime", lifetime) })
+		}
+		return fx
 	}
-	return fx
+	rep := &serveReport{trace: b.trace}
+	rep.trace.pba = at
+	fx := e.serveFx(b, oldPrefixes, rep)
+	// Logged once the client is served, not under e.mu nor before the
+	// data plane, the RA and the DHCP answer: a log write is a system
+	// call, and on an AP its reader (logd) may be slow. The one line
+	// carries the registration's steps (trace.go).
+	name, hi, attachToPBA := b.String(), b.hi, now.Sub(b.attachAt)
+	return append(fx, func() {
+		if !e.log.Enabled(context.Background(), slog.LevelInfo) {
+			return
+		}
+		served := e.clk.Now()
+		args := []any{"binding", name, "prefixes", prefixes, "hoa", hoa,
+			"lifetime", lifetime, "handoff", hi, "attach_to_pba", attachToPBA}
+		e.log.Info("registration accepted, client served", append(args, rep.attrs(served)...)...)
+	})
 }
 
 // serveFx: the data plane first, so that the client's first packets
 // flow, then the client is served (RFC 5213 6.9.1.2: the MAG emulates the
-// home link once the binding is accepted).
-func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix) effects {
+// home link once the binding is accepted). rep, if not nil, is told what
+// each step did and took.
+//
+// The data plane is one Change of the client's objects in the order an
+// existing flow needs them (dataplane.go sortOps): the on-link routes
+// (downlink, RFC 5213 6.10.3) and the reverse-tunnel rules (uplink) in
+// one netlink request, then the anti-spoof sources (RFC 5213 6.10.5) in
+// one nftables transaction. Only then the DHCP lease and the RA: a client
+// that moved here (Handoff Indicator 3) still has its addresses and
+// needs neither to send (RFC 5213 6.9.1.2, 6.10.5), a new one waits for
+// them but its first packets follow them.
+func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix, rep *serveReport) effects {
 	side, mac, key := b.link.side, b.mac, b.key
 	prefixes := slices.Clone(b.prefixes)
 	ll, lifetime, lease4 := b.linkLocal, b.granted, b.hoa.IsValid()
 	probes := b.probes()
 	return effects{
-		func() { e.syncClient(key) },
 		func() {
+			dp := e.syncClient(key)
+			if rep != nil {
+				rep.dp, rep.dpDone = dp, e.clk.Now()
+			}
+		},
+		func() {
+			var start time.Time
+			if rep != nil {
+				start = e.clk.Now()
+			}
 			if side.DHCP != nil && lease4 {
 				side.DHCP.LeaseReady(mac)
 			}
@@ -278,6 +311,9 @@ func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix) effects {
 				if err := side.Sniff.Registered(mac, probes...); err != nil {
 					e.log.Warn("client not watched for silence", "mac", mac, "err", err)
 				}
+			}
+			if rep != nil {
+				rep.access = e.clk.Now().Sub(start)
 			}
 		},
 	}

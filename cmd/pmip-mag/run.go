@@ -46,7 +46,10 @@ func daemon(o options, stdout, stderr io.Writer) int {
 		l, _ := parseLevel(o.logLevel) // checked by parseFlags
 		level.Set(l)
 	}
-	log := newLogger(stdout, o.logFormat, level)
+	// No log call waits for its write (logwriter.go).
+	lw := newAsyncWriter(stdout)
+	defer lw.Close()
+	log := newLogger(lw, o.logFormat, level)
 	if !cfg.Enabled {
 		log.Warn("the MAG is disabled in the configuration (option enabled '0'); not starting", "config", o.config)
 		return 0

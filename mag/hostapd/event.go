@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -113,6 +114,13 @@ type Event struct {
 	// moment ago and moves between MAGs (HandoffHints, docs/handover.md
 	// 5.3). Only a source that sees the EAP events can tell (SourceCtrl).
 	FastReassoc bool
+	// Seen is when the Monitor read hostapd's event datagram, Query how
+	// long its STA <mac> query for the identity then took (a Connected
+	// event); zero from other sources. The MAG reports them with the
+	// registration's steps (issue 5: a handover's time). Not carried by
+	// the wire format.
+	Seen  time.Time
+	Query time.Duration
 }
 
 func (e Event) String() string {

@@ -133,6 +133,7 @@ type bssMonitor struct {
 // request.
 type queued struct {
 	ev     CtrlEvent
+	at     time.Time // when the reader read it (Event.Seen)
 	resync bool
 }
 
@@ -452,7 +453,7 @@ func (b *bssMonitor) read(conn *net.UnixConn) string {
 			// What the engine and the handoff rule need; the
 			// other events (EAP-SUCCESS, 4-way handshake done)
 			// add nothing to AP-STA-CONNECTED.
-			b.enqueue(queued{ev: ev})
+			b.enqueue(queued{ev: ev, at: b.m.clk.Now()})
 		}
 	}
 }
@@ -509,7 +510,7 @@ func (b *bssMonitor) work(ctx context.Context) {
 			if q.resync {
 				b.resync(ctx)
 			} else {
-				b.handle(ctx, q.ev)
+				b.handle(ctx, q)
 			}
 		}
 		// Events were dropped and no later event brought the owed
@@ -521,20 +522,29 @@ func (b *bssMonitor) work(ctx context.Context) {
 }
 
 // handle applies the handoff rule to one station event and delivers
-// AP-STA-CONNECTED (with the identity) and AP-STA-DISCONNECTED.
-func (b *bssMonitor) handle(ctx context.Context, ce CtrlEvent) {
+// AP-STA-CONNECTED (with the identity) and AP-STA-DISCONNECTED. What it
+// logs about the event it writes after the delivery: the engine sends
+// the PBU from Handle, and a log write is a system call it would wait
+// for. The line keeps the instant the event was ready (its record time),
+// which is what a handover's timeline reads.
+func (b *bssMonitor) handle(ctx context.Context, q queued) {
+	ce := q.ev
 	connected, fast := b.hints.Observe(ce)
 	var ev Event
+	var logs []func()
 	switch {
 	case connected:
-		ev = Event{Kind: Connected, Interface: b.ifname, MAC: ce.MAC, Source: SourceCtrl, FastReassoc: fast}
-		b.addIdentity(ctx, &ev)
+		ev = Event{Kind: Connected, Interface: b.ifname, MAC: ce.MAC, Source: SourceCtrl, FastReassoc: fast, Seen: q.at}
+		logs = b.addIdentity(ctx, &ev)
 	case ce.Name == CtrlEventDisconnected:
-		ev = Event{Kind: Disconnected, Interface: b.ifname, MAC: ce.MAC, Source: SourceCtrl}
+		ev = Event{Kind: Disconnected, Interface: b.ifname, MAC: ce.MAC, Source: SourceCtrl, Seen: q.at}
 	default:
 		return
 	}
 	b.deliver(ev)
+	for _, l := range logs {
+		l()
+	}
 }
 
 func (b *bssMonitor) deliver(ev Event) {
@@ -551,37 +561,67 @@ func (b *bssMonitor) deliver(ev Event) {
 	b.m.cfg.Handle(ev)
 }
 
-// addIdentity asks hostapd for the station's 802.1X identity (STA <mac>
-// on the command socket). Failing that, the event goes without one: the
-// MAG then identifies the station as its policy says, rather than not
-// at all (as the action hook does).
-func (b *bssMonitor) addIdentity(ctx context.Context, ev *Event) {
-	qctx, cancel := context.WithTimeout(ctx, ctrlTimeout)
-	defer cancel()
-	st, err := b.cmd.station(qctx, ev.MAC)
-	if err != nil {
-		b.m.count(func(s *MonitorStats) { s.QueryFailures++ })
-		b.log.Warn("hostapd: no 802.1X identity for a connected station", "station", ev.MAC.String(), "err", err)
+// logAt writes a log record stamped at, not at the time of the write.
+func logAt(l *slog.Logger, at time.Time, level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	h := l.Handler()
+	if !h.Enabled(ctx, level) {
 		return
 	}
+	r := slog.NewRecord(at, level, msg, 0)
+	r.Add(args...)
+	_ = h.Handle(ctx, r)
+}
+
+// addIdentity asks hostapd for the station's 802.1X identity (STA <mac>
+// on the command socket) and sets ev.Query to the time that took.
+// Failing that, the event goes without one: the MAG then identifies the
+// station as its policy says, rather than not at all (as the action hook
+// does). It returns its log lines, to be written after the delivery.
+//
+// The query is answered only once hostapd has finished the work it was
+// doing when it sent AP-STA-CONNECTED (hostapd runs one event loop: the
+// rest of the association, 802.1X and accounting state, a RADIUS
+// Accounting-Request), plus a round trip of scheduling on each side;
+// hostapd 2.10 puts no identity in the event text itself
+// (docs/mag.md, "Handover timing").
+func (b *bssMonitor) addIdentity(ctx context.Context, ev *Event) []func() {
+	qctx, cancel := context.WithTimeout(ctx, ctrlTimeout)
+	defer cancel()
+	start := b.m.clk.Now()
+	st, err := b.cmd.station(qctx, ev.MAC)
+	ready := b.m.clk.Now()
+	ev.Query = ready.Sub(start)
+	mac := ev.MAC.String()
+	if err != nil {
+		b.m.count(func(s *MonitorStats) { s.QueryFailures++ })
+		return []func(){func() {
+			logAt(b.log, ready, slog.LevelWarn, "hostapd: no 802.1X identity for a connected station", "station", mac, "err", err)
+		}}
+	}
 	ev.Identity = st.Identity
-	now := b.m.clk.Now()
+	var logs []func()
 	switch {
 	case st.Identity != "":
-		b.m.ids.remember(ev.MAC, st.Identity, now)
+		b.m.ids.remember(ev.MAC, st.Identity, ready)
 	case ev.FastReassoc:
 		// hostapd has none after FT or a PMKSA-cache resumption: the
 		// one of the authentication the station resumed, if it was
 		// here (identities.go).
-		if id, ok := b.m.ids.lookup(ev.MAC, now); ok {
+		if id, ok := b.m.ids.lookup(ev.MAC, ready); ok {
 			ev.Identity = id
 			b.m.count(func(s *MonitorStats) { s.RememberedIdentity++ })
-			b.log.Info("hostapd: fast reassociation without an identity: the one the station authenticated with here",
-				"station", ev.MAC.String(), "identity", id)
+			logs = append(logs, func() {
+				logAt(b.log, ready, slog.LevelInfo, "hostapd: fast reassociation without an identity: the one the station authenticated with here",
+					"station", mac, "identity", id)
+			})
 		}
 	}
-	b.log.Debug("hostapd: station connected", "station", ev.MAC.String(), "identity", ev.Identity,
-		"akm", st.AKM, "fast_reassoc", ev.FastReassoc)
+	identity, fast, query := ev.Identity, ev.FastReassoc, ev.Query
+	return append(logs, func() {
+		logAt(b.log, ready, slog.LevelDebug, "hostapd: station connected", "station", mac, "identity", identity,
+			"akm", st.AKM, "fast_reassoc", fast, "query", query)
+	})
 }
 
 // resync lists hostapd's station table: every authorized station is

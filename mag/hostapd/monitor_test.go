@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/openpmip/pmip/internal/clock/clocktest"
 	"github.com/openpmip/pmip/mag/hostapd/hostapdtest"
@@ -125,7 +126,7 @@ func (r *monitorRig) next() Event {
 func (r *monitorRig) expect(want ...Event) {
 	r.t.Helper()
 	for _, w := range want {
-		if diff := cmp.Diff(w, r.next()); diff != "" {
+		if diff := cmp.Diff(w, r.next(), ignoreTiming); diff != "" {
 			r.t.Fatalf("event (-want +got):\n%s", diff)
 		}
 	}
@@ -139,6 +140,10 @@ func (r *monitorRig) none() {
 	default:
 	}
 }
+
+// ignoreTiming leaves out when the monitor read an event and how long
+// its query took (TestMonitorEventTiming checks those).
+var ignoreTiming = cmpopts.IgnoreFields(Event{}, "Seen", "Query")
 
 type testWriter struct{ t *testing.T }
 
@@ -224,6 +229,47 @@ func TestMonitorEvents(t *testing.T) {
 	r.waitFor("DETACH", func() bool { return ap.Count("DETACH") == 1 && ap.Monitors() == 0 })
 }
 
+// The monitor stamps each event with the instant it read it (Seen) and a
+// Connected event with the time its STA query took (Query): hostapd,
+// busy after AP-STA-CONNECTED, answers late. The log line about the
+// connection carries the instant the event was ready, written after the
+// delivery (Handle runs first: the MAG sends its PBU from there).
+func TestMonitorEventTiming(t *testing.T) {
+	dir := t.TempDir()
+	ap := hostapdtest.Start(t, dir, "wlan0")
+	var logged syncBuffer
+	r := newMonitorRig(t, dir, func(c *MonitorConfig) {
+		c.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	r.waitFor("attach", func() bool { return ap.Monitors() == 1 })
+	r.waitFor("resync", func() bool { return r.mon.Stats().Resyncs == 1 })
+
+	const busy = 40 * time.Millisecond
+	ap.BeforeAnswer(func(req string) {
+		if strings.HasPrefix(req, "STA ") {
+			r.clk.Advance(busy)
+		}
+	})
+	ap.SetStation(hostapdtest.Station{MAC: sta2, Authorized: true, Identity: "bob@example.org", AKM: "00-0f-ac-3"})
+	read := r.clk.Now()
+	ap.Event("AP-STA-CONNECTED " + sta2)
+	ev := r.next()
+	if !ev.Seen.Equal(read) || ev.Query != busy {
+		t.Errorf("Seen %v Query %v, want %v and %v", ev.Seen, ev.Query, read, busy)
+	}
+	r.waitFor("the connection's log line", func() bool { return strings.Contains(logged.String(), "station connected") })
+	line := logged.String()
+	if want := read.Add(busy).UTC().Format("2006-01-02T15:04:05.000Z07:00"); !strings.Contains(line, want) || !strings.Contains(line, "query=40ms") {
+		t.Errorf("log line %q: want time %s and query=40ms", line, want)
+	}
+
+	ap.BeforeAnswer(nil)
+	ap.Event("AP-STA-DISCONNECTED " + sta2)
+	if ev := r.next(); ev.Kind != Disconnected || !ev.Seen.Equal(r.clk.Now()) || ev.Query != 0 {
+		t.Errorf("disconnection %+v: want Seen %v and no query", ev, r.clk.Now())
+	}
+}
+
 // hostapd restarts: the monitor's PING fails, it attaches to the new
 // socket, lists the stations and reports what changed while it was away.
 func TestMonitorReattachAfterRestart(t *testing.T) {
@@ -238,7 +284,7 @@ func TestMonitorReattachAfterRestart(t *testing.T) {
 		ev := r.next()
 		got[ev.MAC.String()] = ev
 	}
-	if diff := cmp.Diff(map[string]Event{sta1: connected(sta1, "alice@example.org", false), sta2: connected(sta2, "bob@example.org", false)}, got); diff != "" {
+	if diff := cmp.Diff(map[string]Event{sta1: connected(sta1, "alice@example.org", false), sta2: connected(sta2, "bob@example.org", false)}, got, ignoreTiming); diff != "" {
 		t.Fatalf("first listing (-want +got):\n%s", diff)
 	}
 	r.mu.Lock()

@@ -61,6 +61,7 @@ type AP struct {
 	requests   []string
 	silentPing bool
 	stopped    bool
+	before     func(req string)
 }
 
 // Start creates the control socket dir/ifname and serves it until Stop
@@ -125,6 +126,15 @@ func (a *AP) SilentPing(silent bool) {
 	a.silentPing = silent
 }
 
+// BeforeAnswer has f run with each command before the fake answers it
+// (hostapd still busy with its own work, as after AP-STA-CONNECTED); nil
+// removes it.
+func (a *AP) BeforeAnswer(f func(req string)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.before = f
+}
+
 // Event sends "<3>text" to every attached monitor.
 func (a *AP) Event(text string) { a.Raw([]byte("<3>" + text)) }
 
@@ -173,6 +183,12 @@ func (a *AP) serve() {
 		}
 		if from == nil || from.Name == "" {
 			continue // hostapd cannot answer an unbound sender either
+		}
+		a.mu.Lock()
+		before := a.before
+		a.mu.Unlock()
+		if before != nil {
+			before(string(buf[:n]))
 		}
 		reply, ok := a.handle(string(buf[:n]), from)
 		if ok {
