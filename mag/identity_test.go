@@ -283,6 +283,11 @@ func TestIdentityQuery(t *testing.T) {
 				if _, err := h.net.WaitSent(ctx, sent+1); err != nil {
 					t.Fatalf("no registration after hostapd's answer: %v", err)
 				}
+				// transporttest counts a packet sent before it queues
+				// it at the receiver: wait for the queue too.
+				for h.lma.Pending() == 0 && ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
 				p := h.nextPBU()
 				if id, _ := mh.FirstOption[*mh.MobileNodeIdentifier](p.Options); id.String() != tt.now {
 					t.Errorf("registered under %v, want %s", id, tt.now)
