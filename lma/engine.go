@@ -188,7 +188,7 @@ func New(opts Options) (*Engine, error) {
 		}
 	}
 	e.writes = newWrites(e, e.st, opts.Writers)
-	e.apply = newApplier(ctx, e.dp, e.log, e.stats, func() { e.post(e.scheduleResync) })
+	e.apply = newApplier(ctx, e.dp, e.clk, e.log, e.stats, func() { e.post(e.scheduleResync) })
 	if err := e.recover(ctx); err != nil {
 		e.writes.close()
 		e.apply.close()
@@ -262,6 +262,9 @@ func (e *Engine) Close() error {
 	e.writes.close()
 	// Failed writes posted their follow-ups to the loop.
 	_ = e.call(context.Background(), func() {})
+	// A handoff's PBA leaves when its route switch is applied too
+	// (handoff.go): let the applier finish what is queued.
+	_ = e.apply.wait(context.Background())
 	// 4. Send what is queued, then close the sockets.
 	for _, s := range e.out {
 		s.close()
@@ -361,6 +364,11 @@ type packet struct {
 	// the socket counts) and the engine runs on the wall clock, else the
 	// engine's clock when the batch holding it was read.
 	recv time.Time
+	// handoff, set on the loop for a PBU accepted as a handoff between
+	// MAGs, holds its PBA until the new downlink route is in place too
+	// (handoff.go); the writer reaches it through observeLatency once the
+	// binding is durable.
+	handoff *handoffAck
 }
 
 // receive reads batches from c and hands them to the loop.

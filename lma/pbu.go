@@ -536,7 +536,20 @@ func (e *Engine) reply(r *request, pba *mh.ProxyBindingAck) {
 	e.observeLatency(r.p)
 }
 
+// observeLatency records a PBA's departure. The writer calls it once a
+// binding's write is durable and its PBA queued; a handoff's PBA is held
+// (silent to the writer) and leaves from handoffAck when its route is
+// switched as well, which observes it then.
 func (e *Engine) observeLatency(p *packet) {
+	if h := p.handoff; h != nil {
+		p.handoff = nil
+		h.durable()
+		return
+	}
+	e.observeLatencyNow(p)
+}
+
+func (e *Engine) observeLatencyNow(p *packet) {
 	if e.observe != nil && !p.recv.IsZero() {
 		e.observe(e.clk.Now().Sub(p.recv))
 	}

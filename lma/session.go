@@ -50,7 +50,7 @@ func (e *Engine) register(r *request) {
 	if e.debug() {
 		e.log.Debug("lma: new mobility session", "binding", e.bc.describe(b), "hnps", e.bc.hnps(b), "hoa", b.hoa.prefix(), "tunnel", e.bc.tunnel(b), "lifetime", b.lifetime)
 	}
-	e.commit(r, b, g.v4status)
+	e.commit(r, b, g.v4status, nil)
 }
 
 // fill copies the PBU's view of the session into b (RFC 5213 5.1).
@@ -162,26 +162,35 @@ func (e *Engine) update(r *request, b *binding) {
 		e.bc.indexResources(b)
 	}
 	e.armExpiry()
-	if !dpSame {
-		e.dpTransition(old, e.view(b))
-	}
-	if handoff {
-		e.stats.handoffs.Add(1)
-		if e.debug() {
-			e.log.Debug("lma: handoff", "binding", e.bc.describe(b), "from", oldMAG, "hi", r.hi)
+	if !handoff {
+		if !dpSame {
+			e.dpTransition(old, e.view(b))
 		}
-		if !wasDereg {
-			// RFC 5846 8.1: the LMA may tell the previous MAG that the
-			// session moved, so that it stops serving the mobile.
-			e.revokeAtOldMAG(b, oldCoA, r)
-		}
-	} else {
 		e.stats.refreshed.Add(1)
 		if e.debug() {
 			e.log.Debug("lma: refresh", "binding", e.bc.describe(b), "lifetime", b.lifetime)
 		}
+		e.commit(r, b, g.v4status, nil)
+		return
 	}
-	e.commit(r, b, g.v4status)
+	// A handoff between MAGs (RFC 5213 5.3.4), in the order that opens
+	// the new path soonest (handoff.go): the route switch into the new
+	// MAG's tunnel first, the PBA once that and the binding's write are
+	// done, then the revocation of the previous MAG; the anti-spoofing
+	// sources and the old tunnel's cleanup follow the switch.
+	e.stats.handoffs.Add(1)
+	h := &handoffAck{e: e, p: r.p, conn: r.p.conn, silent: r.pbu.Flags&mh.BUFlagA == 0, decided: e.clk.Now()}
+	if e.debug() {
+		e.log.Debug("lma: handoff", "binding", e.bc.describe(b), "from", oldMAG, "hi", r.hi, "since_arrival", h.decided.Sub(r.p.recv))
+	}
+	if !wasDereg {
+		// RFC 5846 8.1: the LMA may tell the previous MAG that the
+		// session moved, so that it stops serving the mobile; held
+		// until the PBA has left.
+		h.bri = e.revokeAtOldMAG(b, oldCoA, r)
+	}
+	e.dpSwitch(old, e.view(b), h.switched)
+	e.commit(r, b, g.v4status, h)
 }
 
 // deregister is RFC 5213 5.3.5.
@@ -235,7 +244,7 @@ func (e *Engine) deregister(r *request) {
 	if e.debug() {
 		e.log.Debug("lma: deregistration", "binding", e.bc.describe(b), "delete_in", e.cfg.MinDelayBeforeBCEDelete)
 	}
-	e.commit(r, b, 0)
+	e.commit(r, b, 0, nil)
 	// RFC 5213 5.4.1.3: a PBU waiting for this deregistration is a
 	// handoff.
 	e.unparkFor(b)
@@ -243,7 +252,9 @@ func (e *Engine) deregister(r *request) {
 
 // commit persists b and sends the PBA once it is durable: a binding
 // acknowledged as accepted survives a crash (issue 3, "Nothing lost").
-func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
+// With h (a handoff), the PBA waits for the route switch as well: the
+// writer sees it as silent and h sends it.
+func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus, h *handoffAck) {
 	status := r.okStatus
 	pba := e.pba(r, status, b)
 	if r.v4req != nil && !b.hoa.valid() {
@@ -257,6 +268,12 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus) {
 		return
 	}
 	e.stats.status(status)
+	if h != nil {
+		h.data = data
+		r.p.handoff = h
+		e.writes.put(b, pendingAck{r: r, id: b.id, silent: true})
+		return
+	}
 	e.writes.put(b, pendingAck{r: r, id: b.id, data: data, silent: r.pbu.Flags&mh.BUFlagA == 0})
 }
 

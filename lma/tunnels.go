@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openpmip/pmip/internal/clock"
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/lma/lmaconfig"
 )
@@ -150,26 +151,49 @@ func (e *Engine) appendView(b *binding, routes []dataplane.Route) (dataplane.Tun
 // filtering, BCP 38 / RFC 3704, at the anchor: internal/dataplane's
 // TunnelSource).
 func (e *Engine) dpTransition(old, new *dpView) {
-	var ops []dataplane.Op
+	first, rest := e.dpOps(old, new)
+	if ops := append(first, rest...); len(ops) > 0 {
+		e.apply.enqueue(ops)
+	}
+}
+
+// dpSwitch is dpTransition for a handoff between MAGs. Steps 1 and 2 (the
+// new MAG's tunnel if it is new, and the routes that move the downlink
+// into it) are a change of their own, applied first; switched is called
+// on the applier's goroutine once it is applied, which releases the PBA
+// (handoff.go). Steps 3-5 (the anti-spoofing sources, the old tunnel's
+// cleanup) follow as a second change right behind it, so that an
+// nftables transaction or a tunnel's deletion never holds up the route.
+func (e *Engine) dpSwitch(old, new *dpView, switched func(dpResult)) {
+	first, rest := e.dpOps(old, new)
+	e.apply.push(dpItem{ops: first, done: switched, what: "handoff: route switch"})
+	if len(rest) > 0 {
+		e.apply.push(dpItem{ops: rest, what: "handoff: sources and old tunnel"})
+	}
+}
+
+// dpOps is the operations of dpTransition: first those of steps 1 and 2,
+// then the rest.
+func (e *Engine) dpOps(old, new *dpView) (first, rest []dataplane.Op) {
 	if new != nil {
 		created := e.ref(new.tunnel)
 		if created {
-			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: new.tunnel})
+			first = append(first, dataplane.Op{Action: dataplane.Add, Obj: new.tunnel})
 		}
 		for _, r := range new.routes {
 			if old != nil && slices.Contains(old.routes, r) {
 				continue
 			}
-			ops = append(ops, dataplane.Op{Action: dataplane.Replace, Obj: r})
+			first = append(first, dataplane.Op{Action: dataplane.Replace, Obj: r})
 		}
 		for _, r := range new.routes {
 			if old != nil && old.allows(r) {
 				continue
 			}
-			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: tunnelSource(r)})
+			rest = append(rest, dataplane.Op{Action: dataplane.Add, Obj: tunnelSource(r)})
 		}
 		if created {
-			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: dataplane.TunnelIface(new.tunnel.Name)})
+			rest = append(rest, dataplane.Op{Action: dataplane.Add, Obj: dataplane.TunnelIface(new.tunnel.Name)})
 		}
 		// RFC 5845 3 on the flow-based GRE device: the MAG's packets
 		// carry the session's uplink key; its triples go in before the
@@ -178,10 +202,10 @@ func (e *Engine) dpTransition(old, new *dpView) {
 			if old != nil && slices.Contains(old.gre, g) {
 				continue
 			}
-			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: g})
+			rest = append(rest, dataplane.Op{Action: dataplane.Add, Obj: g})
 		}
 		if new.peer.IsValid() && e.refPeer(new.peer) {
-			ops = append(ops, dataplane.Op{Action: dataplane.Add, Obj: dataplane.GREPeer(new.peer)})
+			rest = append(rest, dataplane.Op{Action: dataplane.Add, Obj: dataplane.GREPeer(new.peer)})
 		}
 	}
 	if old != nil {
@@ -189,32 +213,30 @@ func (e *Engine) dpTransition(old, new *dpView) {
 			if new != nil && slices.ContainsFunc(new.routes, func(n dataplane.Route) bool { return n.Dst == r.Dst }) {
 				continue
 			}
-			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: r})
+			rest = append(rest, dataplane.Op{Action: dataplane.Del, Obj: r})
 		}
 		for _, r := range old.routes {
 			if new != nil && new.allows(r) {
 				continue
 			}
-			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: tunnelSource(r)})
+			rest = append(rest, dataplane.Op{Action: dataplane.Del, Obj: tunnelSource(r)})
 		}
 		for _, g := range old.gre {
 			if new != nil && slices.Contains(new.gre, g) {
 				continue
 			}
-			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: g})
+			rest = append(rest, dataplane.Op{Action: dataplane.Del, Obj: g})
 		}
 		if old.peer.IsValid() && e.unrefPeer(old.peer) {
-			ops = append(ops, dataplane.Op{Action: dataplane.Del, Obj: dataplane.GREPeer(old.peer)})
+			rest = append(rest, dataplane.Op{Action: dataplane.Del, Obj: dataplane.GREPeer(old.peer)})
 		}
 		if e.unref(old.tunnel) {
-			ops = append(ops,
+			rest = append(rest,
 				dataplane.Op{Action: dataplane.Del, Obj: dataplane.TunnelIface(old.tunnel.Name)},
 				dataplane.Op{Action: dataplane.Del, Obj: old.tunnel})
 		}
 	}
-	if len(ops) > 0 {
-		e.apply.enqueue(ops)
-	}
+	return first, rest
 }
 
 // tunnelSource is the source a route's session may send from through the
@@ -414,6 +436,7 @@ type applier struct {
 	log   *slog.Logger
 	stats *stats
 	ctx   context.Context
+	clk   clock.Clock
 
 	// onError is told of a failed change (the engine then schedules a
 	// whole-state resynchronisation).
@@ -428,8 +451,8 @@ type applier struct {
 	stopped chan struct{}
 }
 
-func newApplier(ctx context.Context, dp dataplane.Dataplane, log *slog.Logger, st *stats, onError func()) *applier {
-	a := &applier{dp: dp, log: log, stats: st, ctx: ctx, onError: onError, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+func newApplier(ctx context.Context, dp dataplane.Dataplane, clk clock.Clock, log *slog.Logger, st *stats, onError func()) *applier {
+	a := &applier{dp: dp, log: log, stats: st, ctx: ctx, clk: clk, onError: onError, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go a.run()
 	return a
 }
@@ -438,6 +461,21 @@ func newApplier(ctx context.Context, dp dataplane.Dataplane, log *slog.Logger, s
 type dpItem struct {
 	ops []dataplane.Op
 	set *dataplane.State
+	// done, when set, is told how the change went, on the applier's
+	// goroutine right after it (before the applier counts as idle, so
+	// that Sync sees what it does).
+	done func(dpResult)
+	// what names a change worth a debug line with its time (a
+	// handoff's); "" logs nothing.
+	what string
+}
+
+// dpResult is how one change went: its error, the operations it held
+// and how long the data plane took over them.
+type dpResult struct {
+	err  error
+	ops  int
+	took time.Duration
 }
 
 func (a *applier) enqueue(ops []dataplane.Op) { a.push(dpItem{ops: ops}) }
@@ -490,10 +528,24 @@ func (a *applier) run() {
 				err = r.Resync(ctx, it.set)
 			case it.set != nil:
 				err = a.dp.Set(ctx, it.set)
+			case len(it.ops) == 0:
+				// Nothing to change (a handoff whose routes stay).
 			default:
 				// One Change per session, so that a failing object
 				// only loses its own session's changes.
+				start := a.clk.Now()
 				err = a.dp.Change(ctx, it.ops...)
+				took := a.clk.Now().Sub(start)
+				if it.done != nil {
+					it.done(dpResult{err: err, ops: len(it.ops), took: took})
+					it.done = nil
+				}
+				if it.what != "" && a.log.Enabled(ctx, slog.LevelDebug) {
+					a.log.Debug("lma: data plane change applied", "what", it.what, "ops", len(it.ops), "took", took, "err", err)
+				}
+			}
+			if it.done != nil {
+				it.done(dpResult{err: err})
 			}
 			if err != nil {
 				a.stats.dpErrors.Add(1)
