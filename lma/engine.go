@@ -208,10 +208,17 @@ func New(opts Options) (*Engine, error) {
 // Run only adds the sockets. It returns nil after Close or the context's
 // end.
 func (e *Engine) Run(ctx context.Context) error {
-	for _, c := range e.conns {
-		e.wg.Add(1)
-		go e.receive(c)
+	// Under recvMu, against Close: a Run that comes after Close has
+	// begun starts no receivers (their wg.Add would race with Close's
+	// wg.Wait).
+	e.recvMu.Lock()
+	if !e.stopRead {
+		for _, c := range e.conns {
+			e.wg.Add(1)
+			go e.receive(c)
+		}
 	}
+	e.recvMu.Unlock()
 	select {
 	case <-ctx.Done():
 		return e.Close()

@@ -41,8 +41,12 @@ type handoffAck struct {
 	// (the session was deregistered there already).
 	bri *revocation
 
-	// Timeline of the handoff for the debug line (engine clock).
-	decided time.Time
+	// For the debug line: the handoff (binding, previous MAG, Handoff
+	// Indicator) and its timeline on the engine's clock: decided (the
+	// loop accepted it), issued (route switch queued, write in the
+	// turn's batch; only with debug on).
+	what            string
+	decided, issued time.Time
 
 	mu         sync.Mutex
 	isDurable  bool
@@ -99,9 +103,10 @@ func (h *handoffAck) send(now time.Time) {
 			base = h.decided
 		}
 		since := func(t time.Time) time.Duration { return t.Sub(base) }
-		e.log.Debug("lma: handoff acknowledged",
-			"to", h.p.from, "decided", since(h.decided), "durable", since(h.durableAt),
-			"route_switched", since(h.switchedAt), "switch_ops", h.dp.ops, "switch_took", h.dp.took,
-			"switch_err", h.dp.err, "pba_sent", since(now), "bri_sent", h.bri != nil)
+		e.log.Debug("lma: handoff acknowledged", "handoff", h.what,
+			"to", h.p.from, "decided", since(h.decided), "issued", since(h.issued), "durable", since(h.durableAt),
+			"switch_start", since(h.switchedAt.Add(-h.dp.took)), "route_switched", since(h.switchedAt),
+			"switch_ops", h.dp.ops, "switch_took", h.dp.took, "switch_err", h.dp.err,
+			"pba_sent", since(now), "bri_sent", h.bri != nil)
 	}
 }

@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openpmip/pmip/internal/clock/clocktest"
 	"github.com/openpmip/pmip/internal/dataplane"
+	"github.com/openpmip/pmip/internal/dataplane/dataplanetest"
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/internal/transport"
+	"github.com/openpmip/pmip/internal/transport/transporttest"
 )
 
 // orderLog records in one sequence the data plane changes the engine
@@ -100,11 +103,14 @@ func (c *recordingConn) WriteBatch(msgs []transport.Message) (int, error) {
 func newOrderHarness(t *testing.T) (*harness, *orderLog) {
 	t.Helper()
 	log := &orderLog{}
-	// The harness's parts (network, MAGs, store over store.Submitter as
-	// over the WAL, fake data plane, clock), its engine replaced by one
-	// with the recording wrappers.
-	h := newHarnessWith(t, testCfg(t, true, ""), true)
-	h.stop()
+	// newHarnessWith's parts (network, MAGs, a store over
+	// store.Submitter as over the WAL, fake data plane, clock), and an
+	// engine over them with the recording wrappers.
+	h := &harness{t: t, clk: clocktest.New(t0), net: transporttest.NewNetwork(), dp: dataplanetest.New(), st: newMemStore(), cfg: testCfg(t, true, ""), submitter: true}
+	h.ap1, _ = h.net.Listen(ap1Addr)
+	h.ap2, _ = h.net.Listen(ap2Addr)
+	h.ap4, _ = h.net.Listen(ap4Addr)
+	h.rog, _ = h.net.Listen(rogue)
 	c6, err := h.net.Listen(lmaAddr)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package lma
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/openpmip/pmip/internal/clock"
@@ -179,17 +180,21 @@ func (e *Engine) update(r *request, b *binding) {
 	// done, then the revocation of the previous MAG; the anti-spoofing
 	// sources and the old tunnel's cleanup follow the switch.
 	e.stats.handoffs.Add(1)
-	h := &handoffAck{e: e, p: r.p, conn: r.p.conn, silent: r.pbu.Flags&mh.BUFlagA == 0, decided: e.clk.Now()}
-	if e.debug() {
-		e.log.Debug("lma: handoff", "binding", e.bc.describe(b), "from", oldMAG, "hi", r.hi, "since_arrival", h.decided.Sub(r.p.recv))
-	}
+	h := &handoffAck{e: e, p: r.p, conn: r.p.conn, silent: r.pbu.Flags&mh.BUFlagA == 0, decided: now}
 	if !wasDereg {
 		// RFC 5846 8.1: the LMA may tell the previous MAG that the
 		// session moved, so that it stops serving the mobile; held
 		// until the PBA has left.
 		h.bri = e.revokeAtOldMAG(b, oldCoA, r)
 	}
+	if e.debug() {
+		// Logged with the PBA (handoff.go), off the loop: a log write
+		// here would hold up the store's submission of this write
+		// behind the log's pipe.
+		h.what = fmt.Sprintf("%s from %s, %v", e.bc.describe(b), oldMAG, r.hi)
+	}
 	e.dpSwitch(old, e.view(b), h.switched)
+	h.issued = e.clk.Now()
 	e.commit(r, b, g.v4status, h)
 }
 
