@@ -47,5 +47,8 @@
 // hostapd's and wpa_supplicant's, the guest transcript and console, pcaps
 // of the backhaul and the client's radio, and dumps of every namespace's
 // links, addresses, routes, rules, nftables and the LMA's bindings; the
-// path is printed. PMIP_QEMU_KEEP=1 keeps them for passing runs too.
+// path is printed. PMIP_QEMU_KEEP=1 keeps them for passing runs too;
+// PMIP_HOSTAPD_DEBUG=1 runs the APs' hostapd with -d, and
+// PMIP_HANDOVER_PCAP=1 captures scenario 2's streams at the CN and the
+// client (docs/handover.md 8).
 package scenarios
