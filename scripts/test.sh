@@ -6,17 +6,19 @@
 #   tier 3  QEMU        a stock Debian kernel under TCG (testing/qemu),
 #                       amd64 and mipsel guests, the end-to-end scenarios
 #
-# Tier 3 runs as two workers, so that neither core idles while the other
-# has work (each guest is one TCG thread):
+# Tier 3 is a queue of top-level tests, one entry per test of the two
+# packages that boot guests, run by workers (one more than the cores, as
+# each guest is one TCG thread and scenarios also wait on timers):
 #
-#   worker 1: go test testing/qemu/... (not scenarios; 2 guests at once) ─┐
-#             then scenarios from the queue ─────────────────────────────┤ both until
-#   worker 2: scenarios from the queue (one guest at a time) ────────────┘ the queue is empty
+#   build once: results/.tier3/{qemu,scenarios}.test
+#   queue:      testing/qemu TestX ... testing/qemu/scenarios TestY ...
+#               (longest first by the last run's results/tier3-times)
+#   worker 1:   the small packages (no guests), then the queue ─┐
+#   worker 2:   the queue ──────────────────────────────────────┤ until it is empty
+#   worker 3:   the queue ──────────────────────────────────────┘
 #
-# The scenarios package is built once (results/scenarios.test) and each of
-# its top-level tests is one queue entry, run alone by whichever worker is
-# free. At most three guests run at once, as when the two packages ran side
-# by side, and the scenarios no longer finish alone on one core.
+# So no core idles while one long package finishes alone, and the longest
+# tests (the mipsel dataplane run, the demo) start first.
 #
 # Tier 3 runs emulated machines on a shared, loaded host: a top-level test
 # that fails is run once more on its own, and if it then passes it is
@@ -24,6 +26,7 @@
 # results/flaky-tier3.log) rather than hidden. Failing twice fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 scripts/install-test-deps.sh
 
 GO=${GO:-go}
@@ -55,16 +58,26 @@ emit() {
 	} 9>"$work/out.lock"
 }
 
-scen=./testing/qemu/scenarios
-other=$($GO list ./testing/qemu/... | grep -v '/testing/qemu/scenarios$')
-if ! $GO test -c -o "$work/scenarios.test" "$scen" >"$work/build.log" 2>&1; then
-	cat "$work/build.log"
-	echo "== tier 3 failed outside any test (build of $scen): not retried"
-	exit 1
+vmpkgs="testing/qemu testing/qemu/scenarios"
+other=$($GO list ./testing/qemu/... | grep -Ev '/testing/qemu(/scenarios)?$')
+: >"$work/queue"
+for d in $vmpkgs; do
+	if ! $GO test -c -o "$work/${d##*/}.test" "./$d" >"$work/build.log" 2>&1; then
+		cat "$work/build.log"
+		echo "== tier 3 failed outside any test (build of ./$d): not retried"
+		exit 1
+	fi
+	"$work/${d##*/}.test" -test.list '^Test' | sed "s|^|$d |" >>"$work/queue"
+done
+times=results/tier3-times # "<seconds> <package> <test>" of the last run
+if [ -s "$times" ]; then
+	# Longest first; a test the last run did not have goes first too.
+	awk 'NR == FNR { d[$2 " " $3] = $1; next } { print (($0 in d) ? d[$0] : 1e9), $0 }' "$times" "$work/queue" |
+		sort -s -k1,1 -rn | cut -d' ' -f2- >"$work/queue.sorted"
+	mv "$work/queue.sorted" "$work/queue"
 fi
-"$work/scenarios.test" -test.list '^Test' >"$work/queue"
 
-# next prints the next queued test and removes it (empty when none is left).
+# next prints the next queued entry and removes it (empty when none is left).
 next() {
 	{
 		flock 9
@@ -73,34 +86,40 @@ next() {
 	} 9>"$work/queue.lock"
 }
 
-# scenarios runs queued scenario tests until none is left; a failure is
-# recorded in $work/failed.
-scenarios() {
-	local t out bin=$PWD/$work/scenarios.test
-	while t=$(next) && [ -n "$t" ]; do
-		echo "== tier 3: $t"
-		out="$work/$t.out"
-		# In the package's folder, as go test runs it.
-		(cd "$scen" && PMIP_QEMU=1 "$bin" -test.count=1 -test.v -test.timeout 30m -test.run "^$t\$") >"$out" 2>&1 ||
+# drain runs queued tests until none is left, each alone in its package's
+# folder (as go test runs it); a failure is recorded in $work/failed.
+drain() {
+	local e d t out t0
+	while e=$(next) && [ -n "$e" ]; do
+		d=${e% *} t=${e#* }
+		echo "== tier 3: [worker $1] $t"
+		out="$work/${d##*/}-$t.out"
+		t0=$(date +%s)
+		(cd "$d" && PMIP_QEMU=1 "$root/$work/${d##*/}.test" -test.count=1 -test.v -test.timeout 30m -test.run "^$t\$") >"$out" 2>&1 ||
 			echo "$t" >>"$work/failed"
+		echo "$(($(date +%s) - t0)) $e" >>"$work/times"
 		emit "$out"
 	done
 }
 
 worker1() {
-	echo "== tier 3: packages:" "$(echo "$other" | paste -sd" " -)"
 	# shellcheck disable=SC2086 # one argument per package
-	PMIP_QEMU=1 $GO test -count=1 -v -timeout 40m $other >"$work/packages.out" 2>&1 ||
+	$GO test -count=1 -v -timeout 10m $other >"$work/packages.out" 2>&1 ||
 		echo packages >>"$work/failed"
 	emit "$work/packages.out"
-	scenarios
+	drain 1
 }
 
+workers=${PMIP_TIER3_WORKERS:-$(($(nproc) + 1))}
 worker1 &
-w1=$!
-scenarios &
-w2=$!
-wait "$w1" "$w2"
+pids=$!
+for ((k = 2; k <= workers; k++)); do
+	drain "$k" &
+	pids="$pids $!"
+done
+# shellcheck disable=SC2086 # one argument per worker
+wait $pids
+cp "$work/times" "$times"
 
 status=0
 [ -s "$work/failed" ] && status=1
