@@ -151,8 +151,8 @@ func (e *Engine) appendView(b *binding, routes []dataplane.Route) (dataplane.Tun
 // filtering, BCP 38 / RFC 3704, at the anchor: internal/dataplane's
 // TunnelSource).
 func (e *Engine) dpTransition(old, new *dpView) {
-	first, rest := e.dpOps(old, new)
-	if ops := append(first, rest...); len(ops) > 0 {
+	first, rest, gone := e.dpOps(old, new)
+	if ops := append(append(first, rest...), gone...); len(ops) > 0 {
 		e.apply.enqueue(ops)
 	}
 }
@@ -162,19 +162,24 @@ func (e *Engine) dpTransition(old, new *dpView) {
 // into it) are a change of their own, applied first; switched is called
 // on the applier's goroutine once it is applied, which releases the PBA
 // (handoff.go). Steps 3-5 (the anti-spoofing sources, the old tunnel's
-// cleanup) follow as a second change right behind it, so that an
-// nftables transaction or a tunnel's deletion never holds up the route.
+// cleanup) follow as changes of their own right behind it, so that an
+// nftables transaction or a tunnel's deletion never holds up the route;
+// the old tunnel's deletion last, alone (the kernel took up to a second
+// over it in the QEMU guest, docs/lma.md).
 func (e *Engine) dpSwitch(old, new *dpView, switched func(dpResult)) {
-	first, rest := e.dpOps(old, new)
+	first, rest, gone := e.dpOps(old, new)
 	e.apply.push(dpItem{ops: first, done: switched, what: "handoff: route switch"})
 	if len(rest) > 0 {
-		e.apply.push(dpItem{ops: rest, what: "handoff: sources and old tunnel"})
+		e.apply.push(dpItem{ops: rest, what: "handoff: sources"})
+	}
+	if len(gone) > 0 {
+		e.apply.push(dpItem{ops: gone, what: "handoff: old tunnel removed"})
 	}
 }
 
 // dpOps is the operations of dpTransition: first those of steps 1 and 2,
-// then the rest.
-func (e *Engine) dpOps(old, new *dpView) (first, rest []dataplane.Op) {
+// then the rest but for the deletion of the old tunnel device, gone.
+func (e *Engine) dpOps(old, new *dpView) (first, rest, gone []dataplane.Op) {
 	if new != nil {
 		created := e.ref(new.tunnel)
 		if created {
@@ -231,12 +236,11 @@ func (e *Engine) dpOps(old, new *dpView) (first, rest []dataplane.Op) {
 			rest = append(rest, dataplane.Op{Action: dataplane.Del, Obj: dataplane.GREPeer(old.peer)})
 		}
 		if e.unref(old.tunnel) {
-			rest = append(rest,
-				dataplane.Op{Action: dataplane.Del, Obj: dataplane.TunnelIface(old.tunnel.Name)},
-				dataplane.Op{Action: dataplane.Del, Obj: old.tunnel})
+			rest = append(rest, dataplane.Op{Action: dataplane.Del, Obj: dataplane.TunnelIface(old.tunnel.Name)})
+			gone = append(gone, dataplane.Op{Action: dataplane.Del, Obj: old.tunnel})
 		}
 	}
-	return first, rest
+	return first, rest, gone
 }
 
 // tunnelSource is the source a route's session may send from through the
