@@ -6,13 +6,15 @@ FUZZTIME ?= 60s
 LDFLAGS  := -s -w
 STATIC   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: help build test test-deps bench fuzz lint cross demo openwrt clean
+.PHONY: help build test test-deps bench bench-lma bench-mag fuzz lint cross demo openwrt clean
 
 help:
 	@echo "make demo     the emulated PMIPv6 domain end to end (QEMU, TCG)"
 	@echo "make test     every test tier: unit, namespaces (root), QEMU (root)"
 	@echo "make build    pmip-mag, pmip-lma, pmipctl for this machine into $(BIN)/"
-	@echo "make bench    benchmarks, printing their figures"
+	@echo "make bench    benchmarks, printing their figures (all of them, ~15 min)"
+	@echo "make bench-lma  the LMA's PBU/s, p99 and memory with 1M bindings (root)"
+	@echo "make bench-mag  the MAG's size, memory and latency budgets, RUNS=5 (root)"
 	@echo "make fuzz     every fuzz target for FUZZTIME (default 60s) each"
 	@echo "make lint     gofmt, go vet, staticcheck, shellcheck"
 	@echo "make cross    static MAG builds for the AP architectures, LMA for amd64"
@@ -29,6 +31,12 @@ test:
 
 bench:
 	scripts/bench.sh
+
+bench-lma:
+	scripts/bench-lma.sh
+
+bench-mag:
+	RUNS=$${RUNS:-5} scripts/bench-mag.sh
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
