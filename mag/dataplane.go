@@ -105,13 +105,27 @@ func (e *Engine) syncClient(k macKey) dpReport {
 	sortOps(adds, false)
 	ops := append(dels, adds...)
 	rep.count(ops)
-	err := e.dp.Change(ctx, ops...)
-	if err != nil {
-		e.count(func(s *Stats) { s.DataplaneFailures++ })
-		e.log.Error("data plane change failed; resynchronising the whole state", "err", err)
-		e.fullSyncDPLocked()
-		rep.full, rep.took = true, e.clk.Now().Sub(start)
-		return rep
+	// One Change per run of routes and rules and per run of filter
+	// sources: the kernel requests a batching data plane makes of the
+	// whole list anyway (one sendmsg, one nftables transaction), and the
+	// routes and rules, which carry the client's flows, are timed on
+	// their own (trace.go).
+	for len(ops) > 0 {
+		n := 1
+		for n < len(ops) && isSource(ops[n].Obj) == isSource(ops[0].Obj) {
+			n++
+		}
+		if err := e.dp.Change(ctx, ops[:n]...); err != nil {
+			e.count(func(s *Stats) { s.DataplaneFailures++ })
+			e.log.Error("data plane change failed; resynchronising the whole state", "err", err)
+			e.fullSyncDPLocked()
+			rep.full, rep.took = true, e.clk.Now().Sub(start)
+			return rep
+		}
+		if !isSource(ops[0].Obj) && rep.routed == 0 {
+			rep.routed = e.clk.Now().Sub(start)
+		}
+		ops = ops[n:]
 	}
 	rep.took = e.clk.Now().Sub(start)
 	if want == nil {
@@ -157,6 +171,11 @@ func sortOps(ops []dataplane.Op, removing bool) {
 		return 2
 	}
 	slices.SortStableFunc(ops, func(a, b dataplane.Op) int { return rank(a.Obj) - rank(b.Obj) })
+}
+
+func isSource(o dataplane.Object) bool {
+	_, ok := o.(dataplane.Source)
+	return ok
 }
 
 // sortedKeys are an object map's renderings in order.

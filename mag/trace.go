@@ -35,7 +35,8 @@ type regTrace struct {
 type dpReport struct {
 	routes, rules, sources int
 	requests               int
-	full                   bool // the whole state was installed instead
+	full                   bool          // the whole state was installed instead
+	routed                 time.Duration // until the routes and rules were in
 	took                   time.Duration
 }
 
@@ -85,6 +86,7 @@ func (r *serveReport) attrs(served time.Time) []any {
 		"attach_to_pbu_ms", ms(t.pbu.Sub(t.attach)),
 		"pbu_to_pba_ms", ms(t.pba.Sub(t.pbu)),
 		"pba_to_path_ms", ms(r.dpDone.Sub(t.pba)),
+		"dp_routes_ms", ms(r.dp.routed),
 		"dp_ms", ms(r.dp.took),
 		slog.Group("dp", "routes", r.dp.routes, "rules", r.dp.rules, "sources", r.dp.sources,
 			"requests", r.dp.requests, "full", r.dp.full),

@@ -1,6 +1,7 @@
 package mag
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -50,6 +51,20 @@ type orderDHCP struct{ o *orderRec }
 func (d orderDHCP) LeaseReady(mac net.HardwareAddr) { d.o.add("dhcp ready " + mac.String()) }
 func (d orderDHCP) Forget(mac net.HardwareAddr)     { d.o.add("dhcp forget " + mac.String()) }
 
+// slowDP is a data plane whose every Change takes 2 ms of the fake
+// clock, counted.
+type slowDP struct {
+	dataplane.Dataplane
+	h       *harness
+	changes *int
+}
+
+func (d slowDP) Change(ctx context.Context, ops ...dataplane.Op) error {
+	*d.changes++
+	d.h.clk.Advance(2 * time.Millisecond)
+	return d.Dataplane.Change(ctx, ops...)
+}
+
 type logSink struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -77,6 +92,8 @@ func TestHandoffServeOrderAndTrace(t *testing.T) {
 	var logs logSink
 	h.e.log = slog.New(slog.NewTextHandler(&logs, nil))
 	o := &orderRec{h: h}
+	changes := 0
+	h.e.dp = slowDP{h.dp, h, &changes}
 	if err := h.e.SetAccess("br-lan", AccessSide{RA: orderRA{o}, DHCP: orderDHCP{o}, Sniff: fakeSniff{h.rec, "br-lan"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,12 +132,16 @@ func TestHandoffServeOrderAndTrace(t *testing.T) {
 	}
 	for _, f := range []string{
 		"binding=02:00:00:00:00:01(alice@example.net)", "event_to_attach_ms=5", "query_ms=4", "attach_to_pbu_ms=0",
-		"pbu_to_pba_ms=30", "pba_to_path_ms=0", "dp.routes=2 dp.rules=2 dp.sources=2 dp.requests=2 dp.full=false",
-		"access_ms=3", "pba_to_served_ms=3", "event_to_served_ms=38",
+		"pbu_to_pba_ms=30", "pba_to_path_ms=4", "dp_routes_ms=2", "dp_ms=4",
+		"dp.routes=2 dp.rules=2 dp.sources=2 dp.requests=2 dp.full=false",
+		"access_ms=3", "pba_to_served_ms=7", "event_to_served_ms=42",
 	} {
 		if !strings.Contains(served, f) {
 			t.Errorf("served line lacks %s:\n%s", f, served)
 		}
+	}
+	if changes != 2 {
+		t.Errorf("%d data plane changes, want 2 (routes and rules, then sources)", changes)
 	}
 	if n := strings.Count(logs.String(), "client served"); n != 1 {
 		t.Errorf("%d served lines, want 1", n)
