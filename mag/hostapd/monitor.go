@@ -50,6 +50,15 @@ const (
 	// listRetries bounds the restarts of a listing the station table
 	// changed under.
 	listRetries = 3
+	// identityQueryTimeout bounds the STA <mac> query after
+	// AP-STA-CONNECTED. hostapd answers it only once it has finished the
+	// association it reported (one event loop): 2.2 s in scenario 2's
+	// loaded guest once (2026-11-23, AP-STA-CONNECTED -> "IEEE 802.1X:
+	// authenticated"), where a 1 s bound delivered the station without
+	// its identity and the LMA refused the MAC-derived one for good
+	// (status 152). A late identity is better than a wrong one; hostapd_cli
+	// waits 10 s. A wedged hostapd is the PING keeper's to find.
+	identityQueryTimeout = 5 * time.Second
 )
 
 // MonitorConfig configures a Monitor.
@@ -586,7 +595,7 @@ func logAt(l *slog.Logger, at time.Time, level slog.Level, msg string, args ...a
 // hostapd 2.10 puts no identity in the event text itself
 // (docs/mag.md, "Handover timing").
 func (b *bssMonitor) addIdentity(ctx context.Context, ev *Event) []func() {
-	qctx, cancel := context.WithTimeout(ctx, ctrlTimeout)
+	qctx, cancel := context.WithTimeout(ctx, identityQueryTimeout)
 	defer cancel()
 	start := b.m.clk.Now()
 	st, err := b.cmd.station(qctx, ev.MAC)
