@@ -68,6 +68,8 @@ func daemon(o options, stdout, stderr io.Writer) int {
 	}
 	log.Info("MAG running", "config", o.config, "transport", cfg.Transport, "tunnel", cfg.Tunnel,
 		"access_links", len(cfg.Access), "restart_counter", m.counter, "dataplane", o.dataplane)
+	// Unmap the binary's pages only start-up used (memory_linux.go).
+	releaseStartupPages(log)
 
 	status := 0
 	for done := false; !done; {
