@@ -115,10 +115,10 @@ func (d *daemon) registerControl() {
 		if err := ctl.DecodeParams(params, &struct{}{}); err != nil {
 			return nil, err
 		}
-		if d.kernel == nil {
+		if d.rec == nil {
 			return ctl.DataplaneResult{Driver: "none"}, nil
 		}
-		s, err := d.kernel.Dump(ctx)
+		s, err := d.rec.Dump(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -45,13 +45,16 @@ type daemonOptions struct {
 // daemon is a running pmip-lma: everything start opened, closed in the
 // reverse order by run's end.
 type daemon struct {
-	opts    daemonOptions
-	log     *slog.Logger
-	cfgMu   sync.Mutex
-	cfg     lmaconfig.Config // guarded by cfgMu: the running configuration
-	st      *store.WAL
-	kernel  *dataplane.Netlink // nil with -dataplane none
-	dp      dataplane.Dataplane
+	opts   daemonOptions
+	log    *slog.Logger
+	cfgMu  sync.Mutex
+	cfg    lmaconfig.Config // guarded by cfgMu: the running configuration
+	st     *store.WAL
+	kernel *dataplane.Netlink // nil with -dataplane none
+	dp     dataplane.Dataplane
+	// rec is dp as the Reconciler, nil with -dataplane none: the control
+	// socket's dump goes through its lock, never to kernel directly.
+	rec     *dataplane.Reconciler
 	eng     *lma.Engine
 	ctl     *ctl.Server
 	metrics *metrics
@@ -98,7 +101,7 @@ func start(cfg lmaconfig.Config, o daemonOptions) (_ *daemon, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening the data plane: %w", err)
 		}
-		d.dp, d.kernel = r, k
+		d.dp, d.kernel, d.rec = r, k, r
 		closers = append(closers, func() { k.Close() })
 	}
 

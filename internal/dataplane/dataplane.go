@@ -105,6 +105,16 @@ func NewReconciler(k Kernel, opts Options) *Reconciler {
 	return &Reconciler{kernel: k, opts: opts.withDefaults()}
 }
 
+// Dump reads what the kernel holds now, under the same lock as Set,
+// Change and Resync: the kernel's netlink sockets serve one request at a
+// time, and a dump from another goroutine (an operator's `pmipctl
+// dataplane`) interleaved with a change made nftables answer EBUSY.
+func (r *Reconciler) Dump(ctx context.Context) (*State, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kernel.Dump(ctx)
+}
+
 // Set implements [Dataplane]: validate, dump the kernel if its state is not
 // known, plan, apply. It does not stop at the first failing object: later
 // objects that do not depend on it are still applied.
