@@ -222,7 +222,7 @@ func TestQemuArgs(t *testing.T) {
 	}, "/w/ctl.sock"), " ")
 	for _, want := range []string{
 		"-accel tcg -cpu max -m 256 -smp 1",
-		"-kernel /c/vmlinux -initrd /c/initramfs.cpio -append console=ttyS0 panic=-1 quiet pmip.x=1",
+		"-kernel /c/vmlinux -initrd /c/initramfs.cpio -append console=ttyS0 panic=-1 quiet no_timer_check pmip.x=1",
 		"-chardev socket,id=ctl,path=/w/ctl.sock -device virtserialport,bus=vser.0,chardev=ctl,name=pmip.ctl",
 		"-fsdev local,id=fs0,path=/w/share,security_model=none -device virtio-9p-pci,fsdev=fs0,mount_tag=share",
 		"-fsdev local,id=fs1,path=/src,security_model=none,readonly=on -device virtio-9p-pci,fsdev=fs1,mount_tag=src",
