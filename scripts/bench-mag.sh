@@ -14,9 +14,11 @@
 #
 # What VmHWM is made of (docs/mag.md, Budgets): the binary's text and
 # read-only data, resident almost whole (rss_text, rss_rodata: the host
-# kernel maps file pages around every fault, so they follow the binary's
-# size, about 1 kB per kB of amd64 binary), and anonymous memory (heap,
-# goroutine and thread stacks, runtime metadata: rss_anon).
+# kernel maps file pages 64 kB around every fault, so they follow the
+# binary's size, about 1 kB per kB of amd64 binary, even though the daemon
+# unmaps them once started and only those it touches come back:
+# cmd/pmip-mag/memory_linux.go), and anonymous memory (heap, goroutine and
+# thread stacks, runtime metadata: rss_anon).
 #
 # Memory and latency come from cmd/pmip-mag's TestBudgets (root: it builds
 # namespaces lma | mag | client, runs the daemon against a test LMA and
