@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // smallOpts makes segments of 4 KiB and compacts as soon as anything is
@@ -190,4 +191,22 @@ func snapshotPath(t *testing.T, dir string) string {
 	}
 	t.Fatal("no snapshot")
 	return ""
+}
+
+// dutyCycle keeps a busy loop to about its share of the time: at a half,
+// the loop takes at least about twice its own running time.
+func TestDutyCycle(t *testing.T) {
+	d := newDutyCycle(0.5)
+	start := time.Now()
+	var busy time.Duration
+	for range 8 * 1024 {
+		s := time.Now()
+		for time.Since(s) < 2*time.Microsecond {
+		}
+		busy += time.Since(s)
+		d.tick()
+	}
+	if took := time.Since(start); took < busy*18/10 {
+		t.Errorf("%v of work took %v, want at least ~%v", busy, took, 2*busy)
+	}
 }

@@ -24,6 +24,9 @@ type index struct {
 	long    map[string]uint64
 	snapSeq uint64  // the snapshot the segments follow
 	end     segInfo // indexed up to this segment and size
+	// throttle, when set, is called for every record extend indexes
+	// (compaction paces itself with it; recovery runs flat out).
+	throttle func()
 }
 
 // shortKeyLen bounds the keys of the pointer-free map.
@@ -121,6 +124,9 @@ func (x *index) extend(dir string, segs []segInfo) error {
 		}
 		err := scanSegment(dir, s.seq, start, s.size, func(sc *scanner, off int64) error {
 			x.add(sc.rec, s.seq, off)
+			if x.throttle != nil {
+				x.throttle()
+			}
 			return nil
 		})
 		if err != nil {
