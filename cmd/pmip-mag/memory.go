@@ -15,8 +15,11 @@ import (
 // VmHWM with 64 clients 7,900-7,992 kB against 8,220-8,320 kB). Measured
 // with the release and left (2026-11-23, interleaved runs at load 9-12,
 // against 7,904 and 7,992 kB): debug.FreeOSMemory() beside it 7,860 and
-// 7,948 kB, GODEBUG=memprofilerate=0 8,116 and 8,256, the same with
-// GOMEMLIMIT=4800KiB 8,036 and 8,016, GOGC=25 8,428 and 8,132.
+// 7,948 kB, GOGC=25 8,428 and 8,132. GODEBUG=memprofilerate changes
+// nothing in this daemon: runtime/pprof is not linked, so the linker sets
+// runtime.disableMemoryProfiling and the runtime turns memory profiling
+// off whatever GODEBUG says; runs with it (7,864-8,256 kB) only show the
+// spread of one setting on this shared host.
 const (
 	// defaultGCPercent: collect when the heap grew by half, not doubled.
 	// The MAG's live heap is small (about 0.2-0.45 MB with 64 clients:
