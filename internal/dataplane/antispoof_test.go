@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,11 +23,16 @@ import (
 //	  2001:db8:2::10 (client 2's)         lookup 100
 //	  2001:db8:9::10 (nobody's)    table 100: default via LMA
 //	  10.1.0.5 (own HoA)           nft: ether saddr . ip saddr
+//	  2001:db8:80:5::10 (in its own /56)
+//	  2001:db8:1:1::10 (beside its /64, in nobody's)
 //
 // With the filter's access set empty every source is forwarded (so the
 // filter alone makes the difference); with wlan0 in it only the client's
 // own prefix and address pass, and link-local traffic with the MAG still
-// works (RFC 5213 6.10.5, RFC 5844 3.2).
+// works (RFC 5213 6.10.5, RFC 5844 3.2). The client's /64 is checked in
+// the hash set src6h (the source masked to 64 bits), its /56 in the
+// interval set src6: both pass, and an address one /64 beyond its /64
+// does not.
 func TestAntiSpoofing(t *testing.T) {
 	client := nstest.New(t, "client")
 	mag := nstest.New(t, "mag")
@@ -34,7 +40,7 @@ func TestAntiSpoofing(t *testing.T) {
 	nstest.Veth(t, client, "cl0", mag, "wlan0")
 	nstest.Veth(t, mag, "uplink0", lma, "up0")
 	client.Run(t, "ip", "link", "set", "cl0", "address", "02:00:00:00:00:01")
-	for _, a := range []string{"2001:db8:1::10/64", "2001:db8:2::10/64", "2001:db8:9::10/64"} {
+	for _, a := range []string{"2001:db8:1::10/64", "2001:db8:2::10/64", "2001:db8:9::10/64", "2001:db8:80:5::10/64", "2001:db8:1:1::10/64"} {
 		client.Run(t, "ip", "addr", "add", a, "dev", "cl0", "nodad")
 	}
 	client.Run(t, "ip", "addr", "add", "10.1.0.5/24", "dev", "cl0")
@@ -70,12 +76,13 @@ func TestAntiSpoofing(t *testing.T) {
 					{MAC: mac("02:00:00:00:00:01"), Prefix: pfx("2001:db8:1::/64")},
 					{MAC: mac("02:00:00:00:00:01"), Prefix: pfx("10.1.0.5/32")},
 					{MAC: mac("02:00:00:00:00:02"), Prefix: pfx("2001:db8:2::/64")},
+					{MAC: mac("02:00:00:00:00:01"), Prefix: pfx("2001:db8:80::/56")},
 				},
 			},
 		}
 		// Reverse tunnelling for every prefix on the link (RFC 5213
 		// 6.10.5), so routing alone would carry the spoofed packets too.
-		for _, p := range []string{"2001:db8:1::/64", "2001:db8:2::/64", "2001:db8:9::/64", "10.1.0.5/32"} {
+		for _, p := range []string{"2001:db8:1::/64", "2001:db8:2::/64", "2001:db8:9::/64", "10.1.0.5/32", "2001:db8:80::/56", "2001:db8:1:1::/64"} {
 			s.Routes = append(s.Routes, dataplane.Route{Dst: pfx(p), Dev: "wlan0"})
 			s.Rules = append(s.Rules, dataplane.Rule{Priority: 1000, Src: pfx(p), IIf: "wlan0", Table: 100})
 		}
@@ -125,6 +132,8 @@ func TestAntiSpoofing(t *testing.T) {
 			{"2001:db8:2::10", "2001:db8:ff::1", true},
 			{"2001:db8:9::10", "2001:db8:ff::1", true},
 			{"10.1.0.5", "192.0.2.1", true},
+			{"2001:db8:80:5::10", "2001:db8:ff::1", true},
+			{"2001:db8:1:1::10", "2001:db8:ff::1", true},
 		})
 	})
 	t.Run("filter on", func(t *testing.T) {
@@ -141,8 +150,23 @@ func TestAntiSpoofing(t *testing.T) {
 			{"2001:db8:2::10", "2001:db8:ff::1", false}, // client 2's prefix from client 1's MAC
 			{"2001:db8:9::10", "2001:db8:ff::1", false},
 			{"10.1.0.5", "192.0.2.1", true},
-			{"cl0", "fe80::1", true}, // link-local with the MAG itself
+			{"cl0", "fe80::1", true},                      // link-local with the MAG itself
+			{"2001:db8:80:5::10", "2001:db8:ff::1", true}, // its /56, in src6
+			{"2001:db8:1:1::10", "2001:db8:ff::1", false}, // beside its /64 in src6h
 		})
+		if haveTool(t, "nft") {
+			// The /64s in the hash set, the /56 in the interval set.
+			h := mag.Run(t, "nft", "list", "set", "inet", "pmip", "src6h")
+			i := mag.Run(t, "nft", "list", "set", "inet", "pmip", "src6")
+			for _, want := range []string{"02:00:00:00:00:01 . 2001:db8:1::", "02:00:00:00:00:02 . 2001:db8:2::"} {
+				if !strings.Contains(h, want) || strings.Contains(i, want) {
+					t.Errorf("%s not in src6h alone:\n%s\n%s", want, h, i)
+				}
+			}
+			if !strings.Contains(i, "2001:db8:80::/56") || strings.Contains(h, "2001:db8:80::") {
+				t.Errorf("the /56 not in src6 alone:\n%s\n%s", h, i)
+			}
+		}
 		if haveTool(t, "nft") {
 			out := mag.Run(t, "nft", "list", "chain", "inet", "pmip", "antispoof1")
 			if !strings.Contains(out, "counter packets") || strings.Contains(out, "counter packets 0 ") {
@@ -206,13 +230,16 @@ func TestAntiSpoofing(t *testing.T) {
 	})
 	t.Run("client leaves", func(t *testing.T) {
 		s := state("wlan0")
-		s.Filter.Sources = s.Filter.Sources[2:]
+		s.Filter.Sources = slices.DeleteFunc(s.Filter.Sources, func(src dataplane.Source) bool {
+			return src.MAC.String() == "02:00:00:00:00:01"
+		})
 		if err := r.Set(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		check(t, []probe{
 			{"2001:db8:1::10", "2001:db8:ff::1", false},
 			{"10.1.0.5", "192.0.2.1", false},
+			{"2001:db8:80:5::10", "2001:db8:ff::1", false},
 		})
 	})
 }

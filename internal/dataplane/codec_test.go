@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/nftables"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nlenc"
@@ -353,18 +354,48 @@ var (
 // Set elements: each concatenated field padded to 4 bytes, intervals as
 // first and last key.
 func TestFilterElementsGolden(t *testing.T) {
+	// A /64 client prefix: one key in the hash set src6h.
 	src := Source{MAC: []byte{2, 0, 0, 0, 0, 1}, Prefix: pfx("2001:db8:1::/64")}
 	name, e := encodeSource(src)
-	if name != setSrc6 {
+	if name != setSrc6H {
 		t.Fatalf("set %q", name)
 	}
 	wantKey := cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1::"))
-	wantEnd := cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1:0:ffff:ffff:ffff:ffff"))
+	if !bytes.Equal(e.Key, wantKey) || e.KeyEnd != nil {
+		t.Errorf("src6h element %x..%x, want %x", e.Key, e.KeyEnd, wantKey)
+	}
+	if back, ok := decodeSourceIn(setSrc6H, e); !ok || back.String() != src.String() {
+		t.Errorf("decoded %v %v", back, ok)
+	}
+	// Host bits in a /64 element are not a prefix: the table is stale.
+	bad := nftables.SetElement{Key: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1::1"))}
+	if back, ok := decodeSourceIn(setSrc6H, bad); ok {
+		t.Errorf("decoded %v from an element with host bits", back)
+	}
+	// Any other length: an interval in src6.
+	src = Source{MAC: []byte{2, 0, 0, 0, 0, 1}, Prefix: pfx("2001:db8:100::/56")}
+	name, e = encodeSource(src)
+	if name != setSrc6 {
+		t.Fatalf("set %q", name)
+	}
+	wantKey = cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:100::"))
+	wantEnd := cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:100:ff:ffff:ffff:ffff:ffff"))
 	if !bytes.Equal(e.Key, wantKey) || !bytes.Equal(e.KeyEnd, wantEnd) {
 		t.Errorf("src6 element %x..%x, want %x..%x", e.Key, e.KeyEnd, wantKey, wantEnd)
 	}
-	if back, ok := decodeSource(e); !ok || back.String() != src.String() {
+	if back, ok := decodeSourceIn(setSrc6, e); !ok || back.String() != src.String() {
 		t.Errorf("decoded %v %v", back, ok)
+	}
+	if name, _ := encodeSource(Source{MAC: []byte{2, 0, 0, 0, 0, 1}, Prefix: pfx("2001:db8:1::10/128")}); name != setSrc6 {
+		t.Errorf("a single address went to %q", name)
+	}
+	// A /64 as an interval in src6 is not where we put it: stale.
+	in6 := nftables.SetElement{Key: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1::")), KeyEnd: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1:0:ffff:ffff:ffff:ffff"))}
+	if back, ok := decodeSourceIn(setSrc6, in6); ok {
+		t.Errorf("decoded %v from a /64 in src6", back)
+	}
+	if back, ok := decodeSourceIn(setSrc4, e); ok {
+		t.Errorf("decoded %v from a src6 element in src4", back)
 	}
 	src4 := Source{MAC: []byte{2, 0, 0, 0, 0, 1}, Prefix: pfx("10.1.0.5/32")}
 	if name, e := encodeSource(src4); name != setSrc4 || !bytes.Equal(e.Key, []byte{2, 0, 0, 0, 0, 1, 0, 0, 10, 1, 0, 5}) || e.KeyEnd != nil {

@@ -171,7 +171,8 @@ func TestNetlinkRoundTrip(t *testing.T) {
 		{[]string{"ip", "rule", "show"}, "1000:\tfrom 10.1.0.5 iif wlan0 lookup 100000 proto 158"},
 		{[]string{"ip", "-6", "rule", "show"}, "1001:\tfrom all fwmark 0x10/0xff lookup 100 proto 158"},
 		{[]string{"ip", "-6", "addr", "show", "dev", "wlan0"}, "inet6 fe80::1/64 scope link nodad"},
-		{[]string{"nft", "list", "table", "inet", "pmip"}, "02:00:00:00:00:01 . 2001:db8:1::/64"},
+		{[]string{"nft", "list", "set", "inet", "pmip", "src6h"}, "02:00:00:00:00:01 . 2001:db8:1::"}, // a /64: its network in the hash set
+		{[]string{"nft", "list", "table", "inet", "pmip"}, "ether saddr . ip6 saddr & ffff:ffff:ffff:ffff:: @src6h return"},
 		{[]string{"nft", "list", "table", "inet", "pmip"}, "iifname != @access return"},
 	} {
 		if !haveTool(t, check.args[0]) {

@@ -17,7 +17,8 @@ import (
 //
 //	table inet pmip {
 //	  set access { type ifname }
-//	  set src6 { type ether_addr . ipv6_addr; flags interval }
+//	  set src6h { type ether_addr . ipv6_addr }                  /64 client prefixes
+//	  set src6 { type ether_addr . ipv6_addr; flags interval }   any other length
 //	  set src4 { type ether_addr . ipv4_addr }
 //	  map flows6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service : mark; flags interval }
 //	  map flows4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service : mark; flags interval }
@@ -26,6 +27,7 @@ import (
 //	    iifname != @access return
 //	    ip6 saddr fe80::/10 return
 //	    ip6 saddr :: return
+//	    meta iiftype ether ether saddr . ip6 saddr & ffff:ffff:ffff:ffff:: @src6h return
 //	    meta iiftype ether ether saddr . ip6 saddr @src6 return
 //	    ip saddr 0.0.0.0 return
 //	    meta iiftype ether ether saddr . ip saddr @src4 return
@@ -47,9 +49,19 @@ import (
 //
 // Adding or removing a client or a flow is one element: the ruleset never
 // changes after the table is made. The digit in the chain names is the
-// layout's version: a table with other chains is rebuilt.
+// layout's version: a table with other chains, or without one of our sets
+// (src6h came later), is rebuilt.
+//
+// A client's /64 prefix, the common case, goes to the hash set src6h, for
+// the reason the LMA's /64 home prefixes go to tsrc6h: the kernel's
+// interval sets of concatenations (pipapo) copy and rebuild their lookup
+// table at every transaction that touches them. On a handover the new MAG
+// adds the client's source elements after the PBA, on the critical path
+// of its uplink (docs/handover.md 8.4): until they are in, the client's
+// packets are dropped. src6 keeps the other lengths and single addresses.
 const (
 	setAccess   = "access"
+	setSrc6H    = "src6h"
 	setSrc6     = "src6"
 	setSrc4     = "src4"
 	mapFlows6   = "flows6"
@@ -89,6 +101,7 @@ func (n *nftKernel) sets() map[string]*nftables.Set {
 	t := n.table
 	m := map[string]*nftables.Set{
 		setAccess: {Table: t, Name: setAccess, KeyType: nftables.TypeIFName},
+		setSrc6H:  {Table: t, Name: setSrc6H, KeyType: typeSrc6, Concatenation: true},
 		setSrc6:   {Table: t, Name: setSrc6, KeyType: typeSrc6, Interval: true, Concatenation: true},
 		setSrc4:   {Table: t, Name: setSrc4, KeyType: typeSrc4, Concatenation: true},
 		mapFlows6: {Table: t, Name: mapFlows6, KeyType: typeFlows6, DataType: nftables.TypeMark, IsMap: true, Interval: true, Concatenation: true},
@@ -162,13 +175,13 @@ func (n *nftKernel) dump() (*Filter, error) {
 	for _, e := range es {
 		f.AccessIfaces = append(f.AccessIfaces, string(trimNUL(e.Key)))
 	}
-	for _, name := range []string{setSrc6, setSrc4} {
+	for _, name := range []string{setSrc6H, setSrc6, setSrc4} {
 		es, err := elems(name)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range es {
-			s, ok := decodeSource(e)
+			s, ok := decodeSourceIn(name, e)
 			if !ok {
 				return &Filter{stale: true}, nil
 			}
@@ -317,7 +330,7 @@ func (n *nftKernel) table0(a Action) error {
 	}
 	n.conn.AddTable(n.table)
 	sets := n.sets()
-	for _, name := range append([]string{setAccess, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6H, setTSrc6, setTSrc4}, greSetNames...) {
+	for _, name := range append([]string{setAccess, setSrc6H, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6H, setTSrc6, setTSrc4}, greSetNames...) {
 		if err := n.conn.AddSet(sets[name], nil); err != nil {
 			return err
 		}
@@ -399,6 +412,14 @@ func antispoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 16)},
 			verdict(ret)),
+		// RFC 5213 6.10.5: the source within the client's own prefix.
+		// A /64 prefix: the source's first 64 bits in the hash set,
+		// checked first as it holds nearly every client.
+		append(append(isFamily(nfIPv6), ether...),
+			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg32n + 2},
+			mask64(reg32n+2),
+			lookup(setSrc6H),
+			verdict(ret)),
 		append(append(isFamily(nfIPv6), ether...),
 			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg32n + 2},
 			lookup(setSrc6),
@@ -464,8 +485,30 @@ func encodeSource(s Source) (string, nftables.SetElement) {
 	if a.Is4() {
 		return setSrc4, nftables.SetElement{Key: append(key, a.AsSlice()...)}
 	}
+	if hashable(s.Prefix) {
+		return setSrc6H, nftables.SetElement{Key: append(key, s.Prefix.Masked().Addr().AsSlice()...)}
+	}
 	end := append(key[:8:8], lastAddr(s.Prefix).AsSlice()...)
 	return setSrc6, nftables.SetElement{Key: append(key, a.AsSlice()...), KeyEnd: end}
+}
+
+// decodeSourceIn decodes an element of set. An element in the set that
+// encodeSource would not choose for it (a /64 in src6, put there by hand)
+// does not decode: Plan could not delete it where it is, so the table is
+// taken as stale and rebuilt.
+func decodeSourceIn(set string, e nftables.SetElement) (Source, bool) {
+	if set != setSrc6H {
+		s, ok := decodeSource(e)
+		if name, _ := encodeSource(s); ok && name != set {
+			return Source{}, false
+		}
+		return s, ok
+	}
+	if len(e.Key) != 24 || len(e.KeyEnd) != 0 {
+		return Source{}, false
+	}
+	p, ok := prefix64(e.Key[8:])
+	return Source{MAC: net.HardwareAddr(append([]byte(nil), e.Key[:6]...)), Prefix: p}, ok
 }
 
 func decodeSource(e nftables.SetElement) (Source, bool) {
