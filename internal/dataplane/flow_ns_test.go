@@ -50,7 +50,7 @@ func TestFlowMarks(t *testing.T) {
 	} {
 		m.ns.Run(t, "ip", "addr", "add", m.a6, "dev", m.dev, "nodad")
 		m.ns.Run(t, "ip", "addr", "add", m.a4, "dev", m.dev)
-		m.ns.Run(t, "ip", "addr", "add", "2001:db8:1::10/128", "dev", "lo")
+		m.ns.Run(t, "ip", "addr", "add", "2001:db8:1::10/128", "dev", "lo", "nodad")
 		m.ns.Run(t, "ip", "addr", "add", "10.1.0.5/32", "dev", "lo")
 		m.ns.Run(t, "ip", "-6", "route", "add", "default", "via", m.gw6)
 		m.ns.Run(t, "ip", "route", "add", "default", "via", m.gw4)
