@@ -3,7 +3,6 @@ package mh
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 )
 
 // Decoder parses Mobility Headers as Parse does, into memory it keeps from
@@ -71,20 +70,9 @@ func (s *slab[T]) reset() { s.s = s.s[:0] }
 func (d *Decoder) Decode(b []byte) (Message, error) {
 	// The checks of Parse, in its order: a message of a type decoded
 	// here must be refused exactly when Parse refuses it.
-	if len(b) < headerLen {
-		return nil, fmt.Errorf("mh: %w", errShort("mobility header", headerLen, len(b)))
-	}
-	// RFC 6275 6.1.1: Payload Proto MUST be IPPROTO_NONE (59).
-	if b[0] != IPProtoNone {
-		return nil, fmt.Errorf("mh: payload proto %d: %w", b[0], ErrPayloadProto)
-	}
-	// RFC 6275 6.1.1: Header Len counts 8-octet units beyond the first.
-	total := (int(b[1]) + 1) * 8
-	if len(b) < total {
-		return nil, fmt.Errorf("mh: header len %d says %d octets, have %d: %w", b[1], total, len(b), io.ErrUnexpectedEOF)
-	}
-	if len(b) > total {
-		return nil, fmt.Errorf("mh: %w", errLength("header len %d says %d octets, have %d (payload proto 59 allows nothing after it)", b[1], total, len(b)))
+	total, err := checkHeader(b)
+	if err != nil {
+		return nil, err
 	}
 	t := Type(b[2])
 	var m Message
@@ -126,26 +114,15 @@ func (d *Decoder) Decode(b []byte) (Message, error) {
 func (d *Decoder) parseOptions(b []byte) ([]Option, error) {
 	d.reset()
 	opts := d.opts[:0]
-	for i := 0; i < len(b); {
-		t := OptionType(b[i])
-		// RFC 6275 6.2.2: Pad1 is one octet with no Length.
-		if t == OptPad1 {
-			i++
-			continue
+	for i := 0; ; {
+		t, data, next, err := nextOption(b, i)
+		if err != nil {
+			return nil, err
 		}
-		if i+2 > len(b) {
-			return nil, errLength("option %s at offset %d has no length octet", t, i)
+		if next < 0 {
+			break
 		}
-		n := int(b[i+1])
-		if i+2+n > len(b) {
-			return nil, errLength("option %s at offset %d: length %d runs past the end (%d octets left)", t, i, n, len(b)-i-2)
-		}
-		data := b[i+2 : i+2+n]
-		i += 2 + n
-		// RFC 6275 6.2.3: PadN content is ignored by the receiver.
-		if t == OptPadN {
-			continue
-		}
+		i = next
 		o, err := d.option(t, data)
 		if err != nil {
 			return nil, fmt.Errorf("option %s: %w", t, err)

@@ -95,23 +95,9 @@ type Message interface {
 // (RFC 6275 6.1.1). The checksum is not verified (the kernel does that on a
 // raw socket; see VerifyChecksum for other carriers).
 func Parse(b []byte) (Message, error) {
-	if len(b) < headerLen {
-		return nil, fmt.Errorf("mh: %w", errShort("mobility header", headerLen, len(b)))
-	}
-	// RFC 6275 6.1.1: Payload Proto MUST be IPPROTO_NONE; RFC 6275 9.2
-	// has the receiver drop the packet otherwise (it answers with an
-	// ICMP Parameter Problem, which is the caller's business).
-	if b[0] != IPProtoNone {
-		return nil, fmt.Errorf("mh: payload proto %d: %w", b[0], ErrPayloadProto)
-	}
-	// RFC 6275 6.1.1: Header Len counts 8-octet units, excluding the
-	// first 8 octets.
-	total := (int(b[1]) + 1) * 8
-	if len(b) < total {
-		return nil, fmt.Errorf("mh: header len %d says %d octets, have %d: %w", b[1], total, len(b), io.ErrUnexpectedEOF)
-	}
-	if len(b) > total {
-		return nil, fmt.Errorf("mh: %w", errLength("header len %d says %d octets, have %d (payload proto 59 allows nothing after it)", b[1], total, len(b)))
+	total, err := checkHeader(b)
+	if err != nil {
+		return nil, err
 	}
 	t := Type(b[2])
 	m := newMessage(t, b)
@@ -232,3 +218,28 @@ func (m *UnknownMessage) parseFixed(b []byte) error {
 }
 
 var _ Message = (*UnknownMessage)(nil)
+
+// checkHeader applies the checks every Mobility Header gets before its
+// type is looked at (Parse and Decoder.Decode share them) and returns the
+// message's length from Header Len.
+func checkHeader(b []byte) (int, error) {
+	if len(b) < headerLen {
+		return 0, fmt.Errorf("mh: %w", errShort("mobility header", headerLen, len(b)))
+	}
+	// RFC 6275 6.1.1: Payload Proto MUST be IPPROTO_NONE; RFC 6275 9.2
+	// has the receiver drop the packet otherwise (it answers with an
+	// ICMP Parameter Problem, which is the caller's business).
+	if b[0] != IPProtoNone {
+		return 0, fmt.Errorf("mh: payload proto %d: %w", b[0], ErrPayloadProto)
+	}
+	// RFC 6275 6.1.1: Header Len counts 8-octet units, excluding the
+	// first 8 octets.
+	total := (int(b[1]) + 1) * 8
+	if len(b) < total {
+		return 0, fmt.Errorf("mh: header len %d says %d octets, have %d: %w", b[1], total, len(b), io.ErrUnexpectedEOF)
+	}
+	if len(b) > total {
+		return 0, fmt.Errorf("mh: %w", errLength("header len %d says %d octets, have %d (payload proto 59 allows nothing after it)", b[1], total, len(b)))
+	}
+	return total, nil
+}

@@ -164,33 +164,51 @@ func (o *RawOption) parseData(b []byte) error {
 // 6.2.1): Type, Length, data; Pad1 is a single octet.
 func parseOptions(b []byte) ([]Option, error) {
 	var opts []Option
-	for i := 0; i < len(b); {
-		t := OptionType(b[i])
-		// RFC 6275 6.2.2: Pad1 is one octet with no Length.
-		if t == OptPad1 {
-			i++
-			continue
+	for i := 0; ; {
+		t, data, next, err := nextOption(b, i)
+		if err != nil {
+			return nil, err
 		}
-		if i+2 > len(b) {
-			return nil, errLength("option %s at offset %d has no length octet", t, i)
+		if next < 0 {
+			return opts, nil
 		}
-		n := int(b[i+1])
-		if i+2+n > len(b) {
-			return nil, errLength("option %s at offset %d: length %d runs past the end (%d octets left)", t, i, n, len(b)-i-2)
-		}
-		data := b[i+2 : i+2+n]
-		i += 2 + n
-		// RFC 6275 6.2.3: PadN content is ignored by the receiver.
-		if t == OptPadN {
-			continue
-		}
+		i = next
 		o := newOption(t)
 		if err := o.parseData(data); err != nil {
 			return nil, fmt.Errorf("option %s: %w", t, err)
 		}
 		opts = append(opts, o)
 	}
-	return opts, nil
+}
+
+// nextOption finds the first option at or after offset i of an options
+// area (RFC 6275 6.2.1), skipping padding, and returns its type, its data
+// and the offset after it; next is -1 when none is left. Parse and
+// Decoder.Decode both walk options with it.
+func nextOption(b []byte, i int) (t OptionType, data []byte, next int, err error) {
+	for i < len(b) {
+		t = OptionType(b[i])
+		// RFC 6275 6.2.2: Pad1 is one octet with no Length.
+		if t == OptPad1 {
+			i++
+			continue
+		}
+		if i+2 > len(b) {
+			return 0, nil, 0, errLength("option %s at offset %d has no length octet", t, i)
+		}
+		n := int(b[i+1])
+		if i+2+n > len(b) {
+			return 0, nil, 0, errLength("option %s at offset %d: length %d runs past the end (%d octets left)", t, i, n, len(b)-i-2)
+		}
+		data = b[i+2 : i+2+n]
+		i += 2 + n
+		// RFC 6275 6.2.3: PadN content is ignored by the receiver.
+		if t == OptPadN {
+			continue
+		}
+		return t, data, i, nil
+	}
+	return 0, nil, -1, nil
 }
 
 // appendOptions appends opts to the message b, each preceded by the
