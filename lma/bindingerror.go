@@ -1,8 +1,6 @@
 package lma
 
 import (
-	"time"
-
 	"github.com/openpmip/pmip/internal/mh"
 )
 
@@ -14,27 +12,6 @@ const (
 	bindingErrorRate  = 10
 	bindingErrorBurst = 10
 )
-
-// errLimiter is the token bucket (loop-owned).
-type errLimiter struct {
-	tokens float64
-	last   time.Time
-}
-
-// allow takes a token at now, if one is left.
-func (l *errLimiter) allow(now time.Time) bool {
-	if l.last.IsZero() {
-		l.tokens = bindingErrorBurst
-	} else if d := now.Sub(l.last); d > 0 {
-		l.tokens = min(bindingErrorBurst, l.tokens+d.Seconds()*bindingErrorRate)
-	}
-	l.last = now
-	if l.tokens < 1 {
-		return false
-	}
-	l.tokens--
-	return true
-}
 
 // handleUnknownType answers a Mobility Header of an MH Type this LMA does
 // not know. RFC 6275 9.2: "the MH Type field MUST have a known value
@@ -48,7 +25,7 @@ func (l *errLimiter) allow(now time.Time) bool {
 // the same way.
 func (e *Engine) handleUnknownType(p *packet, m *mh.UnknownMessage) {
 	e.stats.dropped.Add(1)
-	if !e.beLimit.allow(p.recv) {
+	if !e.beLimit.Allow(p.recv) {
 		e.stats.bindingErrorsLimited.Add(1)
 		return
 	}

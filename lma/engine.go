@@ -14,6 +14,7 @@ import (
 	"github.com/openpmip/pmip/internal/clock"
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/internal/mh"
+	"github.com/openpmip/pmip/internal/ratelimit"
 	"github.com/openpmip/pmip/internal/transport"
 	"github.com/openpmip/pmip/lma/lmaconfig"
 	"github.com/openpmip/pmip/lma/store"
@@ -119,7 +120,7 @@ type Engine struct {
 	// resyncTimer fires the periodic data plane resynchronisation.
 	resyncTimer clock.Timer
 	// beLimit rate-limits Binding Errors (RFC 6275 9.3.3).
-	beLimit errLimiter
+	beLimit ratelimit.Bucket
 	hbSeq   uint32
 }
 
@@ -153,6 +154,8 @@ func New(opts Options) (*Engine, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
+		// Full at the first Binding Error (a zero start).
+		beLimit:     ratelimit.NewBucket(bindingErrorRate, bindingErrorBurst, time.Time{}),
 		conns:       opts.Conns,
 		dp:          opts.Dataplane,
 		noDP:        noDP,

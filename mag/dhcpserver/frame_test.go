@@ -104,30 +104,6 @@ func TestMACString(t *testing.T) {
 	}
 }
 
-func TestTokenBucket(t *testing.T) {
-	now := time.Unix(0, 0)
-	b := newTokenBucket(2, 3, now)
-	n := 0
-	for range 10 {
-		if b.allow(now) {
-			n++
-		}
-	}
-	if n != 3 {
-		t.Errorf("burst admitted %d, want 3", n)
-	}
-	now = now.Add(time.Second)
-	n = 0
-	for range 10 {
-		if b.allow(now) {
-			n++
-		}
-	}
-	if n != 2 {
-		t.Errorf("after 1 s at 2/s admitted %d, want 2", n)
-	}
-}
-
 func TestLastAddr(t *testing.T) {
 	for in, want := range map[string]string{"10.20.0.17/24": "10.20.0.255", "10.0.0.1/8": "10.255.255.255", "192.0.2.4/31": "192.0.2.5"} {
 		if got := lastAddr(netip.MustParsePrefix(in)).String(); got != want {

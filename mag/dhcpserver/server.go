@@ -13,6 +13,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/openpmip/pmip/internal/clock"
+	"github.com/openpmip/pmip/internal/ratelimit"
 )
 
 // Server is the MAG's collocated DHCPv4 server (RFC 5844 3.4.1, DHCP
@@ -29,7 +30,7 @@ type Server struct {
 	// mu guards the four fields below.
 	mu      sync.Mutex
 	pending map[mac]*pendingTxn
-	bucket  tokenBucket
+	bucket  ratelimit.Bucket
 	queue   []mac       // new clients waiting for a token, oldest first
 	release clock.Timer // armed while the queue is not empty
 
@@ -70,7 +71,7 @@ func New(cfg Config, dhcpConn, arpConn net.PacketConn) (*Server, error) {
 		dhcpConn:  dhcpConn,
 		arpConn:   arpConn,
 		pending:   make(map[mac]*pendingTxn),
-		bucket:    newTokenBucket(cfg.TriggerRate, cfg.TriggerBurst, cfg.Clock.Now()),
+		bucket:    ratelimit.NewBucket(cfg.TriggerRate, cfg.TriggerBurst, cfg.Clock.Now()),
 	}
 	s.warn = &logLimiter{log: cfg.Logger, clock: cfg.Clock, interval: cfg.LogInterval, burst: cfg.LogBurst}
 	return s, nil
@@ -237,7 +238,7 @@ func (s *Server) remember(k mac, m *dhcpv4.DHCPv4, unicast bool, c Client) {
 		s.stats.pendingFull.Add(1)
 		s.warn.warn("client dropped: too many clients waiting for a lease", "mac", k, "max_pending", s.cfg.MaxPending)
 		return
-	case len(s.queue) > 0 || !s.bucket.allow(now):
+	case len(s.queue) > 0 || !s.bucket.Allow(now):
 		s.stats.newClients.Add(1)
 		s.pending[k] = &pendingTxn{req: m, unicast: unicast, seen: now, queued: true, client: c}
 		s.queue = append(s.queue, k)
@@ -282,7 +283,7 @@ func (s *Server) tell(c Client) {
 // armReleaseLocked arms the pacer for the head of the queue.
 func (s *Server) armReleaseLocked(now time.Time) {
 	if s.release == nil && !s.closed.Load() {
-		s.release = s.cfg.Clock.AfterFunc(s.bucket.wait(now), s.releaseQueued)
+		s.release = s.cfg.Clock.AfterFunc(s.bucket.Wait(now), s.releaseQueued)
 	}
 }
 
@@ -304,7 +305,7 @@ func (s *Server) releaseQueued() {
 			s.queue = s.queue[1:]
 			continue
 		}
-		if !s.bucket.allow(now) {
+		if !s.bucket.Allow(now) {
 			break
 		}
 		s.queue = s.queue[1:]

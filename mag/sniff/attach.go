@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/openpmip/pmip/mag/l2"
 )
@@ -63,7 +61,7 @@ func (s *Sniffer) Offer(t Trigger) bool {
 	p := &pendingMAC{since: t.At}
 	s.pending[k] = p
 	s.stats.Admitted++
-	if len(s.queue) > 0 || !s.bucket.take(s.clk.Now()) {
+	if len(s.queue) > 0 || !s.bucket.Allow(s.clk.Now()) {
 		// Queued behind the clients before it, released by the pacer.
 		p.t, p.queued = t, true
 		s.queue = append(s.queue, k)
@@ -91,7 +89,7 @@ func (s *Sniffer) armReleaseLocked() {
 	if s.release != nil || s.closed {
 		return
 	}
-	s.release = s.clk.AfterFunc(s.bucket.wait(s.clk.Now()), s.releaseQueued)
+	s.release = s.clk.AfterFunc(s.bucket.Wait(s.clk.Now()), s.releaseQueued)
 }
 
 // releaseQueued delivers queued triggers, oldest first, as far as the
@@ -111,7 +109,7 @@ func (s *Sniffer) releaseQueued() {
 			s.queue = s.queue[1:] // forgotten or expired while queued
 			continue
 		}
-		if !s.bucket.take(now) {
+		if !s.bucket.Allow(now) {
 			break
 		}
 		s.queue = s.queue[1:]
@@ -183,46 +181,4 @@ func (s *Sniffer) Forget(m net.HardwareAddr) {
 	}
 	s.mu.Unlock()
 	s.refreshFilter()
-}
-
-// tokenBucket is a rate limiter driven by the injected clock.
-type tokenBucket struct {
-	rate   float64 // tokens per second
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64, burst int, now time.Time) tokenBucket {
-	return tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
-}
-
-func (b *tokenBucket) take(now time.Time) bool {
-	b.refill(now)
-	if b.tokens < 1-tokenEpsilon {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// tokenEpsilon absorbs float rounding, so that a token is there at the
-// instant wait said it would be.
-const tokenEpsilon = 1e-6
-
-func (b *tokenBucket) refill(now time.Time) {
-	if dt := now.Sub(b.last); dt > 0 {
-		b.tokens = min(b.burst, b.tokens+dt.Seconds()*b.rate)
-		b.last = now
-	}
-}
-
-// wait is the time until the bucket holds a token, at least a
-// millisecond (a timer for less would spin on rounding).
-func (b *tokenBucket) wait(now time.Time) time.Duration {
-	b.refill(now)
-	if b.tokens >= 1-tokenEpsilon {
-		return time.Millisecond
-	}
-	return max(time.Millisecond, time.Duration(math.Ceil((1-b.tokens)/b.rate*float64(time.Second))))
 }

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/openpmip/pmip/internal/clock"
+	"github.com/openpmip/pmip/internal/ratelimit"
 	"github.com/openpmip/pmip/mag/l2"
 )
 
@@ -213,7 +214,7 @@ type Sniffer struct {
 	mu      sync.Mutex
 	pending map[mac]*pendingMAC
 	tracked map[mac]*tracked
-	bucket  tokenBucket
+	bucket  ratelimit.Bucket
 	queue   []mac       // pending MACs waiting for a token, oldest first
 	release clock.Timer // armed while the queue is not empty
 	stats   Stats
@@ -294,7 +295,7 @@ func New(cfg Config) (*Sniffer, error) {
 		pending: make(map[mac]*pendingMAC),
 		tracked: make(map[mac]*tracked),
 	}
-	s.bucket = newTokenBucket(cfg.AttachRate, cfg.AttachBurst, s.clk.Now())
+	s.bucket = ratelimit.NewBucket(cfg.AttachRate, cfg.AttachBurst, s.clk.Now())
 	for _, m := range append(cfg.Ignore, cfg.RouterMAC) {
 		if k, ok := key(m); ok {
 			s.ignore[k] = true
