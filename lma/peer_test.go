@@ -2,7 +2,7 @@ package lma
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -197,27 +197,31 @@ func TestReload(t *testing.T) {
 }
 
 // Issue 3 "Nothing lost": a failed store write is never acknowledged as
-// accepted; the binding goes again.
+// accepted; the binding goes again. Both ways the engine writes: a plain
+// store and a Submitter.
 func TestStoreFailureRefuses(t *testing.T) {
-	h := newHarness(t, testCfg(t, true, ""))
-	h.st.mu.Lock()
-	h.st.fail = errDisk
-	h.st.mu.Unlock()
-	h.send(h.ap1, h.newPBU("alice@example.net"))
-	if s := h.pba(h.ap1).Status; s != mh.StatusReasonUnspecified {
-		t.Fatalf("status %v with a failing store", s)
+	for _, submitter := range []bool{false, true} {
+		t.Run(fmt.Sprintf("submitter=%v", submitter), func(t *testing.T) {
+			h := newHarnessWith(t, testCfg(t, true, ""), submitter)
+			h.st.mu.Lock()
+			h.st.fail = errDisk
+			h.st.mu.Unlock()
+			h.send(h.ap1, h.newPBU("alice@example.net"))
+			if s := h.pba(h.ap1).Status; s != mh.StatusReasonUnspecified {
+				t.Fatalf("status %v with a failing store", s)
+			}
+			h.sync()
+			h.st.mu.Lock()
+			h.st.fail = nil
+			h.st.mu.Unlock()
+			if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n"+emptyDataplane {
+				t.Errorf("state after a failed write:\n%s", got)
+			}
+			if h.e.Counters().StoreErrors == 0 {
+				t.Error("store error not counted")
+			}
+		})
 	}
-	h.sync()
-	h.st.mu.Lock()
-	h.st.fail = nil
-	h.st.mu.Unlock()
-	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n"+emptyDataplane {
-		t.Errorf("state after a failed write:\n%s", got)
-	}
-	if h.e.Counters().StoreErrors == 0 {
-		t.Error("store error not counted")
-	}
-	_ = errors.Is
 }
 
 // A failed data plane change is repaired: the engine hands the data plane

@@ -100,29 +100,6 @@ func TestSubmitterSessions(t *testing.T) {
 	}
 }
 
-// Over a Submitter too, a failed write is never acknowledged as accepted
-// and the session goes.
-func TestSubmitterStoreFailureRefuses(t *testing.T) {
-	h := newHarnessWith(t, testCfg(t, true, ""), true)
-	h.st.mu.Lock()
-	h.st.fail = errDisk
-	h.st.mu.Unlock()
-	h.send(h.ap1, h.newPBU("alice@example.net"))
-	if s := h.pba(h.ap1).Status; s != mh.StatusReasonUnspecified {
-		t.Fatalf("status %v with a failing store", s)
-	}
-	h.sync()
-	h.st.mu.Lock()
-	h.st.fail = nil
-	h.st.mu.Unlock()
-	if got := h.state(); got != "pool hnp used 0\npool v4 used 0\n"+emptyDataplane {
-		t.Errorf("state after a failed write:\n%s", got)
-	}
-	if h.e.Counters().StoreErrors == 0 {
-		t.Error("store error not counted")
-	}
-}
-
 // Close over a Submitter also waits for the writes in flight and sends
 // their PBAs before the sockets close.
 func TestSubmitterCloseSendsPBAs(t *testing.T) {
