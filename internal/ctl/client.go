@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -83,6 +84,12 @@ func (cl *Client) Call(ctx context.Context, method string, params, result any) e
 func (cl *Client) fail(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("ctl: %w", ctx.Err())
+	}
+	// The socket deadline is the context's deadline, and the socket's timer
+	// can fire a moment before the context's: the same expiry, reported as
+	// the context's.
+	if _, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("ctl: %w (%v)", context.DeadlineExceeded, err)
 	}
 	if errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("ctl: connection closed: %w", err)
