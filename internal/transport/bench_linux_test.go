@@ -51,35 +51,68 @@ func benchPair(b *testing.B, o transport.Options) (mag, lma *transport.RawConn) 
 // made, the first Mobility Headers can vanish for a moment although
 // `ip route get` already answers (seen on this host's 6.18 kernel under
 // load: Ip6OutNoRoutes counts them, sendmmsg reports success); a daemon
-// retransmits, a benchmark must not start before the path works.
+// retransmits, a test or benchmark must not start before the path works.
+//
+// A probe that is only late (a loaded host can leave a veth's backlog
+// unprocessed for longer than one try's wait) must not reach the test
+// that follows: each try's probe carries its own sequence number, earlier
+// ones are skipped while waiting for the current one, and if there was
+// more than one try b is drained until it has been quiet for a while.
+// The waits only bound a failure: a path that works on the first try
+// costs one round trip.
 func settle(tb testing.TB, a, b *transport.RawConn) {
 	tb.Helper()
+	const (
+		budget = 20 * time.Second        // give up after this
+		quiet  = 500 * time.Millisecond  // drain until nothing came for this long
+		wait0  = 100 * time.Millisecond  // first try's wait, doubled per try
+		waitN  = 1500 * time.Millisecond // longest wait of one try
+	)
 	buf := make([]byte, transport.MaxMessageLen)
-	for try := 0; try < 100; try++ {
-		if err := a.WriteTo(goldenPBU(), b.LocalAddr()); err != nil {
+	start := time.Now()
+	wait := wait0
+	for try := 0; time.Since(start) < budget; try++ {
+		seq := settleSeq(try)
+		probe := goldenPBU()
+		probe[6], probe[7] = byte(seq>>8), byte(seq)
+		if err := a.WriteTo(probe, b.LocalAddr()); err != nil {
 			tb.Fatal(err)
 		}
-		if err := b.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		if err := b.SetReadDeadline(time.Now().Add(wait)); err != nil {
 			tb.Fatal(err)
 		}
-		_, _, err := b.ReadFrom(buf)
-		if err == nil {
-			// Drain late duplicates of earlier probes, then clear the deadline.
-			for err == nil {
-				_ = b.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-				_, _, err = b.ReadFrom(buf)
+		for {
+			n, _, err := b.ReadFrom(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break // next try
+			}
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if n < 8 || uint16(buf[6])<<8|uint16(buf[7]) != seq {
+				continue // an earlier try's probe, late
+			}
+			if try > 0 {
+				// Earlier probes may still be on their way.
+				for err == nil {
+					_ = b.SetReadDeadline(time.Now().Add(quiet))
+					_, _, err = b.ReadFrom(buf)
+				}
 			}
 			if err := b.SetReadDeadline(time.Time{}); err != nil {
 				tb.Fatal(err)
 			}
 			return
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			tb.Fatal(err)
-		}
+		wait = min(2*wait, waitN)
 	}
-	tb.Fatalf("no message from %v reached %v in 100 tries", a.LocalAddr(), b.LocalAddr())
+	tb.Fatalf("no message from %v reached %v within %v", a.LocalAddr(), b.LocalAddr(), budget)
 }
+
+// settleSeq is the sequence number of settle's probe of one try: 0xf000
+// and up, apart from the numbers the tests send (goldenPBU's 0x1234, the
+// batch's 0 up to a few hundred, the bad checksum's 0xee34).
+func settleSeq(try int) uint16 { return 0xf000 | uint16(try&0x0fff) }
 
 func reportRate(b *testing.B, msgs int) {
 	if s := b.Elapsed().Seconds(); s > 0 {

@@ -163,6 +163,11 @@ func TestBatchAllocations(t *testing.T) {
 				got += n
 			}
 		}
+		// A lost message fails the test at this deadline instead of
+		// hanging it until go test's timeout.
+		if err := lma.(interface{ SetReadDeadline(time.Time) error }).SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
 		exchange() // warm the pools
 		if a := testing.AllocsPerRun(50, exchange); a != 0 {
 			t.Errorf("%v allocations per batch exchange, want 0", a)
