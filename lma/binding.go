@@ -1,6 +1,7 @@
 package lma
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,10 @@ func (s bindingState) String() string {
 // the cache's million entries (with pointers, marking them was 40% of the
 // LMA's CPU at 1M bindings): addresses are packed (ip, pfx), names shared
 // by many sessions (MAG, policy, tunnel) are indexes into the cache's name
-// table, and the strings that are each session's own (mobile node and
-// link-layer identifiers) and any home prefix after the first live in
-// the cache beside it, by slot. Read them through the cache's accessors.
+// table, and what is each session's own beyond that (mobile node and
+// link-layer identifiers, in pointer-free slotIDs; any home prefix after
+// the first) lives in the cache beside it, by slot. Read them through the
+// cache's accessors.
 type binding struct {
 	id uint64
 	// slot is where the binding sits in the cache; nextOfMN is the slot
@@ -155,8 +157,35 @@ func (x pfx) valid() bool { return x.a.valid() }
 // name is an index into the cache's name table.
 type name uint16
 
-// slotStrings are what a binding owns that holds pointers: kept beside
-// the pointer-free bindings, by slot.
+// Each slot's own identifiers (the mobile node's and the link-layer
+// identifier) are held inline in a pointer-free array beside the
+// bindings, up to these lengths; a longer one (rare: an NAI of over 62
+// octets) lives in the cache's long map. With the identifiers as strings,
+// their two million pointers and the string-keyed byMN map were most of
+// what the collector marked on every cycle with a million bindings (about
+// 0.1 s of a CPU, while one of the two Ps ran the mark worker and PBUs
+// queued behind it).
+const (
+	mnInline = 62 // an NAI such as an IMSI-based one of 3GPP TS 23.003 fits
+	llInline = 16 // EUI-48 and EUI-64 fit (RFC 5213 8.6)
+	// longID in a length field: the identifier is in the cache's long map.
+	longID = 0xff
+)
+
+// slotIDs are a slot's identifiers; no pointers.
+type slotIDs struct {
+	mnLen, llLen uint8
+	mn           [mnInline]byte
+	ll           [llInline]byte
+}
+
+// longIDs are a slot's identifiers too long to be inline ("" when inline).
+type longIDs struct {
+	mn, ll string
+}
+
+// slotStrings are a slot's identifiers as strings, copies (for operations
+// and records, off the hot path).
 type slotStrings struct {
 	mnID, llid string
 }
@@ -170,9 +199,18 @@ const (
 
 // cache is the Binding Cache with the indexes the lookups of RFC 5213
 // 5.4.1 need. Only the engine's loop touches it.
+//
+// Nothing it holds per binding has pointers, so a collection marks none
+// of it: bindings and their identifiers are in chunks of pointer-free
+// arrays, and every index map has pointer-free keys and values (the Go
+// collector does not scan such a map's buckets). The mobile nodes' index
+// is keyed by a seeded hash of the identifier (byMN); bindings whose
+// identifiers share a hash share its chain, and every walk compares the
+// identifiers themselves.
 type cache struct {
-	chunks [][]binding     // pointer-free: never scanned by the collector
-	strs   [][]slotStrings // beside chunks, same indexes
+	chunks [][]binding // pointer-free: never scanned by the collector
+	ids    [][]slotIDs // beside chunks, same indexes; pointer-free too
+	long   map[uint32]longIDs
 	more   map[uint32][]netip.Prefix
 	free   []uint32
 	used   uint32 // slots handed out, free ones included
@@ -180,8 +218,10 @@ type cache struct {
 	names   []string
 	nameIDs map[string]name
 
+	seed   maphash.Seed
+	mnMask uint64 // ^0; tests clear bits to make identifiers collide
 	byID   map[uint64]uint32
-	byMN   map[mnKey]uint32 // head of the nextOfMN list
+	byMN   map[uint64]uint32 // by mnHash: head of the nextOfMN chain
 	byHNP  map[pfx]uint32
 	byHoA  map[ip]uint32
 	byUp   map[uint32]uint32 // uplink GRE keys in use
@@ -194,10 +234,13 @@ type cache struct {
 
 func newCache() *cache {
 	return &cache{
+		long:    map[uint32]longIDs{},
 		more:    map[uint32][]netip.Prefix{},
 		nameIDs: map[string]name{},
+		seed:    maphash.MakeSeed(),
+		mnMask:  ^uint64(0),
 		byID:    map[uint64]uint32{},
-		byMN:    map[mnKey]uint32{},
+		byMN:    map[uint64]uint32{},
 		byHNP:   map[pfx]uint32{},
 		byHoA:   map[ip]uint32{},
 		byUp:    map[uint32]uint32{},
@@ -210,8 +253,8 @@ func (c *cache) len() int { return len(c.byID) }
 // at is the binding in slot s.
 func (c *cache) at(s uint32) *binding { return &c.chunks[s>>chunkBits][s&(chunkSize-1)] }
 
-func (c *cache) strsOf(b *binding) *slotStrings {
-	return &c.strs[b.slot>>chunkBits][b.slot&(chunkSize-1)]
+func (c *cache) idsOf(b *binding) *slotIDs {
+	return &c.ids[b.slot>>chunkBits][b.slot&(chunkSize-1)]
 }
 
 // alloc returns a zeroed binding in a free slot, not yet indexed: fill it
@@ -224,13 +267,14 @@ func (c *cache) alloc() *binding {
 	} else {
 		if c.used&(chunkSize-1) == 0 {
 			c.chunks = append(c.chunks, make([]binding, chunkSize))
-			c.strs = append(c.strs, make([]slotStrings, chunkSize))
+			c.ids = append(c.ids, make([]slotIDs, chunkSize))
 		}
 		s = c.used
 		c.used++
 	}
 	b := c.at(s)
 	*b = binding{slot: s, heapIdx: -1}
+	*c.idsOf(b) = slotIDs{}
 	return b
 }
 
@@ -238,7 +282,8 @@ func (c *cache) alloc() *binding {
 // that remove unindexed.
 func (c *cache) discard(b *binding) {
 	s := b.slot
-	*c.strsOf(b) = slotStrings{}
+	*c.idsOf(b) = slotIDs{}
+	delete(c.long, s)
 	delete(c.more, s)
 	*b = binding{heapIdx: -1}
 	c.free = append(c.free, s)
@@ -264,19 +309,106 @@ func (c *cache) name(n name) string {
 
 // Accessors of what a binding keeps outside itself.
 
+// mnBytes is b's mobile node identifier in place: read it before the
+// binding changes, keep no reference.
+func (c *cache) mnBytes(b *binding) []byte {
+	x := c.idsOf(b)
+	if x.mnLen == longID {
+		return []byte(c.long[b.slot].mn)
+	}
+	return x.mn[:x.mnLen]
+}
+
+// llidBytes is b's link-layer identifier in place, as mnBytes.
+func (c *cache) llidBytes(b *binding) []byte {
+	x := c.idsOf(b)
+	if x.llLen == longID {
+		return []byte(c.long[b.slot].ll)
+	}
+	return x.ll[:x.llLen]
+}
+
+// strsOf returns copies of b's identifiers.
+func (c *cache) strsOf(b *binding) slotStrings {
+	return slotStrings{mnID: string(c.mnBytes(b)), llid: string(c.llidBytes(b))}
+}
+
+// mnHash is the byMN key of a mobile node identifier.
+func (c *cache) mnHash(subtype mh.MNIDSubtype, id string) uint64 {
+	return (maphash.String(c.seed, id) ^ uint64(subtype)) & c.mnMask
+}
+
+// mnHashOf is the byMN key of b's mobile node.
+func (c *cache) mnHashOf(b *binding) uint64 {
+	return (maphash.Bytes(c.seed, c.mnBytes(b)) ^ uint64(b.mnSubtype)) & c.mnMask
+}
+
 func (c *cache) mn(b *binding) mnKey {
-	return mnKey{subtype: b.mnSubtype, id: c.strsOf(b).mnID}
+	return mnKey{subtype: b.mnSubtype, id: string(c.mnBytes(b))}
 }
+
+// isMN reports whether b is a session of mobile node k (no allocation:
+// the compiler compares string(bytes) in place).
 func (c *cache) isMN(b *binding, k mnKey) bool {
-	return b.mnSubtype == k.subtype && c.strsOf(b).mnID == k.id
+	return b.mnSubtype == k.subtype && string(c.mnBytes(b)) == k.id
 }
-func (c *cache) llid(b *binding) string                   { return c.strsOf(b).llid }
+
+// sameMN reports whether a and b are sessions of one mobile node.
+func (c *cache) sameMN(a, b *binding) bool {
+	return a.mnSubtype == b.mnSubtype && string(c.mnBytes(a)) == string(c.mnBytes(b))
+}
+
+func (c *cache) llid(b *binding) string { return string(c.llidBytes(b)) }
+
+// llidIs reports whether b's link-layer identifier is s, without
+// allocating.
+func (c *cache) llidIs(b *binding, s string) bool { return string(c.llidBytes(b)) == s }
+
+// hasLLID reports whether b has a link-layer identifier.
+func (c *cache) hasLLID(b *binding) bool { return c.idsOf(b).llLen != 0 }
+
 func (c *cache) mag(b *binding) string                    { return c.name(b.mag) }
 func (c *cache) policy(b *binding) string                 { return c.name(b.policy) }
 func (c *cache) tunnel(b *binding) lmaconfig.Tunnel       { return lmaconfig.Tunnel(c.name(b.tunnel)) }
-func (c *cache) setMN(b *binding, k mnKey)                { b.mnSubtype, c.strsOf(b).mnID = k.subtype, k.id }
-func (c *cache) setLLID(b *binding, s string)             { c.strsOf(b).llid = s }
 func (c *cache) setTunnel(b *binding, t lmaconfig.Tunnel) { b.tunnel = c.intern(string(t)) }
+
+// setMN sets b's mobile node; b must not be indexed meanwhile (its byMN
+// key changes).
+func (c *cache) setMN(b *binding, k mnKey) {
+	b.mnSubtype = k.subtype
+	x := c.idsOf(b)
+	l := c.long[b.slot]
+	if len(k.id) <= mnInline {
+		x.mnLen = uint8(copy(x.mn[:], k.id))
+		l.mn = ""
+	} else {
+		x.mnLen = longID
+		l.mn = k.id
+	}
+	c.setLong(b.slot, l)
+}
+
+// setLLID sets b's link-layer identifier.
+func (c *cache) setLLID(b *binding, s string) {
+	x := c.idsOf(b)
+	l := c.long[b.slot]
+	if len(s) <= llInline {
+		x.llLen = uint8(copy(x.ll[:], s))
+		l.ll = ""
+	} else {
+		x.llLen = longID
+		l.ll = s
+	}
+	c.setLong(b.slot, l)
+}
+
+func (c *cache) setLong(s uint32, l longIDs) {
+	if l == (longIDs{}) {
+		delete(c.long, s)
+		return
+	}
+	c.long[s] = l
+}
 
 // hnpAt is the session's i-th home network prefix, i < b.nhnp.
 func (c *cache) hnpAt(b *binding, i int) netip.Prefix {
@@ -365,7 +497,7 @@ func (c *cache) all(yield func(*binding) bool) {
 // add indexes a binding from alloc.
 func (c *cache) add(b *binding) {
 	c.byID[b.id] = b.slot
-	k := c.mn(b)
+	k := c.mnHashOf(b)
 	if head, ok := c.byMN[k]; ok {
 		b.nextOfMN = head + 1
 	} else {
@@ -418,7 +550,7 @@ func (c *cache) remove(b *binding) {
 	delete(c.byID, b.id)
 	c.size.Store(int64(len(c.byID)))
 	c.unindexResources(b)
-	k := c.mn(b)
+	k := c.mnHashOf(b)
 	if head := c.byMN[k]; head == b.slot {
 		if b.nextOfMN == 0 {
 			delete(c.byMN, k)
@@ -466,34 +598,40 @@ func (c *cache) setDeadline(b *binding, t time.Time) {
 
 // ofMN returns the bindings of one mobile node.
 func (c *cache) ofMN(k mnKey) []*binding {
-	s, ok := c.byMN[k]
-	if !ok {
-		return nil
-	}
 	var out []*binding
-	for b := c.at(s); ; b = c.at(b.nextOfMN - 1) {
+	for b := c.firstOfMN(k); b != nil; b = c.nextOf(b) {
 		out = append(out, b)
-		if b.nextOfMN == 0 {
-			return out
-		}
 	}
+	return out
 }
 
 // firstOfMN returns the first binding of a mobile node, nil if none;
 // nextOf walks to the others.
 func (c *cache) firstOfMN(k mnKey) *binding {
-	if s, ok := c.byMN[k]; ok {
-		return c.at(s)
-	}
-	return nil
-}
-
-// nextOf returns the next binding of b's mobile node, nil after the last.
-func (c *cache) nextOf(b *binding) *binding {
-	if b.nextOfMN == 0 {
+	s, ok := c.byMN[c.mnHash(k.subtype, k.id)]
+	if !ok {
 		return nil
 	}
-	return c.at(b.nextOfMN - 1)
+	for b := c.at(s); ; b = c.at(b.nextOfMN - 1) {
+		if c.isMN(b, k) {
+			return b
+		}
+		if b.nextOfMN == 0 {
+			return nil
+		}
+	}
+}
+
+// nextOf returns the next binding of b's mobile node, nil after the last
+// (the chain may hold other mobile nodes of the same hash: skipped).
+func (c *cache) nextOf(b *binding) *binding {
+	for p := b; p.nextOfMN != 0; {
+		p = c.at(p.nextOfMN - 1)
+		if c.sameMN(p, b) {
+			return p
+		}
+	}
+	return nil
 }
 
 // next returns the binding whose deadline comes first.

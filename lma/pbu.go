@@ -411,8 +411,8 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 	c := e.bc
 	mine := c.firstOfMN(r.mn)
 	sameIface := func(b *binding) bool {
-		if l := e.bc.llid(b); r.llid != "" && l != "" {
-			return l == r.llid && b.att == r.att
+		if r.llid != "" && e.bc.hasLLID(b) {
+			return e.bc.llidIs(b, r.llid) && b.att == r.att
 		}
 		return b.att == r.att
 	}
@@ -433,7 +433,7 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 		// (same MAG, same interface; its PBA was lost) must not make a
 		// second one: it finds the session it created.
 		for b := mine; b != nil; b = c.nextOf(b) {
-			if b.coa.addr() == r.coa && sameIface(b) && e.bc.llid(b) == r.llid {
+			if b.coa.addr() == r.coa && sameIface(b) && e.bc.llidIs(b, r.llid) {
 				return b, 0
 			}
 		}
@@ -442,7 +442,7 @@ func (e *Engine) lookup(r *request) (*binding, mh.Status) {
 		// RFC 5213 5.4.1.2: handoff between two interfaces of the mobile
 		// node: the session moves from the other interface; without a
 		// single candidate it is a new session.
-		if mine != nil && mine.nextOfMN == 0 {
+		if mine != nil && c.nextOf(mine) == nil {
 			return mine, 0
 		}
 		for b := mine; b != nil; b = c.nextOf(b) {

@@ -51,8 +51,8 @@ func appendBinding(buf []byte, c *cache, b *binding) []byte {
 	buf = append(buf, recordVersion, byte(b.state))
 	buf = binary.BigEndian.AppendUint64(buf, b.id)
 	buf = append(buf, byte(b.mnSubtype))
-	buf = appendBytes(buf, c.strsOf(b).mnID)
-	buf = appendBytes(buf, c.strsOf(b).llid)
+	buf = appendBytes(buf, c.mnBytes(b))
+	buf = appendBytes(buf, c.llidBytes(b))
 	buf = append(buf, byte(b.att))
 	buf = appendBytes(buf, c.mag(b))
 	buf = appendIP(buf, b.coa)
@@ -88,7 +88,7 @@ func appendBinding(buf []byte, c *cache, b *binding) []byte {
 }
 
 // appendBytes writes a string of at most 65535 octets with its length.
-func appendBytes(buf []byte, s string) []byte {
+func appendBytes[T string | []byte](buf []byte, s T) []byte {
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(s)))
 	return append(buf, s...)
 }

@@ -56,7 +56,7 @@ func (e *Engine) register(r *request) {
 
 // fill copies the PBU's view of the session into b (RFC 5213 5.1).
 func (e *Engine) fill(r *request, b *binding, g *grant, now time.Time) {
-	if e.bc.llid(b) != r.llid {
+	if !e.bc.llidIs(b, r.llid) {
 		e.bc.setLLID(b, r.llid)
 	}
 	b.att = r.att
