@@ -22,6 +22,42 @@ type result struct {
 	// in the MAG socket (the kernel's receive timestamp); readLat to the
 	// moment the load generator read it, which adds its own scheduling.
 	lat, readLat []time.Duration // sorted
+	// perSec (with -persec) has one row per second of sending, by the
+	// second a PBU left in: where in a run the tail came from.
+	perSec []secRow
+}
+
+// secRow is the latency of the PBUs sent in one second of a run.
+type secRow struct {
+	sec              int
+	n                int
+	p50, p99, maxLat time.Duration
+}
+
+// bySecond groups lat by the second (since the run's start) of sent,
+// its parallel slice, and returns each second's figures.
+func bySecond(lat []time.Duration, sent []int32) []secRow {
+	var groups [][]time.Duration
+	for i, l := range lat {
+		s := int(sent[i])
+		for len(groups) <= s {
+			groups = append(groups, nil)
+		}
+		groups[s] = append(groups[s], l)
+	}
+	rows := make([]secRow, 0, len(groups))
+	for s, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		slices.Sort(g)
+		rows = append(rows, secRow{sec: s, n: len(g), p50: g[len(g)/2], p99: g[min(len(g)-1, int(0.99*float64(len(g))))], maxLat: g[len(g)-1]})
+	}
+	return rows
+}
+
+func (s secRow) String() string {
+	return fmt.Sprintf("second %3d: %7d answered  p50 %-9s p99 %-9s max %s", s.sec, s.n, fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.maxLat))
 }
 
 const header = "run                    PBUs     answered  rate/s    p50       p99       p99.9     max       lost  rejected  p99@read"
@@ -71,6 +107,7 @@ type driver struct {
 	mu       sync.Mutex
 	lat      []time.Duration // guarded by mu
 	readLat  []time.Duration // guarded by mu
+	sentSec  []int32         // guarded by mu: with -persec, lat's sending second
 	answered atomic.Int64
 	accepted atomic.Int64
 	rejected atomic.Int64
@@ -93,6 +130,9 @@ func drive(c config) (*result, error) {
 	}
 	d.lat = make([]time.Duration, 0, expect)
 	d.readLat = make([]time.Duration, 0, expect)
+	if c.perSec {
+		d.sentSec = make([]int32, 0, expect)
+	}
 	for _, m := range c.mags {
 		conn, err := transport.ListenRaw(m, transport.Options{BatchSize: 64, ReadBuffer: 4 << 20, WriteBuffer: 4 << 20, Timestamps: true})
 		if err != nil {
@@ -101,6 +141,8 @@ func drive(c config) (*result, error) {
 		defer conn.Close()
 		d.conns = append(d.conns, conn)
 	}
+	// The run's clock starts before the receivers, which read it.
+	d.t0 = time.Now()
 	var rwg sync.WaitGroup
 	for _, conn := range d.conns {
 		rwg.Add(1)
@@ -116,7 +158,6 @@ func drive(c config) (*result, error) {
 		d.reap(stopReap)
 	}()
 
-	d.t0 = time.Now()
 	sent, err := d.send()
 	// Wait for the stragglers, then stop.
 	deadline := time.Now().Add(c.timeout + 100*time.Millisecond)
@@ -135,11 +176,15 @@ func drive(c config) (*result, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var perSec []secRow
+	if c.perSec {
+		perSec = bySecond(d.lat, d.sentSec)
+	}
 	slices.Sort(d.lat)
 	slices.Sort(d.readLat)
 	lost := sent - d.answered.Load()
 	return &result{sent: sent, answered: d.answered.Load(), accepted: d.accepted.Load(), rejected: d.rejected.Load(),
-		lost: lost, elapsed: elapsed, lat: d.lat, readLat: d.readLat}, nil
+		lost: lost, elapsed: elapsed, lat: d.lat, readLat: d.readLat, perSec: perSec}, nil
 }
 
 // batchSize is how many PBUs go out per sendmmsg on one socket at most.
@@ -265,6 +310,8 @@ func (d *driver) receive(conn *transport.RawConn) {
 	var dec mh.Decoder
 	lat := make([]time.Duration, 0, len(msgs))
 	readLat := make([]time.Duration, 0, len(msgs))
+	secs := make([]int32, 0, len(msgs))
+	t0 := d.t0.UnixNano()
 	for {
 		k, err := conn.ReadBatch(msgs)
 		if err != nil {
@@ -274,7 +321,7 @@ func (d *driver) receive(conn *transport.RawConn) {
 			return
 		}
 		now := time.Now().UnixNano()
-		lat, readLat = lat[:0], readLat[:0]
+		lat, readLat, secs = lat[:0], readLat[:0], secs[:0]
 		for _, m := range msgs[:k] {
 			msg, err := dec.Decode(m.Buf[:m.N])
 			if err != nil {
@@ -308,6 +355,9 @@ func (d *driver) receive(conn *transport.RawConn) {
 			}
 			lat = append(lat, time.Duration(arrived-t))
 			readLat = append(readLat, time.Duration(now-t))
+			if d.c.perSec {
+				secs = append(secs, int32(max(0, t-t0)/int64(time.Second)))
+			}
 			d.answered.Add(1)
 			if accepted {
 				d.accepted.Add(1)
@@ -319,6 +369,7 @@ func (d *driver) receive(conn *transport.RawConn) {
 		d.mu.Lock()
 		d.lat = append(d.lat, lat...)
 		d.readLat = append(d.readLat, readLat...)
+		d.sentSec = append(d.sentSec, secs...)
 		d.mu.Unlock()
 	}
 }

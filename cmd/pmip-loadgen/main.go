@@ -49,6 +49,7 @@ type config struct {
 	header     bool
 	label      string
 	timestamps bool
+	perSec     bool
 }
 
 func main() {
@@ -80,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, header)
 	}
 	fmt.Fprintln(stdout, res.line(c))
+	for _, r := range res.perSec {
+		fmt.Fprintf(stderr, "pmip-loadgen: %s: %s\n", c.label, r)
+	}
 	if res.rejected > 0 {
 		fmt.Fprintf(stderr, "pmip-loadgen: %d of %d answers were rejections\n", res.rejected, res.answered)
 	}
@@ -107,6 +111,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", time.Second, "a PBU unanswered this long is counted lost")
 	fs.BoolVar(&c.timestamps, "timestamps", true, "send Timestamp options (the LMA's timestamps option must match)")
 	fs.BoolVar(&c.header, "header", false, "print the column header first")
+	fs.BoolVar(&c.perSec, "persec", false, "also print each second's p50, p99 and max to stderr (by the second a PBU was sent in)")
 	fs.StringVar(&c.label, "label", "", "first column of the output line (default: the mode)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

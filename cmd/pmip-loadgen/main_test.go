@@ -68,7 +68,7 @@ func TestEchoRun(t *testing.T) {
 	go echo(srv, io.Discard)
 	defer srv.Close()
 	c := config{mode: "echo", lma: netip.MustParseAddr("2001:db8:e::1"), mags: []netip.Addr{netip.MustParseAddr("2001:db8:e::2")},
-		realm: "example.net", n: 1000, duration: 300 * time.Millisecond, window: 16, timeout: time.Second, label: "echo", timestamps: true}
+		realm: "example.net", n: 1000, duration: 300 * time.Millisecond, window: 16, timeout: time.Second, label: "echo", timestamps: true, perSec: true}
 	var res *result
 	if err := ns.Do(func() (err error) {
 		res, err = drive(c)
@@ -79,10 +79,45 @@ func TestEchoRun(t *testing.T) {
 	if res.sent == 0 || res.answered != res.sent || res.lost != 0 || res.rejected != 0 || len(res.lat) != int(res.answered) || len(res.readLat) != len(res.lat) {
 		t.Errorf("sent %d answered %d lost %d rejected %d latencies %d", res.sent, res.answered, res.lost, res.rejected, len(res.lat))
 	}
+	// Every answer is in one second's row (the run lasts 0.3 s, so
+	// normally second 0 only, but a slow host may reach the next).
+	n := 0
+	for _, r := range res.perSec {
+		n += r.n
+	}
+	if len(res.perSec) == 0 || n != len(res.lat) {
+		t.Errorf("per-second rows %v hold %d answers of %d", res.perSec, n, len(res.lat))
+	}
 	var out bytes.Buffer
 	out.WriteString(res.line(c))
 	if f := strings.Fields(out.String()); len(f) != 11 || f[0] != "echo" {
 		t.Errorf("line %q", out.String())
+	}
+}
+
+// bySecond puts each latency in the row of the second it was sent in
+// and reads each row's percentiles from its own latencies.
+func TestBySecond(t *testing.T) {
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	var lat []time.Duration
+	var sec []int32
+	// Second 0: 1..100 ms; second 2: 200 ms once; none in second 1.
+	for v := 100; v >= 1; v-- {
+		lat, sec = append(lat, ms(v)), append(sec, 0)
+	}
+	lat, sec = append(lat, ms(200)), append(sec, 2)
+	rows := bySecond(lat, sec)
+	want := []secRow{{sec: 0, n: 100, p50: ms(51), p99: ms(100), maxLat: ms(100)}, {sec: 2, n: 1, p50: ms(200), p99: ms(200), maxLat: ms(200)}}
+	if len(rows) != len(want) {
+		t.Fatalf("rows %v, want %v", rows, want)
+	}
+	for i := range want {
+		if rows[i] != want[i] {
+			t.Errorf("row %d = %v, want %v", i, rows[i], want[i])
+		}
+	}
+	if s := rows[1].String(); !strings.Contains(s, "second   2") || !strings.Contains(s, "p99 200.00ms") {
+		t.Errorf("row line %q", s)
 	}
 }
 
