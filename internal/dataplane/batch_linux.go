@@ -234,3 +234,36 @@ func routeResult(a Action, err error) error {
 	}
 	return err
 }
+
+// exchange sends msgs in one sendmsg and reads the kernel's answer to each,
+// in order: the messages it replied with (a bare acknowledgement's own)
+// and its error. Every answer is read, also after a failed request, so
+// that the socket's next request is answered in sequence; a missing
+// answer (the read deadline passed) fails it and the rest.
+func (k *Netlink) exchange(msgs []netlink.Message) ([][]netlink.Message, []error) {
+	replies := make([][]netlink.Message, len(msgs))
+	errs := make([]error, len(msgs))
+	fail := func(from int, err error) ([][]netlink.Message, []error) {
+		for i := from; i < len(errs); i++ {
+			errs[i] = err
+		}
+		k.index = map[string]uint32{}
+		return replies, errs
+	}
+	if _, err := k.rt.SendMessages(msgs); err != nil {
+		return fail(0, err)
+	}
+	if err := k.rt.SetReadDeadline(time.Now().Add(batchTimeout)); err != nil {
+		return fail(0, err)
+	}
+	defer k.rt.SetReadDeadline(time.Time{})
+	for i := range msgs {
+		ms, err := k.rt.Receive()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return fail(i, fmt.Errorf("no answer from the kernel: %w", err))
+		}
+		replies[i], errs[i] = ms, err
+	}
+	return replies, errs
+}

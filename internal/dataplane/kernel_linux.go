@@ -294,10 +294,7 @@ func (k *Netlink) tunnel(a Action, t Tunnel) error {
 			return err
 		}
 		delete(k.index, t.Name)
-		if _, err = k.exec(unix.RTM_NEWLINK, netlink.Create|netlink.Excl|netlink.Acknowledge, b); err != nil {
-			return err
-		}
-		return k.tunnelSettings(t.Name)
+		return k.createTunnel(t.Name, b)
 	case Replace:
 		i, err := k.ifindex(t.Name)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // IFLA_INFO_DATA attributes of the tunnel drivers, from the kernel's
@@ -223,3 +224,54 @@ func kindByName(s string) (TunnelKind, bool) {
 }
 
 var errShortMessage = errors.New("dataplane: netlink message too short")
+
+// createTunnel creates a tunnel device from its RTM_NEWLINK request req
+// (which brings it up: IFF_UP), turns its reverse-path filter off as
+// tunnelSettings does, and asks for its index, in one sendmsg: the kernel
+// processes the three requests in order and answers each. The index goes
+// into the cache, so the routes into the tunnel that follow at once (an
+// LMA's first session via a MAG, RFC 5213 5.3.2 and 5.6.1: the tunnel,
+// then the session's routes into it) need no lookup of their own: the
+// first session costs two round trips (this and the routes' batch)
+// instead of four (issue 5: the PBA of a handoff to a MAG without sessions
+// waits for them, docs/lma.md).
+//
+// The routes cannot join this sendmsg: they name the device by index, which
+// the kernel chooses at registration and Linux 6.1 (Debian 12) does not
+// echo back; choosing it ourselves (ifi_index on RTM_NEWLINK) would send
+// the routes into whatever device held that index if it were taken.
+//
+// A create that fails (the name exists: EEXIST) fails the operation as a
+// lone RTM_NEWLINK did; the settings then reach the existing device of
+// that name, which is ours (Options.LinkPrefix) and wants them too.
+func (k *Netlink) createTunnel(name string, req []byte) error {
+	settings, err := encodeLinkAF(0, name, map[uint16]uint32{ipv4DevconfRPFilter: rpFilterOff}, -1)
+	if err != nil {
+		return err
+	}
+	query, err := (&rtnetlink.LinkMessage{Attributes: &rtnetlink.LinkAttributes{Name: name}}).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	replies, errs := k.exchange([]netlink.Message{
+		{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request | netlink.Create | netlink.Excl | netlink.Acknowledge}, Data: req},
+		{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request | netlink.Acknowledge}, Data: settings},
+		{Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request}, Data: query},
+	})
+	if errs[0] != nil {
+		return errs[0]
+	}
+	if errs[1] != nil {
+		return fmt.Errorf("rp_filter of %s: %w", name, errs[1])
+	}
+	if errs[2] == nil {
+		for _, m := range replies[2] {
+			if l, err := decodeLink(m.Data); err == nil && l.name == name && l.index != 0 {
+				k.index[name] = l.index
+			}
+		}
+	}
+	// A failed query costs only the cache: the next user of the name
+	// asks again (ifindex).
+	return nil
+}
