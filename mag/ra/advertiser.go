@@ -85,6 +85,7 @@ type Stats struct {
 	RSInvalid   uint64 // frames failing RFC 4861 6.1.1
 	WriteErrors uint64
 	Expired     uint64 // bindings that ended without Serve refreshing them
+	Announced   uint64 // unsolicited Neighbor Advertisements (AnnounceRouter)
 }
 
 // Errors returned by Serve.
