@@ -61,6 +61,7 @@ func TestDataplaneOps(t *testing.T) {
 			setup: func(h *harness) { h.register(h.ap1, h.newPBU("alice@example.net")) },
 			act: func(h *harness) {
 				h.register(h.ap2, h.newPBU("alice@example.net", hi(mh.HandoffBetweenMAGsSameInterface), hnp("2001:db8:100::/64")))
+				h.advance(oldTunnelLinger) // the old tunnel lingers (tunnels.go)
 			},
 			want: []string{
 				"add tunnel " + t2 + " ip6tnl local 2001:db8:ffff::1 remote 2001:db8:1:2::2 hoplimit 64",
@@ -127,6 +128,7 @@ func TestDataplaneOps(t *testing.T) {
 			act: func(h *harness) {
 				h.register(h.ap4, h.newPBU("printer@example.net", hi(mh.HandoffBetweenMAGsSameInterface), hnp("2001:db8:200:1::/64"),
 					with(&mh.GREKey{HasKey: true, Key: 0x99}, &mh.IPv4CareOfAddress{Addr: ap4Addr.Addr()}), v4req("10.30.0.5/32")))
+				h.advance(oldTunnelLinger) // the old device lingers (tunnels.go)
 			},
 			// The uplink key stays with the session; the MAG changes.
 			wantGRE: func(up uint32) []string {

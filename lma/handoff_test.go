@@ -167,6 +167,7 @@ func TestHandoffOrder(t *testing.T) {
 	if _, ok := h.recv(h.ap1).(*mh.BindingRevocationIndication); !ok {
 		t.Fatal("no BRI at the old MAG")
 	}
+	h.advance(oldTunnelLinger) // the old tunnel lingers (tunnels.go)
 	ev := log.reset()
 	ap1, ap2 := ap1Addr.Addr().String(), ap2Addr.Addr().String()
 	sw := index(ev, "dp: ", "replace route "+p.String(), "dev "+tun2())
@@ -284,5 +285,40 @@ func TestHandoffNoAckFlag(t *testing.T) {
 	}
 	if !strings.Contains(h.dp.String(), "route "+p.String()+" dev "+tun2()) {
 		t.Errorf("route not moved:\n%s", h.dp.String())
+	}
+}
+
+// TestHandoffBackWithinLinger: a client that moves back to its old MAG
+// while that MAG's tunnel still lingers (oldTunnelLinger, tunnels.go)
+// takes the tunnel back as it is: its PBA waits for no tunnel creation,
+// nothing deletes the tunnel later, and the tunnel it left in turn goes
+// one linger after that second handoff. Without a return the old tunnel
+// goes one linger after the first (TestHandoff).
+func TestHandoffBackWithinLinger(t *testing.T) {
+	h, log := newOrderHarness(t)
+	a := h.register(h.ap1, h.newPBU("alice@example.net", v4req("0.0.0.0/0")))
+	p := hnps(a)[0]
+	h.register(h.ap2, h.newPBU("alice@example.net", hi(mh.HandoffBetweenMAGsSameInterface), hnp(p.String()), v4req("0.0.0.0/0")))
+	h.advance(oldTunnelLinger / 2)
+	log.reset()
+
+	h.register(h.ap1, h.newPBU("alice@example.net", hi(mh.HandoffBetweenMAGsSameInterface), hnp(p.String()), v4req("0.0.0.0/0")))
+	h.advance(oldTunnelLinger/2 + time.Millisecond) // the first linger's end
+	ev := strings.Join(log.reset(), "\n")
+	if strings.Contains(ev, "add tunnel "+tun1()) || strings.Contains(ev, "del tunnel "+tun1()) || strings.Contains(ev, "del filter tunnel "+tun1()) {
+		t.Errorf("the lingering tunnel was recreated or removed:\n%s", ev)
+	}
+	if !strings.Contains(h.dp.String(), "route "+p.String()+" dev "+tun1()) {
+		t.Errorf("the route is not back in the old MAG's tunnel:\n%s", h.dp.String())
+	}
+	if !strings.Contains(h.dp.String(), "tunnel "+tun2()) {
+		t.Errorf("the second MAG's tunnel went before its linger:\n%s", h.dp.String())
+	}
+	h.advance(oldTunnelLinger)
+	if got := h.dp.String(); strings.Contains(got, tun2()) || !strings.Contains(got, "tunnel "+tun1()) || !strings.Contains(got, "filter tunnel "+tun1()) {
+		t.Errorf("one linger after the move back:\n%s", got)
+	}
+	if n := h.e.Counters().DataplaneErrors; n != 0 {
+		t.Errorf("%d data plane errors", n)
 	}
 }

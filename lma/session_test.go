@@ -206,6 +206,18 @@ func TestHandoff(t *testing.T) {
 	if hnps(b)[0] != p {
 		t.Fatalf("handoff changed the prefix: %v", hnps(b))
 	}
+	// The old MAG's tunnel lingers oldTunnelLinger (tunnels.go), still
+	// checked but carrying nothing, then goes.
+	if got := h.dp.String(); !strings.Contains(got, "tunnel "+tun1()+" ip6tnl") || !strings.Contains(got, "filter tunnel "+tun1()) ||
+		!strings.Contains(got, "route 2001:db8:100::/64 dev "+tun2()) || strings.Contains(got, "tunnel-source "+tun1()) {
+		t.Errorf("data plane right after the handoff:\n%s", got)
+	}
+	bri, ok := h.recv(h.ap1).(*mh.BindingRevocationIndication)
+	if !ok || bri.Trigger != mh.TriggerInterMAGSameAccess || bri.Flags&mh.RevocationProxy == 0 {
+		t.Fatalf("old MAG got %v", bri)
+	}
+	h.send(h.ap1, &mh.BindingRevocationAck{Sequence: bri.Sequence, Flags: mh.RevocationProxy})
+	h.advance(oldTunnelLinger)
 	want := "tunnel " + tun2() + " ip6tnl local 2001:db8:ffff::1 remote 2001:db8:1:2::2 hoplimit 64\n" + lmaSysctlLines +
 		"route 2001:db8:100::/64 dev " + tun2() + " table 254 metric 1024\n" +
 		"filter table\n" +
@@ -213,10 +225,6 @@ func TestHandoff(t *testing.T) {
 		"filter tunnel-source " + tun2() + " 2001:db8:100::/64\n"
 	if got := h.dp.String(); got != want {
 		t.Errorf("data plane:\n%s\nwant:\n%s", got, want)
-	}
-	bri, ok := h.recv(h.ap1).(*mh.BindingRevocationIndication)
-	if !ok || bri.Trigger != mh.TriggerInterMAGSameAccess || bri.Flags&mh.RevocationProxy == 0 {
-		t.Fatalf("old MAG got %v", bri)
 	}
 	// RFC 5213 5.3.5: the old MAG's late deregistration changes nothing.
 	before := h.state()

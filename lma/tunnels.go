@@ -1,13 +1,10 @@
 package lma
 
 import (
-	"context"
 	"fmt"
 	"hash/fnv"
-	"log/slog"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/openpmip/pmip/internal/clock"
@@ -27,7 +24,32 @@ const (
 type tunnelRef struct {
 	t    dataplane.Tunnel
 	refs int
+	// retire is armed while the tunnel lingers after its last session
+	// moved to another MAG (oldTunnelLinger); gen tells its firing from a
+	// later linger's.
+	retire clock.Timer
+	gen    uint64
 }
+
+// oldTunnelLinger is how long the tunnel to a MAG stays after its last
+// session moved to another MAG in a handoff, before it goes (with its
+// place in the uplink check). RFC 5213 5.6.1 leaves the tunnel's lifetime
+// to the implementation ("the tunnel ... can be deleted" once no session
+// uses it); issue 5 asks that none be left once a MAG's last binding is
+// gone, which holds one linger later. Two reasons to wait:
+//
+//   - in the second after a handoff the new MAG brings up the client's
+//     data plane and serves its DHCP and RAs; a tunnel's deletion is tens
+//     of milliseconds of kernel work (42 ms in the QEMU guest of issue 5's
+//     scenario 2, where all daemons share one CPU) that is nobody's
+//     hurry;
+//   - a client moving back (a ping-pong between two APs) finds its old
+//     MAG's tunnel still there, and its PBA does not wait for a tunnel's
+//     creation (8-11 ms median in the same guest, TestFirstTunnelVM).
+//
+// A deregistration or an expiry removes the tunnel at once: no handoff
+// is in progress then.
+const oldTunnelLinger = time.Second
 
 // dpView is what one session puts in the data plane.
 type dpView struct {
@@ -161,13 +183,14 @@ func (e *Engine) dpTransition(old, new *dpView) {
 // new MAG's tunnel if it is new, and the routes that move the downlink
 // into it) are a change of their own, applied first; switched is called
 // on the applier's goroutine once it is applied, which releases the PBA
-// (handoff.go). Steps 3-5 (the anti-spoofing sources, the old tunnel's
-// cleanup) follow as changes of their own right behind it, so that an
-// nftables transaction or a tunnel's deletion never holds up the route;
-// the old tunnel's deletion last, alone (the kernel took up to a second
-// over it in the QEMU guest, docs/lma.md).
+// (handoff.go). Steps 3 and 4 (the anti-spoofing sources) follow as a
+// change of their own right behind it, so that an nftables transaction
+// never holds up the route. Step 5, when the old MAG's last session
+// left, comes oldTunnelLinger later (retireTunnel), alone (the kernel
+// took up to a second over a tunnel's deletion in the QEMU guest,
+// docs/lma.md).
 func (e *Engine) dpSwitch(old, new *dpView, switched func(dpResult)) {
-	first, rest, gone := e.dpOps(old, new)
+	first, rest, gone := e.dpOpsLinger(old, new, true)
 	e.apply.push(dpItem{ops: first, done: switched, what: "handoff: route switch"})
 	if len(rest) > 0 {
 		e.apply.push(dpItem{ops: rest, what: "handoff: sources"})
@@ -180,6 +203,12 @@ func (e *Engine) dpSwitch(old, new *dpView, switched func(dpResult)) {
 // dpOps is the operations of dpTransition: first those of steps 1 and 2,
 // then the rest but for the deletion of the old tunnel device, gone.
 func (e *Engine) dpOps(old, new *dpView) (first, rest, gone []dataplane.Op) {
+	return e.dpOpsLinger(old, new, false)
+}
+
+// dpOpsLinger is dpOps; with linger, an old tunnel whose last session
+// left is not removed but retires (retireTunnel), and gone is empty.
+func (e *Engine) dpOpsLinger(old, new *dpView, linger bool) (first, rest, gone []dataplane.Op) {
 	if new != nil {
 		created := e.ref(new.tunnel)
 		if created {
@@ -235,7 +264,7 @@ func (e *Engine) dpOps(old, new *dpView) (first, rest, gone []dataplane.Op) {
 		if old.peer.IsValid() && e.unrefPeer(old.peer) {
 			rest = append(rest, dataplane.Op{Action: dataplane.Del, Obj: dataplane.GREPeer(old.peer)})
 		}
-		if e.unref(old.tunnel) {
+		if e.unref(old.tunnel, linger) {
 			rest = append(rest, dataplane.Op{Action: dataplane.Del, Obj: dataplane.TunnelIface(old.tunnel.Name)})
 			gone = append(gone, dataplane.Op{Action: dataplane.Del, Obj: old.tunnel})
 		}
@@ -257,9 +286,16 @@ func (v *dpView) allows(r dataplane.Route) bool {
 	return slices.ContainsFunc(v.routes, func(o dataplane.Route) bool { return o.Dst == r.Dst && o.Dev == r.Dev })
 }
 
-// ref counts a session on t and reports whether t must be created.
+// ref counts a session on t and reports whether t must be created. A
+// tunnel that lingers after its last session moved away (unref) is
+// taken back as it is: it is still in the kernel and in the uplink check.
 func (e *Engine) ref(t dataplane.Tunnel) bool {
 	if r := e.tunnels[t.Name]; r != nil {
+		if r.retire != nil {
+			r.retire.Stop()
+			r.retire = nil
+			r.gen++
+		}
 		r.refs++
 		return false
 	}
@@ -288,17 +324,42 @@ func (e *Engine) unrefPeer(a netip.Addr) bool {
 	return false
 }
 
-// unref uncounts a session and reports whether t must be removed.
-func (e *Engine) unref(t dataplane.Tunnel) bool {
+// unref uncounts a session and reports whether t must be removed. With
+// linger (a handoff moved the session away), a tunnel left without
+// sessions stays oldTunnelLinger and retireTunnel removes it then, unless
+// a session took it back (ref); unref reports false for it.
+func (e *Engine) unref(t dataplane.Tunnel, linger bool) bool {
 	r := e.tunnels[t.Name]
-	if r == nil {
+	if r == nil || r.refs <= 0 {
 		return false
 	}
 	if r.refs--; r.refs > 0 {
 		return false
 	}
+	if linger {
+		r.gen++
+		gen := r.gen
+		r.retire = e.clk.AfterFunc(oldTunnelLinger, func() { e.post(func() { e.retireTunnel(t.Name, r, gen) }) })
+		return false
+	}
 	delete(e.tunnels, t.Name)
 	return true
+}
+
+// retireTunnel removes the tunnel of r, which lingered after its last
+// session moved to another MAG, if no session took it back meanwhile
+// and no whole-state rebuild (fullState, countTunnels) replaced the
+// counts (on the loop): first out of the uplink check, then the device
+// (RFC 5213 5.6.1, steps 4 and 5 of dpTransition).
+func (e *Engine) retireTunnel(name string, r *tunnelRef, gen uint64) {
+	if e.tunnels[name] != r || r.refs > 0 || r.gen != gen {
+		return
+	}
+	delete(e.tunnels, name)
+	e.apply.push(dpItem{ops: []dataplane.Op{
+		{Action: dataplane.Del, Obj: dataplane.TunnelIface(name)},
+		{Action: dataplane.Del, Obj: r.t},
+	}, what: "handoff: old tunnel removed"})
 }
 
 // fullState is the whole data plane of every session, for the
@@ -431,169 +492,4 @@ func (e *Engine) periodicResync() {
 	}
 	e.apply.enqueueSet(e.fullState())
 	e.schedulePeriodicResync()
-}
-
-// applier applies data plane changes in order on a goroutine of its own,
-// so that kernel round trips never hold up the protocol.
-type applier struct {
-	dp    dataplane.Dataplane
-	log   *slog.Logger
-	stats *stats
-	ctx   context.Context
-	clk   clock.Clock
-
-	// onError is told of a failed change (the engine then schedules a
-	// whole-state resynchronisation).
-	onError func()
-
-	mu      sync.Mutex
-	queue   []dpItem
-	busy    bool
-	wake    chan struct{}
-	idle    chan struct{} // closed when the queue drains; nil when idle
-	closed  bool
-	stopped chan struct{}
-}
-
-func newApplier(ctx context.Context, dp dataplane.Dataplane, clk clock.Clock, log *slog.Logger, st *stats, onError func()) *applier {
-	a := &applier{dp: dp, log: log, stats: st, ctx: ctx, clk: clk, onError: onError, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
-	go a.run()
-	return a
-}
-
-// dpItem is one session's changes, or a whole state to Set.
-type dpItem struct {
-	ops []dataplane.Op
-	set *dataplane.State
-	// done, when set, is told how the change went, on the applier's
-	// goroutine right after it (before the applier counts as idle, so
-	// that Sync sees what it does).
-	done func(dpResult)
-	// what names a change worth a debug line with its time (a
-	// handoff's); "" logs nothing.
-	what string
-}
-
-// dpResult is how one change went: its error, the operations it held
-// and how long the data plane took over them.
-type dpResult struct {
-	err  error
-	ops  int
-	took time.Duration
-}
-
-func (a *applier) enqueue(ops []dataplane.Op) { a.push(dpItem{ops: ops}) }
-
-// enqueueSet queues a whole-state Set behind the changes already queued.
-func (a *applier) enqueueSet(s *dataplane.State) { a.push(dpItem{set: s}) }
-
-func (a *applier) push(it dpItem) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return
-	}
-	a.queue = append(a.queue, it)
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (a *applier) run() {
-	defer close(a.stopped)
-	for {
-		a.mu.Lock()
-		q := a.queue
-		a.queue = nil
-		a.busy = len(q) > 0
-		if !a.busy {
-			if a.idle != nil {
-				close(a.idle)
-				a.idle = nil
-			}
-			if a.closed {
-				a.mu.Unlock()
-				return
-			}
-		}
-		a.mu.Unlock()
-		if len(q) == 0 {
-			<-a.wake
-			continue
-		}
-		for _, it := range q {
-			ctx := context.WithoutCancel(a.ctx)
-			var err error
-			switch r, ok := a.dp.(dataplane.Resyncer); {
-			case it.set != nil && ok:
-				// A whole state is a resynchronisation: read the
-				// kernel again rather than trust the last Set.
-				err = r.Resync(ctx, it.set)
-			case it.set != nil:
-				err = a.dp.Set(ctx, it.set)
-			case len(it.ops) == 0:
-				// Nothing to change (a handoff whose routes stay).
-			default:
-				// One Change per session, so that a failing object
-				// only loses its own session's changes.
-				start := a.clk.Now()
-				err = a.dp.Change(ctx, it.ops...)
-				took := a.clk.Now().Sub(start)
-				if it.done != nil {
-					it.done(dpResult{err: err, ops: len(it.ops), took: took})
-					it.done = nil
-				}
-				if it.what != "" && a.log.Enabled(ctx, slog.LevelDebug) {
-					a.log.Debug("lma: data plane change applied", "what", it.what, "ops", len(it.ops), "took", took, "err", err)
-				}
-			}
-			if it.done != nil {
-				it.done(dpResult{err: err})
-			}
-			if err != nil {
-				a.stats.dpErrors.Add(1)
-				a.log.Error("lma: data plane change failed", "err", err, "whole_state", it.set != nil)
-				if a.onError != nil {
-					a.onError()
-				}
-			}
-		}
-	}
-}
-
-// wait returns once everything enqueued so far is applied.
-func (a *applier) wait(ctx context.Context) error {
-	a.mu.Lock()
-	if len(a.queue) == 0 && !a.busy {
-		a.mu.Unlock()
-		return nil
-	}
-	if a.idle == nil {
-		a.idle = make(chan struct{})
-	}
-	ch := a.idle
-	a.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// close applies what is queued and stops.
-func (a *applier) close() {
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return
-	}
-	a.closed = true
-	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
-	<-a.stopped
 }
