@@ -12,6 +12,11 @@ type Advertiser interface {
 	// Serve starts or refreshes advertising exactly the PBA's home network
 	// prefixes to the client (RFC 5213 6.7), for at most lifetime.
 	Serve(mac net.HardwareAddr, linkLocal netip.Addr, prefixes []netip.Prefix, lifetime time.Duration) error
+	// AnnounceRouter sends the client an unsolicited Neighbor
+	// Advertisement for the router's link-local address (RFC 4861
+	// 7.2.6), so that a client that moved here resolves its waiting
+	// router entry without soliciting.
+	AnnounceRouter(mac net.HardwareAddr) error
 	// Withdraw sends final RAs (lifetimes 0) and stops (RFC 5213 6.12):
 	// the client is still on the link but its binding ended.
 	Withdraw(mac net.HardwareAddr)

@@ -122,6 +122,10 @@ func (f fakeRA) Serve(mac net.HardwareAddr, ll netip.Addr, prefixes []netip.Pref
 	f.r.add("%s ra serve %s ll=%v %v %v", f.iface, mac, ll, prefixes, lifetime)
 	return nil
 }
+func (f fakeRA) AnnounceRouter(mac net.HardwareAddr) error {
+	f.r.add("%s ra announce %s", f.iface, mac)
+	return nil
+}
 func (f fakeRA) Withdraw(mac net.HardwareAddr) { f.r.add("%s ra withdraw %s", f.iface, mac) }
 func (f fakeRA) Forget(mac net.HardwareAddr)   { f.r.add("%s ra forget %s", f.iface, mac) }
 

@@ -123,10 +123,15 @@ func TestRealAccessSide(t *testing.T) {
 		t.Errorf("OFFER %s", offer.Summary())
 	}
 	w := x.rconn.Written()
-	if len(w) != 1 {
-		t.Fatalf("%d RAs written, want 1", len(w))
+	if len(w) != 2 {
+		t.Fatalf("%d ND frames written, want 2 (the router's announcement, then the RA)", len(w))
 	}
-	m, err := ndp.ParseMessage(w[0][14+40:])
+	if m, err := ndp.ParseMessage(w[0][14+40:]); err != nil {
+		t.Fatal(err)
+	} else if na, ok := m.(*ndp.NeighborAdvertisement); !ok || !na.Router || na.Solicited || !na.Override {
+		t.Fatalf("first frame %+v, want an unsolicited NA (R, O) for the router", m)
+	}
+	m, err := ndp.ParseMessage(w[1][14+40:])
 	if err != nil {
 		t.Fatal(err)
 	}

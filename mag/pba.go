@@ -14,13 +14,14 @@ import (
 // handlePBA processes a Proxy Binding Acknowledgement (RFC 5213 6.9.1.2).
 func (e *Engine) handlePBA(m *mh.ProxyBindingAck) {
 	at := e.clk.Now()
+	u, measured := processUsage()
 	e.mu.Lock()
-	fx := e.handlePBALocked(m, at)
+	fx := e.handlePBALocked(m, at, u, measured)
 	e.mu.Unlock()
 	fx.run()
 }
 
-func (e *Engine) handlePBALocked(m *mh.ProxyBindingAck, at time.Time) effects {
+func (e *Engine) handlePBALocked(m *mh.ProxyBindingAck, at time.Time, u usage, measured bool) effects {
 	id, hasID := mh.FirstOption[*mh.MobileNodeIdentifier](m.Options)
 	b := e.inflight[m.Sequence]
 	if b == nil && m.Status == mh.StatusSequenceOutOfWindow && hasID {
@@ -76,7 +77,7 @@ func (e *Engine) handlePBALocked(m *mh.ProxyBindingAck, at time.Time) effects {
 			// GRE answers (RFC 5845 6.2) handled in acceptLocked.
 			e.log.Info("PBA accepted with a note", "binding", b, "status", m.Status)
 		}
-		return e.acceptLocked(b, m, at)
+		return e.acceptLocked(b, m, at, u, measured)
 
 	case m.Status == mh.StatusSequenceOutOfWindow && !b.resynced:
 		// RFC 6275 11.7.1: continue from the LMA's sequence number and
@@ -153,10 +154,10 @@ func (e *Engine) rejectLocked(b *binding, status mh.Status) effects {
 	return fx
 }
 
-// acceptLocked applies an accepted PBA, read at at: the LMA's grant
-// becomes the binding, the data plane, and the client's RA and DHCP
-// lease.
-func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck, at time.Time) effects {
+// acceptLocked applies an accepted PBA, read at at with the process's
+// usage u (if measured): the LMA's grant becomes the binding, the data
+// plane, and the client's RA and DHCP lease.
+func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck, at time.Time, u usage, measured bool) effects {
 	now := e.clk.Now()
 	lifetime := m.Lifetime
 	if lifetime < MinLifetime {
@@ -245,7 +246,7 @@ func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck, at time.Time) e
 		}
 		return fx
 	}
-	rep := &serveReport{trace: b.trace}
+	rep := &serveReport{trace: b.trace, atPBA: u, hasUsage: measured}
 	rep.trace.pba = at
 	fx := e.serveFx(b, oldPrefixes, rep)
 	// Logged once the client is served, not under e.mu nor before the
@@ -267,21 +268,29 @@ func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck, at time.Time) e
 // serveFx: the data plane first, so that the client's first packets
 // flow, then the client is served (RFC 5213 6.9.1.2: the MAG emulates the
 // home link once the binding is accepted). rep, if not nil, is told what
-// each step did and took.
+// each step did and took; it is given for an initial registration only.
 //
 // The data plane is one Change of the client's objects in the order an
 // existing flow needs them (dataplane.go sortOps): the on-link routes
 // (downlink, RFC 5213 6.10.3) and the reverse-tunnel rules (uplink) in
 // one netlink request, then the anti-spoof sources (RFC 5213 6.10.5) in
-// one nftables transaction. Only then the DHCP lease and the RA: a client
-// that moved here (Handoff Indicator 3) still has its addresses and
-// needs neither to send (RFC 5213 6.9.1.2, 6.10.5), a new one waits for
-// them but its first packets follow them.
+// one nftables transaction. Then, for an initial registration, the
+// router is announced to the client at once, for IPv6 (an unsolicited
+// Neighbor Advertisement, RFC 4861 7.2.6) and IPv4 (the DHCP server's
+// unsolicited ARP reply when no DHCP exchange waits): a client that moved
+// here (Handoff Indicator 3) still has its addresses and needs no RA nor
+// DHCP to send (RFC 5213 6.9.1.2, 6.10.5), only its router's link-layer
+// address, which its kernel dropped while its link was down
+// (docs/handover.md 8.4, 9); a new client ignores both. Then the RA (RFC
+// 5213 6.7: promptly after the PBA) and, for a new client, the DHCP
+// answer it waits for. Announcements before the RA: each is one short
+// frame, and the RA is what a new client waits for anyway.
 func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix, rep *serveReport) effects {
 	side, mac, key := b.link.side, b.mac, b.key
 	prefixes := slices.Clone(b.prefixes)
 	ll, lifetime, lease4 := b.linkLocal, b.granted, b.hoa.IsValid()
 	probes := b.probes()
+	initial := rep != nil
 	return effects{
 		func() {
 			dp := e.syncClient(key)
@@ -293,6 +302,11 @@ func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix, rep *serveRepor
 			var start time.Time
 			if rep != nil {
 				start = e.clk.Now()
+			}
+			if initial && side.RA != nil && len(prefixes) > 0 {
+				if err := side.RA.AnnounceRouter(mac); err != nil {
+					e.log.Warn("router not announced to the client (neighbor advertisement)", "mac", mac, "err", err)
+				}
 			}
 			if side.DHCP != nil && lease4 {
 				side.DHCP.LeaseReady(mac)

@@ -254,6 +254,9 @@ func TestRefresh(t *testing.T) {
 	h.deliver(pba(ref, mh.StatusAccepted, time.Hour, grant()...))
 	if ev := h.rec.take(); !contains(ev, "ra serve 02:00:00:00:00:01 ll=invalid IP [2001:db8:100:1::/64] 1h0m0s") {
 		t.Errorf("refresh did not renew the RA lifetime: %v", ev)
+	} else if contains(ev, "ra announce") {
+		// The client has been here all along: its router entry is fine.
+		t.Errorf("a refresh announced the router again: %v", ev)
 	}
 
 	// The next refresh goes unanswered.

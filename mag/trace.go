@@ -64,6 +64,12 @@ func (r *dpReport) count(ops []dataplane.Op) {
 	}
 }
 
+// usage is a sample of the process's resource usage (processUsage).
+type usage struct {
+	cpu       time.Duration // user and system CPU time, all threads
+	preempted int64         // involuntary context switches
+}
+
 // serveReport collects what the served line reports; the effects of one
 // accepted PBA fill it in turn (they run in order, on one goroutine).
 type serveReport struct {
@@ -71,6 +77,10 @@ type serveReport struct {
 	dp     dpReport
 	dpDone time.Time // the client's data plane is in the kernel
 	access time.Duration
+	// atPBA is the process's usage when the PBA was read, hasUsage
+	// whether it was measured (Linux).
+	atPBA    usage
+	hasUsage bool
 }
 
 // attrs are the served line's timing attributes, in milliseconds with
@@ -93,6 +103,12 @@ func (r *serveReport) attrs(served time.Time) []any {
 		"access_ms", ms(r.access),
 		"pba_to_served_ms", ms(served.Sub(t.pba)),
 	)
+	if u, ok := processUsage(); ok && r.hasUsage {
+		// Of pba_to_served_ms, the CPU the MAG used (all its threads) and
+		// how often it was preempted: the rest it waited, on a loaded
+		// CPU for the CPU (docs/handover.md 9).
+		out = append(out, "cpu_ms", ms(u.cpu-r.atPBA.cpu), "preempted", u.preempted-r.atPBA.preempted)
+	}
 	if !t.seen.IsZero() {
 		out = append(out, "event_to_served_ms", ms(served.Sub(t.seen)))
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,10 @@ type orderRA struct{ o *orderRec }
 func (r orderRA) Serve(mac net.HardwareAddr, _ netip.Addr, _ []netip.Prefix, _ time.Duration) error {
 	r.o.add("ra serve " + mac.String())
 	r.o.h.clk.Advance(3 * time.Millisecond)
+	return nil
+}
+func (r orderRA) AnnounceRouter(mac net.HardwareAddr) error {
+	r.o.add("ra announce " + mac.String())
 	return nil
 }
 func (r orderRA) Withdraw(mac net.HardwareAddr) { r.o.add("ra withdraw " + mac.String()) }
@@ -117,6 +122,7 @@ func TestHandoffServeOrderAndTrace(t *testing.T) {
 		"add rule 900 from 2001:db8:100:1::/64 iif br-lan lookup 158",
 		"add filter source 02:00:00:00:00:01 10.20.0.5/32",
 		"add filter source 02:00:00:00:00:01 2001:db8:100:1::/64",
+		"ra announce 02:00:00:00:00:01",
 		"dhcp ready 02:00:00:00:00:01",
 		"ra serve 02:00:00:00:00:01",
 	}
@@ -139,6 +145,9 @@ func TestHandoffServeOrderAndTrace(t *testing.T) {
 		if !strings.Contains(served, f) {
 			t.Errorf("served line lacks %s:\n%s", f, served)
 		}
+	}
+	if runtime.GOOS == "linux" && (!strings.Contains(served, " cpu_ms=") || !strings.Contains(served, " preempted=")) {
+		t.Errorf("served line lacks the process's usage (cpu_ms, preempted):\n%s", served)
 	}
 	if changes != 2 {
 		t.Errorf("%d data plane changes, want 2 (routes and rules, then sources)", changes)
