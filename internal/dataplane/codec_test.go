@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/nftables"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nlenc"
+	"github.com/openpmip/pmip/internal/nft"
 )
 
 // Golden bytes for what we write to the kernel. Netlink attribute headers
@@ -368,7 +368,7 @@ func TestFilterElementsGolden(t *testing.T) {
 		t.Errorf("decoded %v %v", back, ok)
 	}
 	// Host bits in a /64 element are not a prefix: the table is stale.
-	bad := nftables.SetElement{Key: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1::1"))}
+	bad := nft.Element{Key: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1::1"))}
 	if back, ok := decodeSourceIn(setSrc6H, bad); ok {
 		t.Errorf("decoded %v from an element with host bits", back)
 	}
@@ -390,7 +390,7 @@ func TestFilterElementsGolden(t *testing.T) {
 		t.Errorf("a single address went to %q", name)
 	}
 	// A /64 as an interval in src6 is not where we put it: stale.
-	in6 := nftables.SetElement{Key: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1::")), KeyEnd: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1:0:ffff:ffff:ffff:ffff"))}
+	in6 := nft.Element{Key: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1::")), KeyEnd: cat([]byte{2, 0, 0, 0, 0, 1, 0, 0}, ip("2001:db8:1:0:ffff:ffff:ffff:ffff"))}
 	if back, ok := decodeSourceIn(setSrc6, in6); ok {
 		t.Errorf("decoded %v from a /64 in src6", back)
 	}
@@ -413,8 +413,8 @@ func TestFilterElementsGolden(t *testing.T) {
 	if want := []byte{192, 0, 2, 255, 10, 1, 0, 5, 6, 0, 0, 0, 1, 187, 0, 0}; !bytes.Equal(e.KeyEnd, want) {
 		t.Errorf("flow key end %x, want %x", e.KeyEnd, want)
 	}
-	if !bytes.Equal(e.Val, u32h(0x11)) {
-		t.Errorf("mark %x, want host order", e.Val)
+	if !bytes.Equal(e.Data, u32h(0x11)) {
+		t.Errorf("mark %x, want host order", e.Data)
 	}
 	if back, ok := decodeFlow(e, false); !ok || back != fl {
 		t.Errorf("decoded %v %v, want %v", back, ok, fl)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/nftables"
+	"github.com/openpmip/pmip/internal/nft"
 )
 
 func TestGRESourceElementsGolden(t *testing.T) {
@@ -14,26 +14,26 @@ func TestGRESourceElementsGolden(t *testing.T) {
 	for _, tc := range []struct {
 		src  GRESource
 		set  string
-		want nftables.SetElement
+		want nft.Element
 	}{
-		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 100, Prefix: pfx("2001:db8:1::/64")}, setGSrc66H, nftables.SetElement{
+		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 100, Prefix: pfx("2001:db8:1::/64")}, setGSrc66H, nft.Element{
 			Key: cat(ip("2001:db8:ff::2"), key(100), ip("2001:db8:1::")),
 		}},
-		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 100, Prefix: pfx("2001:db8:1::/60")}, setGSrc66, nftables.SetElement{
+		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 100, Prefix: pfx("2001:db8:1::/60")}, setGSrc66, nft.Element{
 			Key:    cat(ip("2001:db8:ff::2"), key(100), ip("2001:db8:1::")),
 			KeyEnd: cat(ip("2001:db8:ff::2"), key(100), ip("2001:db8:1:f:ffff:ffff:ffff:ffff")),
 		}},
-		{GRESource{Peer: addr("192.0.2.2"), Key: 9, Prefix: pfx("2001:db8:2::/64")}, setGSrc46H, nftables.SetElement{
+		{GRESource{Peer: addr("192.0.2.2"), Key: 9, Prefix: pfx("2001:db8:2::/64")}, setGSrc46H, nft.Element{
 			Key: cat(ip("192.0.2.2"), key(9), ip("2001:db8:2::")),
 		}},
-		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 7, Prefix: pfx("10.1.0.5/32")}, setGSrc64, nftables.SetElement{
+		{GRESource{Peer: addr("2001:db8:ff::2"), Key: 7, Prefix: pfx("10.1.0.5/32")}, setGSrc64, nft.Element{
 			Key: cat(ip("2001:db8:ff::2"), key(7), ip("10.1.0.5")),
 		}},
-		{GRESource{Peer: addr("192.0.2.2"), Key: 9, Prefix: pfx("2001:db8:2::/56")}, setGSrc46, nftables.SetElement{
+		{GRESource{Peer: addr("192.0.2.2"), Key: 9, Prefix: pfx("2001:db8:2::/56")}, setGSrc46, nft.Element{
 			Key:    cat(ip("192.0.2.2"), key(9), ip("2001:db8:2::")),
 			KeyEnd: cat(ip("192.0.2.2"), key(9), ip("2001:db8:2:ff:ffff:ffff:ffff:ffff")),
 		}},
-		{GRESource{Peer: addr("192.0.2.2"), Key: 1, Prefix: pfx("10.1.0.7/32")}, setGSrc44, nftables.SetElement{
+		{GRESource{Peer: addr("192.0.2.2"), Key: 1, Prefix: pfx("10.1.0.7/32")}, setGSrc44, nft.Element{
 			Key: cat(ip("192.0.2.2"), key(1), ip("10.1.0.7")),
 		}},
 	} {
@@ -55,7 +55,7 @@ func TestGRESourceElementsGolden(t *testing.T) {
 			t.Errorf("peer %s: %s %v %v", p, set, back, ok)
 		}
 	}
-	if s, ok := decodeGRESource(setGSrc66, nftables.SetElement{Key: cat(ip("2001:db8:ff::2"), key(1), ip("2001:db8::")),
+	if s, ok := decodeGRESource(setGSrc66, nft.Element{Key: cat(ip("2001:db8:ff::2"), key(1), ip("2001:db8::")),
 		KeyEnd: cat(ip("2001:db8:ff::3"), key(1), ip("2001:db8::"))}); ok {
 		t.Errorf("a range across peers decoded as %v", s)
 	}
@@ -108,7 +108,7 @@ func FuzzDecodeGREElements(f *testing.F) {
 		f.Add(e.Key, e.KeyEnd)
 	}
 	f.Fuzz(func(t *testing.T, key, keyEnd []byte) {
-		e := nftables.SetElement{Key: key, KeyEnd: keyEnd}
+		e := nft.Element{Key: key, KeyEnd: keyEnd}
 		for _, set := range []string{setGSrc66H, setGSrc66, setGSrc64, setGSrc46H, setGSrc46, setGSrc44} {
 			s, ok := decodeGRESource(set, e)
 			if !ok {

@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
-	"github.com/google/nftables/expr"
+	"github.com/openpmip/pmip/internal/nft"
 )
 
 // The LMA's check of keyed GRE before decapsulation (see [GRESource]):
@@ -62,47 +60,47 @@ const (
 
 var greSetNames = []string{setGREPeer6, setGREPeer4, setGSrc66H, setGSrc66, setGSrc64, setGSrc46H, setGSrc46, setGSrc44}
 
-func greSets(t *nftables.Table) map[string]*nftables.Set {
-	c := func(outer, inner nftables.SetDatatype) nftables.SetDatatype {
-		return nftables.MustConcatSetType(outer, nftables.TypeInteger, inner)
+func greSets(t string) map[string]*nft.Set {
+	set := func(name string, flags uint32, key ...nft.Datatype) *nft.Set {
+		return &nft.Set{Family: nft.FamilyINet, Table: t, Name: name, Flags: flags, Key: key}
 	}
-	v6, v4 := nftables.TypeIP6Addr, nftables.TypeIPAddr
-	return map[string]*nftables.Set{
-		setGREPeer6: {Table: t, Name: setGREPeer6, KeyType: v6},
-		setGREPeer4: {Table: t, Name: setGREPeer4, KeyType: v4},
-		setGSrc66H:  {Table: t, Name: setGSrc66H, KeyType: c(v6, v6), Concatenation: true},
-		setGSrc66:   {Table: t, Name: setGSrc66, KeyType: c(v6, v6), Interval: true, Concatenation: true},
-		setGSrc46H:  {Table: t, Name: setGSrc46H, KeyType: c(v4, v6), Concatenation: true},
-		setGSrc64:   {Table: t, Name: setGSrc64, KeyType: c(v6, v4), Concatenation: true},
-		setGSrc46:   {Table: t, Name: setGSrc46, KeyType: c(v4, v6), Interval: true, Concatenation: true},
-		setGSrc44:   {Table: t, Name: setGSrc44, KeyType: c(v4, v4), Concatenation: true},
+	v6, v4, key := nft.TypeIP6Addr, nft.TypeIPAddr, nft.TypeInteger
+	return map[string]*nft.Set{
+		setGREPeer6: set(setGREPeer6, 0, v6),
+		setGREPeer4: set(setGREPeer4, 0, v4),
+		setGSrc66H:  set(setGSrc66H, 0, v6, key, v6),
+		setGSrc66:   set(setGSrc66, nft.SetInterval, v6, key, v6),
+		setGSrc46H:  set(setGSrc46H, 0, v4, key, v6),
+		setGSrc64:   set(setGSrc64, 0, v6, key, v4),
+		setGSrc46:   set(setGSrc46, nft.SetInterval, v4, key, v6),
+		setGSrc44:   set(setGSrc44, 0, v4, key, v4),
 	}
 }
 
 // greSpoofRules: RFC 5213 5.6.2 and RFC 5845 3, a keyed GRE packet from a
 // MAG carries the uplink key of a session of that MAG and, inside, a home
 // address of that session.
-func greSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
-	th := func(off, n, reg uint32) *expr.Payload {
-		return &expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: n, DestRegister: reg}
+func greSpoofRules(sets map[string]*nft.Set) [][]nft.Expr {
+	th := func(off, n, reg uint32) *nft.Payload {
+		return &nft.Payload{Base: nft.BaseTransport, Offset: off, Len: n, Reg: reg}
 	}
-	outer := func(fam byte) *expr.Payload {
+	outer := func(fam byte) *nft.Payload {
 		if fam == nfIPv6 {
-			return &expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg1}
+			return &nft.Payload{Base: nft.BaseNetwork, Offset: 8, Len: 16, Reg: reg1}
 		}
-		return &expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg1}
+		return &nft.Payload{Base: nft.BaseNetwork, Offset: 12, Len: 4, Reg: reg1}
 	}
-	peer := func(fam byte, set string) []expr.Any {
+	peer := func(fam byte, set string) []nft.Expr {
 		return append(isFamily(fam),
 			outer(fam),
-			&expr.Lookup{SourceRegister: reg1, SetName: set, SetID: sets[set].ID, Invert: true},
+			&nft.Lookup{Src: reg1, Set: set, SetID: sets[set].ID, Invert: true},
 			verdict(ret))
 	}
-	proto := func(p uint16) []expr.Any {
-		return []expr.Any{th(2, 2, reg1), &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(p)}}
+	proto := func(p uint16) []nft.Expr {
+		return []nft.Expr{th(2, 2, reg1), &nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: binary.BigEndian.AppendUint16(nil, p)}}
 	}
 	// check looks (outer source . key . inner source) up in set.
-	check := func(fam byte, inner uint16, set string, hashed bool) []expr.Any {
+	check := func(fam byte, inner uint16, set string, hashed bool) []nft.Expr {
 		words := uint32(4) // outer address, in 4-byte registers
 		if fam == nfIPv4 {
 			words = 1
@@ -117,26 +115,26 @@ func greSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 		} else {
 			r = append(r, th(20, 4, reg32n+words+1))
 		}
-		return append(r, &expr.Lookup{SourceRegister: reg1, SetName: set, SetID: sets[set].ID}, verdict(ret))
+		return append(r, &nft.Lookup{Src: reg1, Set: set, SetID: sets[set].ID}, verdict(ret))
 	}
-	return [][]expr.Any{
+	return [][]nft.Expr{
 		{
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{ipprotoGRE}},
+			&nft.Meta{Key: nft.MetaL4Proto, Reg: reg1},
+			&nft.Cmp{Op: nft.CmpNeq, Reg: reg1, Data: []byte{ipprotoGRE}},
 			verdict(ret),
 		},
 		peer(nfIPv6, setGREPeer6),
 		peer(nfIPv4, setGREPeer4),
 		{
 			th(0, 2, reg1),
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(greFlagK)},
-			&expr.Counter{},
-			verdict(expr.VerdictDrop),
+			&nft.Cmp{Op: nft.CmpNeq, Reg: reg1, Data: binary.BigEndian.AppendUint16(nil, greFlagK)},
+			&nft.Counter{},
+			verdict(nft.VerdictDrop),
 		},
 		append(proto(ethIPv6),
 			th(16, 2, reg1),
-			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+			&nft.Bitwise{Src: reg1, Dst: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
+			&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: []byte{0xfe, 0x80}},
 			verdict(ret)),
 		check(nfIPv6, ethIPv6, setGSrc66H, true),
 		check(nfIPv6, ethIPv6, setGSrc66, false),
@@ -144,24 +142,24 @@ func greSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 		check(nfIPv4, ethIPv6, setGSrc46H, true),
 		check(nfIPv4, ethIPv6, setGSrc46, false),
 		check(nfIPv4, ethIPv4, setGSrc44, false),
-		{th(0, 1, reg1), &expr.Counter{}, verdict(expr.VerdictDrop)},
+		{th(0, 1, reg1), &nft.Counter{}, verdict(nft.VerdictDrop)},
 	}
 }
 
-func encodeGREPeer(p GREPeer) (string, nftables.SetElement) {
+func encodeGREPeer(p GREPeer) (string, nft.Element) {
 	a := netip.Addr(p)
 	if a.Is4() {
-		return setGREPeer4, nftables.SetElement{Key: a.AsSlice()}
+		return setGREPeer4, nft.Element{Key: a.AsSlice()}
 	}
-	return setGREPeer6, nftables.SetElement{Key: a.AsSlice()}
+	return setGREPeer6, nft.Element{Key: a.AsSlice()}
 }
 
-func decodeGREPeer(e nftables.SetElement) (netip.Addr, bool) {
+func decodeGREPeer(e nft.Element) (netip.Addr, bool) {
 	a, ok := netip.AddrFromSlice(e.Key)
 	return a, ok && (len(e.Key) == 4 || len(e.Key) == 16)
 }
 
-func encodeGRESource(s GRESource) (string, nftables.SetElement) {
+func encodeGRESource(s GRESource) (string, nft.Element) {
 	key := binary.BigEndian.AppendUint32(s.Peer.AsSlice(), s.Key)
 	n := len(key)
 	inner := s.Prefix.Addr()
@@ -180,14 +178,14 @@ func encodeGRESource(s GRESource) (string, nftables.SetElement) {
 	default:
 		set = setGSrc44
 	}
-	e := nftables.SetElement{Key: append(key, inner.AsSlice()...)}
+	e := nft.Element{Key: append(key, inner.AsSlice()...)}
 	if inner.Is6() && !hashable(s.Prefix) {
 		e.KeyEnd = append(key[:n:n], lastAddr(s.Prefix).AsSlice()...)
 	}
 	return set, e
 }
 
-func decodeGRESource(set string, e nftables.SetElement) (GRESource, bool) {
+func decodeGRESource(set string, e nft.Element) (GRESource, bool) {
 	outer := 16
 	if set == setGSrc46 || set == setGSrc44 || set == setGSrc46H {
 		outer = 4
@@ -221,9 +219,9 @@ func decodeGRESource(set string, e nftables.SetElement) (GRESource, bool) {
 }
 
 // dumpGRE reads the GRE sets into f; false means a layout we do not know.
-func (n *nftKernel) dumpGRE(f *Filter, have map[string]*nftables.Set) (bool, error) {
+func (n *nftKernel) dumpGRE(f *Filter) (bool, error) {
 	for _, name := range []string{setGREPeer6, setGREPeer4} {
-		es, err := n.conn.GetSetElements(have[name])
+		es, err := n.conn.Elements(nft.FamilyINet, n.table, name)
 		if err != nil {
 			return false, err
 		}
@@ -236,7 +234,7 @@ func (n *nftKernel) dumpGRE(f *Filter, have map[string]*nftables.Set) (bool, err
 		}
 	}
 	for _, name := range []string{setGSrc66H, setGSrc66, setGSrc64, setGSrc46H, setGSrc46, setGSrc44} {
-		es, err := n.conn.GetSetElements(have[name])
+		es, err := n.conn.Elements(nft.FamilyINet, n.table, name)
 		if err != nil {
 			return false, err
 		}
@@ -249,16 +247,4 @@ func (n *nftKernel) dumpGRE(f *Filter, have map[string]*nftables.Set) (bool, err
 		}
 	}
 	return true, nil
-}
-
-// greChain adds the chain with its rules (inside table0's transaction).
-func (n *nftKernel) greChain(sets map[string]*nftables.Set) {
-	policy := nftables.ChainPolicyAccept
-	c := n.conn.AddChain(&nftables.Chain{
-		Name: chainGRE, Table: n.table, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &policy,
-	})
-	for _, r := range greSpoofRules(sets) {
-		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: c, Exprs: r})
-	}
 }

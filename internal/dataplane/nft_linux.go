@@ -7,9 +7,7 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
-	"github.com/google/nftables/expr"
+	"github.com/openpmip/pmip/internal/nft"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,45 +71,63 @@ const (
 	arphrdEther = 1
 )
 
+// The key types of the MAG's sets: each field of a concatenation takes
+// whole 4-byte registers (nft.Set.KeyLen).
 var (
-	typeSrc6   = nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIP6Addr)
-	typeSrc4   = nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIPAddr)
-	typeFlows6 = nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService)
-	typeFlows4 = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	typeSrc6   = []nft.Datatype{nft.TypeEtherAddr, nft.TypeIP6Addr}
+	typeSrc4   = []nft.Datatype{nft.TypeEtherAddr, nft.TypeIPAddr}
+	typeFlows6 = []nft.Datatype{nft.TypeIP6Addr, nft.TypeIP6Addr, nft.TypeInetProto, nft.TypeInetService}
+	typeFlows4 = []nft.Datatype{nft.TypeIPAddr, nft.TypeIPAddr, nft.TypeInetProto, nft.TypeInetService}
 )
 
+// setOrder is the order table0 creates the sets in; a set's ID (which
+// the rules of the same transaction name it by) is its place here.
+var setOrder = append([]string{setAccess, setSrc6H, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6H, setTSrc6, setTSrc4}, greSetNames...)
+
 type nftKernel struct {
-	conn  *nftables.Conn
-	table *nftables.Table
+	conn  *nft.Conn
+	table string
 }
 
 func openNFT(name string) (*nftKernel, error) {
-	// A lasting connection is bound to the namespace of the thread that
-	// makes it, like our rtnetlink socket.
-	c, err := nftables.New(nftables.AsLasting())
+	// Bound to the namespace of the thread that makes it, like our
+	// rtnetlink socket.
+	c, err := nft.Dial()
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: nftables: %w", err)
 	}
-	return &nftKernel{conn: c, table: &nftables.Table{Name: name, Family: nftables.TableFamilyINet}}, nil
+	return &nftKernel{conn: c, table: name}, nil
 }
 
-func (n *nftKernel) close() error { return n.conn.CloseLasting() }
+func (n *nftKernel) close() error { return n.conn.Close() }
 
-func (n *nftKernel) sets() map[string]*nftables.Set {
+// sets describes every set of the table, by name.
+func (n *nftKernel) sets() map[string]*nft.Set {
 	t := n.table
-	m := map[string]*nftables.Set{
-		setAccess: {Table: t, Name: setAccess, KeyType: nftables.TypeIFName},
-		setSrc6H:  {Table: t, Name: setSrc6H, KeyType: typeSrc6, Concatenation: true},
-		setSrc6:   {Table: t, Name: setSrc6, KeyType: typeSrc6, Interval: true, Concatenation: true},
-		setSrc4:   {Table: t, Name: setSrc4, KeyType: typeSrc4, Concatenation: true},
-		mapFlows6: {Table: t, Name: mapFlows6, KeyType: typeFlows6, DataType: nftables.TypeMark, IsMap: true, Interval: true, Concatenation: true},
-		mapFlows4: {Table: t, Name: mapFlows4, KeyType: typeFlows4, DataType: nftables.TypeMark, IsMap: true, Interval: true, Concatenation: true},
+	set := func(name string, flags uint32, key ...nft.Datatype) *nft.Set {
+		return &nft.Set{Family: nft.FamilyINet, Table: t, Name: name, Flags: flags, Key: key}
 	}
-	for name, set := range tunnelSets(t) {
-		m[name] = set
+	flows := func(name string, key []nft.Datatype) *nft.Set {
+		s := set(name, nft.SetMap|nft.SetInterval, key...)
+		s.Data = nft.TypeMark
+		return s
 	}
-	for name, set := range greSets(t) {
-		m[name] = set
+	m := map[string]*nft.Set{
+		setAccess: set(setAccess, 0, nft.TypeIfName),
+		setSrc6H:  set(setSrc6H, 0, typeSrc6...),
+		setSrc6:   set(setSrc6, nft.SetInterval, typeSrc6...),
+		setSrc4:   set(setSrc4, 0, typeSrc4...),
+		mapFlows6: flows(mapFlows6, typeFlows6),
+		mapFlows4: flows(mapFlows4, typeFlows4),
+	}
+	for name, s := range tunnelSets(t) {
+		m[name] = s
+	}
+	for name, s := range greSets(t) {
+		m[name] = s
+	}
+	for i, name := range setOrder {
+		m[name].ID = uint32(i + 1)
 	}
 	return m
 }
@@ -119,24 +135,24 @@ func (n *nftKernel) sets() map[string]*nftables.Set {
 // dump returns the filter the table holds, nil without a table, and a
 // stale filter for a table of another layout.
 func (n *nftKernel) dump() (*Filter, error) {
-	tables, err := n.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	tables, err := n.conn.Tables(nft.FamilyINet)
 	if err != nil {
 		return nil, err
 	}
 	found := false
 	for _, t := range tables {
-		found = found || t.Name == n.table.Name
+		found = found || t.Name == n.table
 	}
 	if !found {
 		return nil, nil
 	}
-	chains, err := n.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	chains, err := n.conn.Chains(nft.FamilyINet)
 	if err != nil {
 		return nil, err
 	}
 	want := map[string]bool{chainSpoof: false, chainFlows: false, chainDHCP: false, chainTSpoof: false, chainGRE: false}
 	for _, c := range chains {
-		if c.Table.Name != n.table.Name {
+		if c.Table != n.table {
 			continue
 		}
 		if _, ok := want[c.Name]; !ok {
@@ -144,17 +160,18 @@ func (n *nftKernel) dump() (*Filter, error) {
 		}
 		want[c.Name] = true
 	}
-	sets, err := n.conn.GetSets(n.table)
+	sets, err := n.conn.Sets(nft.FamilyINet, n.table)
 	if err != nil {
 		return nil, err
 	}
-	have := map[string]*nftables.Set{}
+	have := map[string]nft.SetInfo{}
 	for _, s := range sets {
 		have[s.Name] = s
 	}
+	const layout = nft.SetInterval | nft.SetMap
 	for name, s := range n.sets() {
-		h := have[name]
-		if h == nil || h.KeyType.Bytes != s.KeyType.Bytes || h.Interval != s.Interval || h.IsMap != s.IsMap {
+		h, ok := have[name]
+		if !ok || h.KeyLen != s.KeyLen() || h.Flags&layout != s.Flags&layout {
 			return &Filter{stale: true}, nil
 		}
 	}
@@ -165,8 +182,8 @@ func (n *nftKernel) dump() (*Filter, error) {
 	}
 
 	f := &Filter{}
-	elems := func(name string) ([]nftables.SetElement, error) {
-		return n.conn.GetSetElements(have[name])
+	elems := func(name string) ([]nft.Element, error) {
+		return n.conn.Elements(nft.FamilyINet, n.table, name)
 	}
 	es, err := elems(setAccess)
 	if err != nil {
@@ -207,7 +224,7 @@ func (n *nftKernel) dump() (*Filter, error) {
 			f.TunnelSources = append(f.TunnelSources, s)
 		}
 	}
-	if ok, err := n.dumpGRE(f, have); err != nil {
+	if ok, err := n.dumpGRE(f); err != nil {
 		return nil, err
 	} else if !ok {
 		return &Filter{stale: true}, nil
@@ -236,7 +253,7 @@ func (n *nftKernel) apply(op Op) error {
 	case AccessIface:
 		key := make([]byte, ifNameSize)
 		copy(key, o)
-		err = n.element(op.Action, setAccess, nftables.SetElement{Key: key})
+		err = n.element(op.Action, setAccess, nft.Element{Key: key})
 	case Source:
 		name, e := encodeSource(o)
 		err = n.element(op.Action, name, e)
@@ -244,7 +261,7 @@ func (n *nftKernel) apply(op Op) error {
 		name, e := encodeFlow(o)
 		err = n.element(op.Action, name, e)
 	case TunnelIface:
-		err = n.element(op.Action, setTunnels, nftables.SetElement{Key: ifNameKey(string(o))})
+		err = n.element(op.Action, setTunnels, nft.Element{Key: ifNameKey(string(o))})
 	case TunnelSource:
 		name, e := encodeTunnelSource(o)
 		err = n.element(op.Action, name, e)
@@ -260,13 +277,13 @@ func (n *nftKernel) apply(op Op) error {
 	return err
 }
 
-// elements queues every element operation of ops (TunnelSource and
-// GRESource only) and sends them as one transaction.
+// elements sends the element operations of ops (Source, TunnelSource
+// and GRESource only) as one transaction: all are applied or none.
 func (n *nftKernel) elements(ops []Op) error {
-	sets := n.sets()
+	msgs := make([]nft.Msg, 0, len(ops))
 	for _, op := range ops {
 		var name string
-		var e nftables.SetElement
+		var e nft.Element
 		switch o := op.Obj.(type) {
 		case Source:
 			name, e = encodeSource(o)
@@ -277,162 +294,132 @@ func (n *nftKernel) elements(ops []Op) error {
 		default:
 			return fmt.Errorf("not a batched set element: %T", op.Obj)
 		}
-		var err error
-		if op.Action == Del {
-			err = n.conn.SetDeleteElements(sets[name], []nftables.SetElement{e})
-		} else {
-			err = n.conn.SetAddElements(sets[name], []nftables.SetElement{e})
-		}
-		if err != nil {
-			// Send what was queued; the caller then applies each on
-			// its own, which repeats nothing harmful (adds and
-			// deletes of elements are idempotent in Apply).
-			_ = n.conn.Flush()
-			return err
-		}
+		msgs = append(msgs, n.elementMsg(op.Action, name, e))
 	}
-	return n.conn.Flush()
+	return n.conn.Do(msgs...)
 }
 
-func (n *nftKernel) element(a Action, set string, e nftables.SetElement) error {
-	s := n.sets()[set]
+func (n *nftKernel) elementMsg(a Action, set string, e nft.Element) nft.Msg {
 	if a == Del {
-		if err := n.conn.SetDeleteElements(s, []nftables.SetElement{e}); err != nil {
-			return err
-		}
-		err := n.conn.Flush()
-		if errors.Is(err, unix.ENOENT) {
-			return nil // gone already
-		}
-		return err
+		return &nft.DelSetElem{Family: nft.FamilyINet, Table: n.table, Set: set, Elems: []nft.Element{e}}
 	}
-	if err := n.conn.SetAddElements(s, []nftables.SetElement{e}); err != nil {
-		return err
+	return &nft.NewSetElem{Family: nft.FamilyINet, Table: n.table, Set: set, Elems: []nft.Element{e}}
+}
+
+func (n *nftKernel) element(a Action, set string, e nft.Element) error {
+	err := n.conn.Do(n.elementMsg(a, set, e))
+	if a == Del && errors.Is(err, unix.ENOENT) {
+		return nil // gone already
 	}
-	return n.conn.Flush()
+	return err
 }
 
 // table0 creates the table with its sets, chains and rules in one
 // transaction (replacing a table of ours of another layout), or deletes
 // it with everything in it.
 func (n *nftKernel) table0(a Action) error {
-	tables, err := n.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	tables, err := n.conn.Tables(nft.FamilyINet)
 	if err != nil {
 		return err
 	}
+	var msgs []nft.Msg
 	for _, t := range tables {
-		if t.Name == n.table.Name {
-			n.conn.DelTable(n.table)
+		if t.Name == n.table {
+			msgs = append(msgs, &nft.DelTable{Family: nft.FamilyINet, Name: n.table})
 		}
 	}
 	if a == Del {
-		return n.conn.Flush()
+		return n.conn.Do(msgs...)
 	}
-	n.conn.AddTable(n.table)
+	msgs = append(msgs, &nft.NewTable{Family: nft.FamilyINet, Name: n.table})
 	sets := n.sets()
-	for _, name := range append([]string{setAccess, setSrc6H, setSrc6, setSrc4, mapFlows6, mapFlows4, setTunnels, setTSrc6H, setTSrc6, setTSrc4}, greSetNames...) {
-		if err := n.conn.AddSet(sets[name], nil); err != nil {
-			return err
+	for _, name := range setOrder {
+		msgs = append(msgs, &nft.NewSet{Set: *sets[name]})
+	}
+	chain := func(name string, hook uint32, prio int32, rules ...[]nft.Expr) {
+		msgs = append(msgs, &nft.NewChain{
+			Family: nft.FamilyINet, Table: n.table, Name: name, Type: "filter",
+			Hook: hook, Priority: prio, Policy: nft.VerdictAccept,
+		})
+		for _, r := range rules {
+			msgs = append(msgs, &nft.NewRule{Family: nft.FamilyINet, Table: n.table, Chain: name, Exprs: r})
 		}
 	}
-	policy := nftables.ChainPolicyAccept
-	spoof := n.conn.AddChain(&nftables.Chain{
-		Name: chainSpoof, Table: n.table, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &policy,
-	})
-	for _, r := range antispoofRules(sets) {
-		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: spoof, Exprs: r})
-	}
-	tspoof := n.conn.AddChain(&nftables.Chain{
-		Name: chainTSpoof, Table: n.table, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &policy,
-	})
-	for _, r := range tunnelSpoofRules(sets) {
-		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: tspoof, Exprs: r})
-	}
-	n.greChain(sets)
-	flows := n.conn.AddChain(&nftables.Chain{
-		Name: chainFlows, Table: n.table, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle, Policy: &policy,
-	})
-	for _, r := range flowRules(sets) {
-		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: flows, Exprs: r})
-	}
-	dhcp := n.conn.AddChain(&nftables.Chain{
-		Name: chainDHCP, Table: n.table, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policy,
-	})
-	n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: dhcp, Exprs: dhcpRule(sets)})
-	return n.conn.Flush()
+	chain(chainSpoof, nft.HookPrerouting, nft.PriorityRaw, antispoofRules(sets)...)
+	chain(chainTSpoof, nft.HookPrerouting, nft.PriorityRaw, tunnelSpoofRules(sets)...)
+	chain(chainGRE, nft.HookPrerouting, nft.PriorityRaw, greSpoofRules(sets)...)
+	chain(chainFlows, nft.HookPrerouting, nft.PriorityMangle, flowRules(sets)...)
+	chain(chainDHCP, nft.HookForward, nft.PriorityFilter, dhcpRule(sets))
+	return n.conn.Do(msgs...)
 }
 
 const (
 	reg1   = 1 // NFT_REG_1: 16 bytes, the same memory as NFT_REG32_00..03
 	reg32n = 8 // NFT_REG32_00; concatenation field k starts at reg32n+offset/4
-	ret    = expr.VerdictReturn
+	ret    = nft.VerdictReturn
 	nfIPv4 = unix.NFPROTO_IPV4
 	nfIPv6 = unix.NFPROTO_IPV6
 )
 
-func isFamily(f byte) []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{f}},
+func isFamily(f byte) []nft.Expr {
+	return []nft.Expr{
+		&nft.Meta{Key: nft.MetaNFProto, Reg: reg1},
+		&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: []byte{f}},
 	}
 }
 
-func verdict(k expr.VerdictKind) *expr.Verdict { return &expr.Verdict{Kind: k} }
+func verdict(code int32) *nft.Verdict { return &nft.Verdict{Code: code} }
 
 // antispoofRules: RFC 5213 6.10.5 and RFC 5844 3.2, a packet from an
 // access link is tunnelled only when its source is the sending client's
 // own prefix or IPv4 home address. Link-local and unspecified sources
 // (RS, DAD NS, DHCPDISCOVER) stay on the link: the kernel never forwards
 // them, and the MAG must hear them to detect attachments.
-func antispoofRules(sets map[string]*nftables.Set) [][]expr.Any {
-	ether := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint16(arphrdEther)},
-		&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6, DestRegister: reg1},
+func antispoofRules(sets map[string]*nft.Set) [][]nft.Expr {
+	ether := []nft.Expr{
+		&nft.Meta{Key: nft.MetaIIFType, Reg: reg1},
+		&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: binary.NativeEndian.AppendUint16(nil, arphrdEther)},
+		&nft.Payload{Base: nft.BaseLL, Offset: 6, Len: 6, Reg: reg1},
 	}
-	lookup := func(set string) expr.Any {
-		return &expr.Lookup{SourceRegister: reg1, SetName: set, SetID: sets[set].ID}
+	lookup := func(set string) nft.Expr {
+		return &nft.Lookup{Src: reg1, Set: set, SetID: sets[set].ID}
 	}
-	return [][]expr.Any{
+	return [][]nft.Expr{
 		{
-			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1},
-			&expr.Lookup{SourceRegister: reg1, SetName: setAccess, SetID: sets[setAccess].ID, Invert: true},
+			&nft.Meta{Key: nft.MetaIIFName, Reg: reg1},
+			&nft.Lookup{Src: reg1, Set: setAccess, SetID: sets[setAccess].ID, Invert: true},
 			verdict(ret),
 		},
 		append(isFamily(nfIPv6),
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2, DestRegister: reg1},
-			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 8, Len: 2, Reg: reg1},
+			&nft.Bitwise{Src: reg1, Dst: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
+			&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: []byte{0xfe, 0x80}},
 			verdict(ret)),
 		append(isFamily(nfIPv6),
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 16)},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 8, Len: 16, Reg: reg1},
+			&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: make([]byte, 16)},
 			verdict(ret)),
 		// RFC 5213 6.10.5: the source within the client's own prefix.
 		// A /64 prefix: the source's first 64 bits in the hash set,
 		// checked first as it holds nearly every client.
 		append(append(isFamily(nfIPv6), ether...),
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg32n + 2},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 8, Len: 16, Reg: reg32n + 2},
 			mask64(reg32n+2),
 			lookup(setSrc6H),
 			verdict(ret)),
 		append(append(isFamily(nfIPv6), ether...),
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: reg32n + 2},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 8, Len: 16, Reg: reg32n + 2},
 			lookup(setSrc6),
 			verdict(ret)),
 		append(isFamily(nfIPv4),
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: make([]byte, 4)},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 12, Len: 4, Reg: reg1},
+			&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: make([]byte, 4)},
 			verdict(ret)),
 		append(append(isFamily(nfIPv4), ether...),
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg32n + 2},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 12, Len: 4, Reg: reg32n + 2},
 			lookup(setSrc4),
 			verdict(ret)),
-		{&expr.Counter{}, verdict(expr.VerdictDrop)},
+		{&nft.Counter{}, verdict(nft.VerdictDrop)},
 	}
 }
 
@@ -442,35 +429,35 @@ func antispoofRules(sets map[string]*nftables.Set) [][]expr.Any {
 // DHCPREQUEST (RENEWING, RFC 2131 4.4.5) to its default router comes from
 // its home address, so the reverse-tunnel rule (RFC 5213 6.10.3) would
 // also send a copy to the LMA.
-func dhcpRule(sets map[string]*nftables.Set) []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1},
-		&expr.Lookup{SourceRegister: reg1, SetName: setAccess, SetID: sets[setAccess].ID},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{unix.IPPROTO_UDP}},
-		&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(67)},
-		&expr.Counter{},
-		verdict(expr.VerdictDrop),
+func dhcpRule(sets map[string]*nft.Set) []nft.Expr {
+	return []nft.Expr{
+		&nft.Meta{Key: nft.MetaIIFName, Reg: reg1},
+		&nft.Lookup{Src: reg1, Set: setAccess, SetID: sets[setAccess].ID},
+		&nft.Meta{Key: nft.MetaL4Proto, Reg: reg1},
+		&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: []byte{unix.IPPROTO_UDP}},
+		&nft.Payload{Base: nft.BaseTransport, Offset: 2, Len: 2, Reg: reg1},
+		&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: binary.BigEndian.AppendUint16(nil, 67)},
+		&nft.Counter{},
+		verdict(nft.VerdictDrop),
 	}
 }
 
 // flowRules set the packet mark from the flow maps (RFC 7864 flow
 // mobility: the mark selects the routing table of the flow's tunnel). A
 // packet no selector matches keeps its mark.
-func flowRules(sets map[string]*nftables.Set) [][]expr.Any {
-	rule := func(fam byte, addrOff, addrLen uint32, m string) []expr.Any {
+func flowRules(sets map[string]*nft.Set) [][]nft.Expr {
+	rule := func(fam byte, addrOff, addrLen uint32, m string) []nft.Expr {
 		words := addrLen / 4
 		return append(isFamily(fam),
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: addrOff, Len: addrLen, DestRegister: reg1},
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: addrOff + addrLen, Len: addrLen, DestRegister: reg32n + words},
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32n + 2*words},
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: reg32n + 2*words + 1},
-			&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m, SetID: sets[m].ID},
-			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg1},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: addrOff, Len: addrLen, Reg: reg1},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: addrOff + addrLen, Len: addrLen, Reg: reg32n + words},
+			&nft.Meta{Key: nft.MetaL4Proto, Reg: reg32n + 2*words},
+			&nft.Payload{Base: nft.BaseTransport, Offset: 2, Len: 2, Reg: reg32n + 2*words + 1},
+			&nft.Lookup{Src: reg1, Dst: reg1, HasDst: true, Set: m, SetID: sets[m].ID},
+			&nft.Meta{Key: nft.MetaMark, Reg: reg1, Set: true},
 		)
 	}
-	return [][]expr.Any{
+	return [][]nft.Expr{
 		rule(nfIPv6, 8, 16, mapFlows6),
 		rule(nfIPv4, 12, 4, mapFlows4),
 	}
@@ -478,25 +465,25 @@ func flowRules(sets map[string]*nftables.Set) [][]expr.Any {
 
 // Set element layouts: each field of a concatenation padded to 4 bytes.
 
-func encodeSource(s Source) (string, nftables.SetElement) {
+func encodeSource(s Source) (string, nft.Element) {
 	key := make([]byte, 8, 24)
 	copy(key, s.MAC)
 	a := s.Prefix.Addr()
 	if a.Is4() {
-		return setSrc4, nftables.SetElement{Key: append(key, a.AsSlice()...)}
+		return setSrc4, nft.Element{Key: append(key, a.AsSlice()...)}
 	}
 	if hashable(s.Prefix) {
-		return setSrc6H, nftables.SetElement{Key: append(key, s.Prefix.Masked().Addr().AsSlice()...)}
+		return setSrc6H, nft.Element{Key: append(key, s.Prefix.Masked().Addr().AsSlice()...)}
 	}
 	end := append(key[:8:8], lastAddr(s.Prefix).AsSlice()...)
-	return setSrc6, nftables.SetElement{Key: append(key, a.AsSlice()...), KeyEnd: end}
+	return setSrc6, nft.Element{Key: append(key, a.AsSlice()...), KeyEnd: end}
 }
 
 // decodeSourceIn decodes an element of set. An element in the set that
 // encodeSource would not choose for it (a /64 in src6, put there by hand)
 // does not decode: Plan could not delete it where it is, so the table is
 // taken as stale and rebuilt.
-func decodeSourceIn(set string, e nftables.SetElement) (Source, bool) {
+func decodeSourceIn(set string, e nft.Element) (Source, bool) {
 	if set != setSrc6H {
 		s, ok := decodeSource(e)
 		if name, _ := encodeSource(s); ok && name != set {
@@ -511,7 +498,7 @@ func decodeSourceIn(set string, e nftables.SetElement) (Source, bool) {
 	return Source{MAC: net.HardwareAddr(append([]byte(nil), e.Key[:6]...)), Prefix: p}, ok
 }
 
-func decodeSource(e nftables.SetElement) (Source, bool) {
+func decodeSource(e nft.Element) (Source, bool) {
 	switch len(e.Key) {
 	case 12:
 		a, _ := netip.AddrFromSlice(e.Key[8:12])
@@ -528,7 +515,7 @@ func decodeSource(e nftables.SetElement) (Source, bool) {
 	return Source{}, false
 }
 
-func encodeFlow(f Flow) (string, nftables.SetElement) {
+func encodeFlow(f Flow) (string, nft.Element) {
 	lo := append(f.Src.Addr().AsSlice(), f.Dst.Addr().AsSlice()...)
 	hi := append(lastAddr(f.Src).AsSlice(), lastAddr(f.Dst).AsSlice()...)
 	pLo, pHi := f.Proto, f.Proto
@@ -548,15 +535,15 @@ func encodeFlow(f Flow) (string, nftables.SetElement) {
 		name = mapFlows4
 	}
 	// The mark is host order, as `meta mark` reads it.
-	return name, nftables.SetElement{Key: lo, KeyEnd: hi, Val: binaryutil.NativeEndian.PutUint32(f.Mark)}
+	return name, nft.Element{Key: lo, KeyEnd: hi, Data: binary.NativeEndian.AppendUint32(nil, f.Mark)}
 }
 
-func decodeFlow(e nftables.SetElement, six bool) (Flow, bool) {
+func decodeFlow(e nft.Element, six bool) (Flow, bool) {
 	n := 4
 	if six {
 		n = 16
 	}
-	if len(e.Key) != 2*n+8 || len(e.KeyEnd) != len(e.Key) || len(e.Val) != 4 {
+	if len(e.Key) != 2*n+8 || len(e.KeyEnd) != len(e.Key) || len(e.Data) != 4 {
 		return Flow{}, false
 	}
 	var f Flow
@@ -576,7 +563,7 @@ func decodeFlow(e nftables.SetElement, six bool) (Flow, bool) {
 	if f.DstPortFrom == 0 && f.DstPortTo == 0xffff {
 		f.DstPortFrom, f.DstPortTo = 0, 0
 	}
-	f.Mark = binaryutil.NativeEndian.Uint32(e.Val)
+	f.Mark = binary.NativeEndian.Uint32(e.Data)
 	return f, ok1 && ok2
 }
 

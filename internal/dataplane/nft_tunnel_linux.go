@@ -3,8 +3,7 @@ package dataplane
 import (
 	"net/netip"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
+	"github.com/openpmip/pmip/internal/nft"
 )
 
 // The LMA's part of the table (see [TunnelSource]):
@@ -37,17 +36,15 @@ const (
 	chainTSpoof = "tunspoof1"
 )
 
-var (
-	typeTSrc6 = nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIP6Addr)
-	typeTSrc4 = nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIPAddr)
-)
-
-func tunnelSets(t *nftables.Table) map[string]*nftables.Set {
-	return map[string]*nftables.Set{
-		setTunnels: {Table: t, Name: setTunnels, KeyType: nftables.TypeIFName},
-		setTSrc6H:  {Table: t, Name: setTSrc6H, KeyType: typeTSrc6, Concatenation: true},
-		setTSrc6:   {Table: t, Name: setTSrc6, KeyType: typeTSrc6, Interval: true, Concatenation: true},
-		setTSrc4:   {Table: t, Name: setTSrc4, KeyType: typeTSrc4, Concatenation: true},
+func tunnelSets(t string) map[string]*nft.Set {
+	set := func(name string, flags uint32, key ...nft.Datatype) *nft.Set {
+		return &nft.Set{Family: nft.FamilyINet, Table: t, Name: name, Flags: flags, Key: key}
+	}
+	return map[string]*nft.Set{
+		setTunnels: set(setTunnels, 0, nft.TypeIfName),
+		setTSrc6H:  set(setTSrc6H, 0, nft.TypeIfName, nft.TypeIP6Addr),
+		setTSrc6:   set(setTSrc6, nft.SetInterval, nft.TypeIfName, nft.TypeIP6Addr),
+		setTSrc4:   set(setTSrc4, 0, nft.TypeIfName, nft.TypeIPAddr),
 	}
 }
 
@@ -55,52 +52,52 @@ func tunnelSets(t *nftables.Table) map[string]*nftables.Set {
 // routes from a MAG's tunnel has the home address of a session of that
 // MAG as its source. Link-local sources (the tunnel's own neighbour and
 // router traffic) are never forwarded and stay allowed.
-func tunnelSpoofRules(sets map[string]*nftables.Set) [][]expr.Any {
-	iif := &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg1}
-	lookup := func(set string) expr.Any {
-		return &expr.Lookup{SourceRegister: reg1, SetName: set, SetID: sets[set].ID}
+func tunnelSpoofRules(sets map[string]*nft.Set) [][]nft.Expr {
+	iif := &nft.Meta{Key: nft.MetaIIFName, Reg: reg1}
+	lookup := func(set string) nft.Expr {
+		return &nft.Lookup{Src: reg1, Set: set, SetID: sets[set].ID}
 	}
 	// The source address goes right after the 16-byte interface name.
 	const afterName = reg32n + ifNameSize/4
-	return [][]expr.Any{
+	return [][]nft.Expr{
 		{
 			iif,
-			&expr.Lookup{SourceRegister: reg1, SetName: setTunnels, SetID: sets[setTunnels].ID, Invert: true},
+			&nft.Lookup{Src: reg1, Set: setTunnels, SetID: sets[setTunnels].ID, Invert: true},
 			verdict(ret),
 		},
 		append(isFamily(nfIPv6),
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2, DestRegister: reg1},
-			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 8, Len: 2, Reg: reg1},
+			&nft.Bitwise{Src: reg1, Dst: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
+			&nft.Cmp{Op: nft.CmpEq, Reg: reg1, Data: []byte{0xfe, 0x80}},
 			verdict(ret)),
 		append(isFamily(nfIPv6),
 			iif,
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: afterName},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 8, Len: 16, Reg: afterName},
 			mask64(afterName),
 			lookup(setTSrc6H),
 			verdict(ret)),
 		append(isFamily(nfIPv6),
 			iif,
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16, DestRegister: afterName},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 8, Len: 16, Reg: afterName},
 			lookup(setTSrc6),
 			verdict(ret)),
 		append(isFamily(nfIPv4),
 			iif,
-			&expr.Payload{OperationType: expr.PayloadLoad, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: afterName},
+			&nft.Payload{Base: nft.BaseNetwork, Offset: 12, Len: 4, Reg: afterName},
 			lookup(setTSrc4),
 			verdict(ret)),
-		{&expr.Counter{}, verdict(expr.VerdictDrop)},
+		{&nft.Counter{}, verdict(nft.VerdictDrop)},
 	}
 }
 
 // mask64 keeps the first 64 bits of the IPv6 address in register reg (a
 // /64 home network prefix's network part).
-func mask64(reg uint32) *expr.Bitwise {
+func mask64(reg uint32) *nft.Bitwise {
 	m := make([]byte, 16)
 	for i := range 8 {
 		m[i] = 0xff
 	}
-	return &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 16, Mask: m, Xor: make([]byte, 16)}
+	return &nft.Bitwise{Src: reg, Dst: reg, Len: 16, Mask: m, Xor: make([]byte, 16)}
 }
 
 // hashable reports whether a prefix goes to a /64 hash set.
@@ -122,21 +119,21 @@ func ifNameKey(name string) []byte {
 	return key
 }
 
-func encodeTunnelSource(s TunnelSource) (string, nftables.SetElement) {
+func encodeTunnelSource(s TunnelSource) (string, nft.Element) {
 	key := ifNameKey(s.Dev)
 	a := s.Prefix.Addr()
 	if a.Is4() {
-		return setTSrc4, nftables.SetElement{Key: append(key, a.AsSlice()...)}
+		return setTSrc4, nft.Element{Key: append(key, a.AsSlice()...)}
 	}
 	if hashable(s.Prefix) {
-		return setTSrc6H, nftables.SetElement{Key: append(key, a.AsSlice()...)}
+		return setTSrc6H, nft.Element{Key: append(key, a.AsSlice()...)}
 	}
 	end := append(ifNameKey(s.Dev), lastAddr(s.Prefix).AsSlice()...)
-	return setTSrc6, nftables.SetElement{Key: append(key, a.AsSlice()...), KeyEnd: end}
+	return setTSrc6, nft.Element{Key: append(key, a.AsSlice()...), KeyEnd: end}
 }
 
 // decodeTunnelSourceIn decodes an element of set.
-func decodeTunnelSourceIn(set string, e nftables.SetElement) (TunnelSource, bool) {
+func decodeTunnelSourceIn(set string, e nft.Element) (TunnelSource, bool) {
 	if set != setTSrc6H {
 		return decodeTunnelSource(e)
 	}
@@ -147,7 +144,7 @@ func decodeTunnelSourceIn(set string, e nftables.SetElement) (TunnelSource, bool
 	return TunnelSource{Dev: string(trimNUL(e.Key[:ifNameSize])), Prefix: p}, ok
 }
 
-func decodeTunnelSource(e nftables.SetElement) (TunnelSource, bool) {
+func decodeTunnelSource(e nft.Element) (TunnelSource, bool) {
 	if len(e.Key) < ifNameSize {
 		return TunnelSource{}, false
 	}

@@ -6,7 +6,7 @@ import (
 	"net"
 	"testing"
 
-	"github.com/google/nftables"
+	"github.com/openpmip/pmip/internal/nft"
 )
 
 // TestSourceSetsByLength: a MAG client's /64 goes to the hash set src6h
@@ -37,13 +37,13 @@ func TestSourceSetsByLength(t *testing.T) {
 	}
 	keys := func(set string) [][]byte {
 		t.Helper()
-		es, err := k.nft.conn.GetSetElements(k.nft.sets()[set])
+		es, err := k.nft.conn.Elements(nft.FamilyINet, k.nft.table, set)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var ks [][]byte
 		for _, e := range es {
-			if !e.IntervalEnd { // an interval set lists each end on its own in some kernels
+			if e.Flags&nft.ElemIntervalEnd == 0 { // an interval set lists each end on its own in some kernels
 				ks = append(ks, e.Key)
 			}
 		}
@@ -105,7 +105,7 @@ func TestSourceSetsByLength(t *testing.T) {
 	}
 	// A /64 element with host bits is not ours to decode: the table is
 	// stale, and a Set rebuilds it.
-	bad := nftables.SetElement{Key: key(m2, "2001:db8:3::1")}
+	bad := nft.Element{Key: key(m2, "2001:db8:3::1")}
 	if err := k.nft.element(Add, setSrc6H, bad); err != nil {
 		t.Fatal(err)
 	}

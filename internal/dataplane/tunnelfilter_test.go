@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/nftables"
+	"github.com/openpmip/pmip/internal/nft"
 )
 
 func TestTunnelSourceElementsGolden(t *testing.T) {
@@ -13,16 +13,16 @@ func TestTunnelSourceElementsGolden(t *testing.T) {
 	for _, tc := range []struct {
 		src  TunnelSource
 		set  string
-		want nftables.SetElement
+		want nft.Element
 	}{
-		{TunnelSource{Dev: "pmip6abc", Prefix: pfx("2001:db8:1::/64")}, setTSrc6H, nftables.SetElement{
+		{TunnelSource{Dev: "pmip6abc", Prefix: pfx("2001:db8:1::/64")}, setTSrc6H, nft.Element{
 			Key: cat(name("pmip6abc"), ip("2001:db8:1::")),
 		}},
-		{TunnelSource{Dev: "pmip6abc", Prefix: pfx("2001:db8:1::/56")}, setTSrc6, nftables.SetElement{
+		{TunnelSource{Dev: "pmip6abc", Prefix: pfx("2001:db8:1::/56")}, setTSrc6, nft.Element{
 			Key:    cat(name("pmip6abc"), ip("2001:db8:1::")),
 			KeyEnd: cat(name("pmip6abc"), ip("2001:db8:1:ff:ffff:ffff:ffff:ffff")),
 		}},
-		{TunnelSource{Dev: "pmip-gre4", Prefix: pfx("10.1.0.5/32")}, setTSrc4, nftables.SetElement{
+		{TunnelSource{Dev: "pmip-gre4", Prefix: pfx("10.1.0.5/32")}, setTSrc4, nft.Element{
 			Key: cat(name("pmip-gre4"), ip("10.1.0.5")),
 		}},
 	} {
@@ -38,7 +38,7 @@ func TestTunnelSourceElementsGolden(t *testing.T) {
 			t.Errorf("%s: decoded back as %v %v", tc.src, back, ok)
 		}
 	}
-	for _, e := range []nftables.SetElement{
+	for _, e := range []nft.Element{
 		{Key: []byte{1, 2}},
 		{Key: cat(name("a"), ip("2001:db8::")), KeyEnd: cat(name("b"), ip("2001:db8::"))},
 		{Key: cat(name("a"), ip("2001:db8::1")), KeyEnd: cat(name("a"), ip("2001:db8::"))},
@@ -94,11 +94,11 @@ func FuzzDecodeElements(f *testing.F) {
 	_, fl4 := encodeFlow(Flow{Src: pfx("192.0.2.0/24"), Dst: pfx("10.1.0.5/32"), Mark: 2})
 	_, t6 := encodeTunnelSource(TunnelSource{Dev: "pmip-m1", Prefix: pfx("2001:db8:1::/48")})
 	_, t4 := encodeTunnelSource(TunnelSource{Dev: "pmip-m1", Prefix: pfx("10.1.0.5/32")})
-	for _, e := range []nftables.SetElement{s6, s4, fl6, fl4, t6, t4} {
-		f.Add(e.Key, e.KeyEnd, e.Val)
+	for _, e := range []nft.Element{s6, s4, fl6, fl4, t6, t4} {
+		f.Add(e.Key, e.KeyEnd, e.Data)
 	}
 	f.Fuzz(func(t *testing.T, key, keyEnd, val []byte) {
-		e := nftables.SetElement{Key: key, KeyEnd: keyEnd, Val: val}
+		e := nft.Element{Key: key, KeyEnd: keyEnd, Data: val}
 		if s, ok := decodeSource(e); ok && s.Prefix.IsValid() {
 			if _, e2 := encodeSource(s); true {
 				if s2, ok := decodeSource(e2); !ok || s2.String() != s.String() {
