@@ -63,8 +63,12 @@ func (d *Domain) StartAP(ap *AP) {
 	}
 	d.start("hostapd-"+ap.Name, ap.Name, nil, append(args, hostapdConf(ap))...)
 	d.waitPath(ap.Name, hostapdCtrl(ap)+"/"+ap.Radio, 60*time.Second)
-	d.start("mag-"+ap.Name, ap.Name, nil, d.bins["pmip-mag"], "-config", magConfPath(ap),
-		"-restart-counter", magCounterFile(ap), "-control", magControl(ap))
+	argv, magEnv, err := magCommand([]string{d.bins["pmip-mag"], "-config", magConfPath(ap),
+		"-restart-counter", magCounterFile(ap), "-control", magControl(ap)})
+	if err != nil {
+		d.T.Fatal(err)
+	}
+	d.start("mag-"+ap.Name, ap.Name, magEnv, argv...)
 	d.waitPath(ap.Name, magSocket(ap), 60*time.Second)
 	if !d.Cfg.LegacyRoam {
 		return

@@ -150,6 +150,7 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 		}()
 	}
 	d.Say("correspondent's TCP before the move: %s", d.cnTCP())
+	stopTrace := d.startSchedTrace()
 	t0, clientMark := d.Roam(to)
 	// From the log alone (no process in the guest while it is timed).
 	eap := "no EAP"
@@ -171,6 +172,7 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 	}
 	d.Say("correspondent's TCP after the move: %s", d.cnTCP())
 	reps := d.StopStreams()
+	stopTrace()
 	d.LastRoamMethod = d.RoamMethod(to, clientMark)
 	d.Say("802.11 method of the handover: %s", d.LastRoamMethod)
 	after := d.ClientAddrs()
