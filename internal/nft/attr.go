@@ -12,15 +12,25 @@ import (
 // and payload, not the padding. The integers nf_tables carries inside
 // attributes are big-endian (the kernel reads them with ntohl and
 // be64_to_cpu), which is not the header's order on a little-endian host.
+//
+// The methods are kept out of line (go:noinline): inlined, every
+// attribute of every message was a copy of the append code, 50 kB of
+// the MAG's binary instead of about 20 (and a kB of binary is about a kB
+// of resident memory, docs/mag.md 6). Nothing here is on a hot path.
 type enc struct{ b []byte }
 
 const nlaHdrLen = 4
 
+//go:noinline
 func (e *enc) attr(typ uint16, data []byte) {
-	e.b = binary.NativeEndian.AppendUint16(e.b, uint16(nlaHdrLen+len(data)))
-	e.b = binary.NativeEndian.AppendUint16(e.b, typ)
+	e.hdr(typ, len(data))
 	e.b = append(e.b, data...)
 	e.pad()
+}
+
+func (e *enc) hdr(typ uint16, n int) {
+	e.b = binary.NativeEndian.AppendUint16(e.b, uint16(nlaHdrLen+n))
+	e.b = binary.NativeEndian.AppendUint16(e.b, typ)
 }
 
 func (e *enc) pad() {
@@ -29,16 +39,32 @@ func (e *enc) pad() {
 	}
 }
 
-func (e *enc) u32(typ uint16, v uint32) { e.attr(typ, binary.BigEndian.AppendUint32(nil, v)) }
-func (e *enc) u64(typ uint16, v uint64) { e.attr(typ, binary.BigEndian.AppendUint64(nil, v)) }
+//go:noinline
+func (e *enc) u32(typ uint16, v uint32) {
+	e.hdr(typ, 4)
+	e.b = binary.BigEndian.AppendUint32(e.b, v)
+}
+
+//go:noinline
+func (e *enc) u64(typ uint16, v uint64) {
+	e.hdr(typ, 8)
+	e.b = binary.BigEndian.AppendUint64(e.b, v)
+}
 
 // str is a NUL-terminated string (NLA_STRING / NLA_NUL_STRING).
+//
+//go:noinline
 func (e *enc) str(typ uint16, s string) {
-	e.attr(typ, append([]byte(s), 0))
+	e.hdr(typ, len(s)+1)
+	e.b = append(e.b, s...)
+	e.b = append(e.b, 0)
+	e.pad()
 }
 
 // nest starts a nested attribute typ (its header gets the length at end).
 // The caller adds nlaFNested where the kernel's own tools set it.
+//
+//go:noinline
 func (e *enc) nest(typ uint16) int {
 	at := len(e.b)
 	e.b = binary.NativeEndian.AppendUint16(e.b, 0)
@@ -46,6 +72,7 @@ func (e *enc) nest(typ uint16) int {
 	return at
 }
 
+//go:noinline
 func (e *enc) end(at int) {
 	binary.NativeEndian.PutUint16(e.b[at:], uint16(len(e.b)-at))
 }
@@ -53,6 +80,8 @@ func (e *enc) end(at int) {
 // value writes attribute typ holding a nested NFTA_DATA_VALUE with b (the
 // kernel's struct nft_data as netlink carries it: nf_tables_api.c
 // nft_data_init).
+//
+//go:noinline
 func (e *enc) value(typ uint16, b []byte) {
 	at := e.nest(typ | nlaFNested)
 	e.attr(dataValue, b)
