@@ -47,6 +47,10 @@ type handoffAck struct {
 	// turn's batch; only with debug on).
 	what            string
 	decided, issued time.Time
+	// atDecision is the process's CPU use at the decision (debug only;
+	// ok false when not measured).
+	atDecision   usage
+	atDecisionOK bool
 
 	mu         sync.Mutex
 	isDurable  bool
@@ -103,10 +107,24 @@ func (h *handoffAck) send(now time.Time) {
 			base = h.decided
 		}
 		since := func(t time.Time) time.Duration { return t.Sub(base) }
-		e.log.Debug("lma: handoff acknowledged", "handoff", h.what,
+		args := []any{"handoff", h.what,
 			"to", h.p.from, "decided", since(h.decided), "issued", since(h.issued), "durable", since(h.durableAt),
 			"switch_start", since(h.switchedAt.Add(-h.dp.took)), "route_switched", since(h.switchedAt),
 			"switch_ops", h.dp.ops, "switch_took", h.dp.took, "switch_err", h.dp.err,
-			"pba_sent", since(now), "bri_sent", h.bri != nil)
+			"pba_sent", since(now), "bri_sent", h.bri != nil}
+		if u, ok := processUsage(); ok && h.atDecisionOK {
+			// What the process computed between the decision and the
+			// PBA, and how often a thread of it was made to wait for
+			// a CPU: the rest of that time it waited.
+			args = append(args, "cpu", u.cpu-h.atDecision.cpu, "preempted", u.preempted-h.atDecision.preempted)
+		}
+		e.log.Debug("lma: handoff acknowledged", args...)
 	}
+}
+
+// usage is a process's CPU time and involuntary context switches so far
+// (processUsage).
+type usage struct {
+	cpu       time.Duration
+	preempted int64
 }

@@ -3,7 +3,9 @@ package lma
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -320,5 +322,55 @@ func TestHandoffBackWithinLinger(t *testing.T) {
 	}
 	if n := h.e.Counters().DataplaneErrors; n != 0 {
 		t.Errorf("%d data plane errors", n)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the engine's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestHandoffDebugLine: with debug logging, a handoff's PBA is followed by
+// one line with its timeline from the PBU's arrival and, on Linux, the
+// process's CPU time and preemptions between the decision and the PBA
+// (whether a slow PBA computed or waited for a CPU).
+func TestHandoffDebugLine(t *testing.T) {
+	var buf lockedBuffer
+	h := &harness{t: t, clk: clocktest.New(t0), net: transporttest.NewNetwork(), dp: dataplanetest.New(), st: newMemStore(), cfg: testCfg(t, true, ""),
+		log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	h.ap1, _ = h.net.Listen(ap1Addr)
+	h.ap2, _ = h.net.Listen(ap2Addr)
+	h.ap4, _ = h.net.Listen(ap4Addr)
+	h.rog, _ = h.net.Listen(rogue)
+	h.start()
+	a := h.register(h.ap1, h.newPBU("alice@example.net"))
+	h.register(h.ap2, h.newPBU("alice@example.net", hi(mh.HandoffBetweenMAGsSameInterface), hnp(hnps(a)[0].String())))
+	var line string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, "lma: handoff acknowledged") {
+			line = l
+		}
+	}
+	want := []string{"decided=", "issued=", "durable=", "route_switched=", "switch_ops=2", "pba_sent=", "bri_sent=true"}
+	if runtime.GOOS == "linux" {
+		want = append(want, "cpu=", "preempted=")
+	}
+	for _, w := range want {
+		if !strings.Contains(line, w) {
+			t.Errorf("handoff line lacks %q: %q", w, line)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
@@ -197,6 +198,8 @@ type harness struct {
 	// submitter runs the engine over st through store.Submitter (as
 	// over the WAL) instead of Store's Put and Delete.
 	submitter bool
+	// log is the engine's logger; nil discards.
+	log *slog.Logger
 }
 
 func newHarness(t testing.TB, cfg lmaconfig.Config) *harness {
@@ -231,7 +234,7 @@ func (h *harness) start() {
 	if h.submitter {
 		st = newSubStore(h.st)
 	}
-	e, err := New(Options{Config: h.cfg, Conns: []transport.Conn{c6, c4}, Dataplane: h.dp, Store: st, Clock: h.clk, Writers: 8})
+	e, err := New(Options{Config: h.cfg, Conns: []transport.Conn{c6, c4}, Dataplane: h.dp, Store: st, Clock: h.clk, Writers: 8, Logger: h.log})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -192,6 +192,7 @@ func (e *Engine) update(r *request, b *binding) {
 		// here would hold up the store's submission of this write
 		// behind the log's pipe.
 		h.what = fmt.Sprintf("%s from %s, %v", e.bc.describe(b), oldMAG, r.hi)
+		h.atDecision, h.atDecisionOK = processUsage()
 	}
 	e.dpSwitch(old, e.view(b), h.switched)
 	h.issued = e.clk.Now()
