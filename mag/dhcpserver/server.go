@@ -167,10 +167,12 @@ func (s *Server) LeaseReady(hw net.HardwareAddr) {
 	delete(s.pending, k)
 	s.mu.Unlock()
 	if p == nil {
-		s.log.Debug("lease ready, no transaction waiting", "mac", k)
+		// The announcement first, the log line after: the client's
+		// traffic waits for the one, nobody for the other.
 		if lease, ok := s.lookup(k); ok {
 			s.announceRouter(k, lease)
 		}
+		s.log.Debug("lease ready, no transaction waiting", "mac", k)
 		return
 	}
 	if s.cfg.Clock.Now().Sub(p.seen) > s.cfg.PendingTimeout {
