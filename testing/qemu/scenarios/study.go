@@ -4,15 +4,17 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // Knobs for studying where a handover's time goes in the guest
 // (docs/handover.md 9). None is set by default: the scenarios measure the
 // domain as it ships.
 const (
-	// envMAGGODEBUG, if set, is the MAGs' GODEBUG (gctrace=1: the
-	// collector's cycles in the MAG's log).
-	envMAGGODEBUG = "PMIP_MAG_GODEBUG"
+	// envMAGEnv, if set, is added to the MAGs' environment: KEY=VALUE
+	// words separated by spaces, e.g. "GODEBUG=gctrace=1" (the
+	// collector's cycles in the MAG's log) or "GOMEMLIMIT=16MiB".
+	envMAGEnv = "PMIP_MAG_ENV"
 	// envMAGNice, if set, is the nice value the MAGs run at (-20..19),
 	// as an AP's init system may set it (procd's nice parameter): the
 	// guest's one CPU runs the correspondent, the client, the LMA and
@@ -28,8 +30,11 @@ const (
 // magCommand is the argv and environment that start a MAG, with the
 // study knobs applied.
 func magCommand(argv []string) (cmd, env []string, err error) {
-	if v := os.Getenv(envMAGGODEBUG); v != "" {
-		env = []string{"GODEBUG=" + v}
+	for _, kv := range strings.Fields(os.Getenv(envMAGEnv)) {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, nil, fmt.Errorf("%s: %q is not KEY=VALUE", envMAGEnv, kv)
+		}
+		env = append(env, kv)
 	}
 	n := os.Getenv(envMAGNice)
 	if n == "" {
