@@ -79,38 +79,11 @@ type NewTable struct {
 	Name   string
 }
 
-func (m *NewTable) String() string             { return "NEWTABLE " + m.Name }
-func (*NewTable) msgType() uint8               { return msgNewTable }
-func (*NewTable) flags() netlink.HeaderFlags   { return create }
-func (m *NewTable) family() uint8              { return m.Family }
-func (m *NewTable) appendAttrs(e *enc)         { e.str(tableName, m.Name); e.u32(tableFlags, 0) }
-func (m *DelTable) String() string             { return "DELTABLE " + m.Name }
-func (*DelTable) msgType() uint8               { return msgDelTable }
-func (*DelTable) flags() netlink.HeaderFlags   { return ack }
-func (m *DelTable) family() uint8              { return m.Family }
-func (m *DelTable) appendAttrs(e *enc)         { e.str(tableName, m.Name); e.u32(tableFlags, 0) }
-func (m *NewChain) String() string             { return "NEWCHAIN " + m.Table + " " + m.Name }
-func (*NewChain) msgType() uint8               { return msgNewChain }
-func (*NewChain) flags() netlink.HeaderFlags   { return create }
-func (m *NewChain) family() uint8              { return m.Family }
-func (m *NewSetElem) String() string           { return "NEWSETELEM " + m.Table + " " + m.Set }
-func (*NewSetElem) msgType() uint8             { return msgNewSetElem }
-func (*NewSetElem) flags() netlink.HeaderFlags { return create }
-func (m *NewSetElem) family() uint8            { return m.Family }
-func (m *NewSetElem) appendAttrs(e *enc)       { appendElems(e, m.Table, m.Set, m.SetID, m.Elems) }
-func (m *DelSetElem) String() string           { return "DELSETELEM " + m.Table + " " + m.Set }
-func (*DelSetElem) msgType() uint8             { return msgDelSetElem }
-func (*DelSetElem) flags() netlink.HeaderFlags { return create }
-func (m *DelSetElem) family() uint8            { return m.Family }
-func (m *DelSetElem) appendAttrs(e *enc)       { appendElems(e, m.Table, m.Set, m.SetID, m.Elems) }
-func (m *NewRule) String() string              { return "NEWRULE " + m.Table + " " + m.Chain }
-func (*NewRule) msgType() uint8                { return msgNewRule }
-func (*NewRule) flags() netlink.HeaderFlags    { return create | flagAppend }
-func (m *NewRule) family() uint8               { return m.Family }
-func (m *NewSet) String() string               { return "NEWSET " + m.Set.Table + " " + m.Set.Name }
-func (*NewSet) msgType() uint8                 { return msgNewSet }
-func (*NewSet) flags() netlink.HeaderFlags     { return create }
-func (m *NewSet) family() uint8                { return m.Set.Family }
+func (m *NewTable) String() string           { return "NEWTABLE " + m.Name }
+func (*NewTable) msgType() uint8             { return msgNewTable }
+func (*NewTable) flags() netlink.HeaderFlags { return create }
+func (m *NewTable) family() uint8            { return m.Family }
+func (m *NewTable) appendAttrs(e *enc)       { e.str(tableName, m.Name); e.u32(tableFlags, 0) }
 
 // DelTable deletes table Name of Family with everything in it
 // (NFT_MSG_DELTABLE); a table that does not exist is ENOENT.
@@ -118,6 +91,12 @@ type DelTable struct {
 	Family uint8
 	Name   string
 }
+
+func (m *DelTable) String() string           { return "DELTABLE " + m.Name }
+func (*DelTable) msgType() uint8             { return msgDelTable }
+func (*DelTable) flags() netlink.HeaderFlags { return ack }
+func (m *DelTable) family() uint8            { return m.Family }
+func (m *DelTable) appendAttrs(e *enc)       { e.str(tableName, m.Name); e.u32(tableFlags, 0) }
 
 // NewChain creates a base chain (NFT_MSG_NEWCHAIN): attached to netfilter
 // hook Hook (NFTA_CHAIN_HOOK: NFTA_HOOK_HOOKNUM, NFTA_HOOK_PRIORITY) of
@@ -132,6 +111,11 @@ type NewChain struct {
 	Priority int32
 	Policy   int32
 }
+
+func (m *NewChain) String() string           { return "NEWCHAIN " + m.Table + " " + m.Name }
+func (*NewChain) msgType() uint8             { return msgNewChain }
+func (*NewChain) flags() netlink.HeaderFlags { return create }
+func (m *NewChain) family() uint8            { return m.Family }
 
 func (m *NewChain) appendAttrs(e *enc) {
 	e.str(chainTable, m.Table)
@@ -200,6 +184,11 @@ func (s *Set) KeyLen() uint32 {
 // print its keys.
 type NewSet struct{ Set Set }
 
+func (m *NewSet) String() string           { return "NEWSET " + m.Set.Table + " " + m.Set.Name }
+func (*NewSet) msgType() uint8             { return msgNewSet }
+func (*NewSet) flags() netlink.HeaderFlags { return create }
+func (m *NewSet) family() uint8            { return m.Set.Family }
+
 func (m *NewSet) appendAttrs(e *enc) {
 	s := &m.Set
 	flags := s.Flags
@@ -258,8 +247,17 @@ type NewSetElem struct {
 	Elems  []Element
 }
 
+func (m *NewSetElem) String() string           { return "NEWSETELEM " + m.Table + " " + m.Set }
+func (*NewSetElem) msgType() uint8             { return msgNewSetElem }
+func (*NewSetElem) flags() netlink.HeaderFlags { return create }
+func (m *NewSetElem) family() uint8            { return m.Family }
+func (m *NewSetElem) appendAttrs(e *enc)       { appendElems(e, m.Table, m.Set, m.SetID, m.Elems) }
+
 // DelSetElem deletes elements from set Set of Table
-// (NFT_MSG_DELSETELEM); an element that is not there is ENOENT.
+// (NFT_MSG_DELSETELEM); an element that is not there is ENOENT. Its
+// header carries NLM_F_CREATE as google/nftables sent it (the kernel
+// ignores it on a deletion), so our bytes stay those the daemons sent
+// before.
 type DelSetElem struct {
 	Family uint8
 	Table  string
@@ -267,6 +265,12 @@ type DelSetElem struct {
 	SetID  uint32
 	Elems  []Element
 }
+
+func (m *DelSetElem) String() string           { return "DELSETELEM " + m.Table + " " + m.Set }
+func (*DelSetElem) msgType() uint8             { return msgDelSetElem }
+func (*DelSetElem) flags() netlink.HeaderFlags { return create }
+func (m *DelSetElem) family() uint8            { return m.Family }
+func (m *DelSetElem) appendAttrs(e *enc)       { appendElems(e, m.Table, m.Set, m.SetID, m.Elems) }
 
 func appendElems(e *enc, table, set string, id uint32, elems []Element) {
 	e.str(elemListSet, set)
@@ -300,6 +304,11 @@ type NewRule struct {
 	Chain  string
 	Exprs  []Expr
 }
+
+func (m *NewRule) String() string           { return "NEWRULE " + m.Table + " " + m.Chain }
+func (*NewRule) msgType() uint8             { return msgNewRule }
+func (*NewRule) flags() netlink.HeaderFlags { return create | flagAppend }
+func (m *NewRule) family() uint8            { return m.Family }
 
 func (m *NewRule) appendAttrs(e *enc) {
 	e.str(ruleTable, m.Table)
