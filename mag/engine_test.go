@@ -82,8 +82,8 @@ filter source 02:00:00:00:00:01 2001:db8:100:1::/64
 		t.Errorf("data plane (-want +got):\n%s", diff)
 	}
 	wantEv := []string{
-		"br-lan ra announce 02:00:00:00:00:01",
 		"br-lan dhcp ready 02:00:00:00:00:01 lease=true/10.20.0.5/24 router=10.20.0.1 lifetime=1h0m0s",
+		"br-lan ra announce 02:00:00:00:00:01",
 		"br-lan ra serve 02:00:00:00:00:01 ll=invalid IP [2001:db8:100:1::/64] 1h0m0s",
 		"br-lan sniff registered 02:00:00:00:00:01 [10.20.0.5]",
 	}

@@ -122,8 +122,8 @@ func TestHandoffServeOrderAndTrace(t *testing.T) {
 		"add rule 900 from 2001:db8:100:1::/64 iif br-lan lookup 158",
 		"add filter source 02:00:00:00:00:01 10.20.0.5/32",
 		"add filter source 02:00:00:00:00:01 2001:db8:100:1::/64",
-		"ra announce 02:00:00:00:00:01",
 		"dhcp ready 02:00:00:00:00:01",
+		"ra announce 02:00:00:00:00:01",
 		"ra serve 02:00:00:00:00:01",
 	}
 	if diff := cmp.Diff(want, o.seq); diff != "" {
