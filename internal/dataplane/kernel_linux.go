@@ -36,6 +36,11 @@ type Netlink struct {
 	// batchSize is how many route requests ApplyBatch sends per sendmsg;
 	// 0 means routeBatch, 1 one request at a time.
 	batchSize int
+
+	// tunnelLinkLocal keeps the kernel's IPv6 link-local address on the
+	// tunnels it creates (createTunnel); false, the default, creates them
+	// without (tests compare the two).
+	tunnelLinkLocal bool
 }
 
 var _ Kernel = (*Netlink)(nil)
@@ -279,22 +284,8 @@ func (k *Netlink) ifindex(name string) (uint32, error) {
 func (k *Netlink) tunnel(a Action, t Tunnel) error {
 	switch a {
 	case Add:
-		req := &rtnetlink.LinkMessage{
-			Family: unix.AF_UNSPEC,
-			Flags:  unix.IFF_UP,
-			Change: unix.IFF_UP,
-			Attributes: &rtnetlink.LinkAttributes{
-				Name: t.Name,
-				MTU:  t.MTU,
-				Info: &rtnetlink.LinkInfo{Kind: t.Kind.String(), Data: newTunnelDriver(t)},
-			},
-		}
-		b, err := req.MarshalBinary()
-		if err != nil {
-			return err
-		}
 		delete(k.index, t.Name)
-		return k.createTunnel(t.Name, b)
+		return k.createTunnel(t)
 	case Replace:
 		i, err := k.ifindex(t.Name)
 		if err != nil {

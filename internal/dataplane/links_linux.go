@@ -225,16 +225,26 @@ func kindByName(s string) (TunnelKind, bool) {
 
 var errShortMessage = errors.New("dataplane: netlink message too short")
 
-// createTunnel creates a tunnel device from its RTM_NEWLINK request req
-// (which brings it up: IFF_UP), turns its reverse-path filter off as
-// tunnelSettings does, and asks for its index, in one sendmsg: the kernel
-// processes the three requests in order and answers each. The index goes
-// into the cache, so the routes into the tunnel that follow at once (an
-// LMA's first session via a MAG, RFC 5213 5.3.2 and 5.6.1: the tunnel,
-// then the session's routes into it) need no lookup of their own: the
-// first session costs two round trips (this and the routes' batch)
-// instead of four (issue 5: the PBA of a handoff to a MAG without sessions
-// waits for them, docs/lma.md).
+// createTunnel creates tunnel t and brings it up, in one sendmsg of four
+// requests that the kernel processes in order, answering each: the
+// device, down; its settings (IPv4 reverse-path filtering off, as
+// tunnelSettings does, and no IPv6 link-local address: AddrGenNone);
+// up; and a query of its index. The index goes into the cache, so the
+// routes into the tunnel that follow at once (an LMA's first session via
+// a MAG, RFC 5213 5.3.2 and 5.6.1: the tunnel, then the session's routes
+// into it) need no lookup of their own: the first session costs two
+// round trips (this and the routes' batch) instead of four (issue 5: the
+// PBA of a handoff to a MAG without sessions waits for them,
+// docs/lma.md).
+//
+// The link-local address: our tunnels are point-to-point, without
+// neighbour discovery (IFF_NOARP), routers or addresses of their own on
+// them (RFC 5213 5.6.1 and 6.10: the tunnel only carries the mobile
+// node's packets), so the address the kernel would make when the device
+// comes up (and the multicast memberships and MLD reports that come with
+// it) serves nothing. The generation mode is a setting of the existing
+// device (RTM_NEWLINK's IFLA_AF_SPEC is ignored at creation), hence
+// create down, set, then up.
 //
 // The routes cannot join this sendmsg: they name the device by index, which
 // the kernel chooses at registration and Linux 6.1 (Debian 12) does not
@@ -244,8 +254,29 @@ var errShortMessage = errors.New("dataplane: netlink message too short")
 // A create that fails (the name exists: EEXIST) fails the operation as a
 // lone RTM_NEWLINK did; the settings then reach the existing device of
 // that name, which is ours (Options.LinkPrefix) and wants them too.
-func (k *Netlink) createTunnel(name string, req []byte) error {
-	settings, err := encodeLinkAF(0, name, map[uint16]uint32{ipv4DevconfRPFilter: rpFilterOff}, -1)
+func (k *Netlink) createTunnel(t Tunnel) error {
+	name := t.Name
+	create, err := (&rtnetlink.LinkMessage{
+		Family: unix.AF_UNSPEC,
+		Attributes: &rtnetlink.LinkAttributes{
+			Name: name,
+			MTU:  t.MTU,
+			Info: &rtnetlink.LinkInfo{Kind: t.Kind.String(), Data: newTunnelDriver(t)},
+		},
+	}).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	addrGen := int(AddrGenNone)
+	if k.tunnelLinkLocal {
+		addrGen = -1 // the kernel's default
+	}
+	settings, err := encodeLinkAF(0, name, map[uint16]uint32{ipv4DevconfRPFilter: rpFilterOff}, addrGen)
+	if err != nil {
+		return err
+	}
+	up, err := (&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Flags: unix.IFF_UP, Change: unix.IFF_UP,
+		Attributes: &rtnetlink.LinkAttributes{Name: name}}).MarshalBinary()
 	if err != nil {
 		return err
 	}
@@ -254,18 +285,22 @@ func (k *Netlink) createTunnel(name string, req []byte) error {
 		return err
 	}
 	replies, errs := k.exchange([]netlink.Message{
-		{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request | netlink.Create | netlink.Excl | netlink.Acknowledge}, Data: req},
+		{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request | netlink.Create | netlink.Excl | netlink.Acknowledge}, Data: create},
 		{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request | netlink.Acknowledge}, Data: settings},
+		{Header: netlink.Header{Type: unix.RTM_NEWLINK, Flags: netlink.Request | netlink.Acknowledge}, Data: up},
 		{Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request}, Data: query},
 	})
 	if errs[0] != nil {
 		return errs[0]
 	}
 	if errs[1] != nil {
-		return fmt.Errorf("rp_filter of %s: %w", name, errs[1])
+		return fmt.Errorf("settings of %s: %w", name, errs[1])
 	}
-	if errs[2] == nil {
-		for _, m := range replies[2] {
+	if errs[2] != nil {
+		return fmt.Errorf("setting %s up: %w", name, errs[2])
+	}
+	if errs[3] == nil {
+		for _, m := range replies[3] {
 			if l, err := decodeLink(m.Data); err == nil && l.name == name && l.index != 0 {
 				k.index[name] = l.index
 			}
