@@ -286,7 +286,7 @@ func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck, at time.Time, u
 // client that asks for its IPv6 router is answered by the MAG's kernel
 // and learns it from the RA too, one that asks for its IPv4 router waits
 // for the DHCP server's user-space ARP responder, and IPv4 came back
-// last in every scenario 2 run (docs/handover.md 9). Then the RA (RFC
+// last in 6 of 7 scenario 2 runs with the NA first (docs/handover.md 9). Then the RA (RFC
 // 5213 6.7: promptly after the PBA). Announcements before the RA: each
 // is one short frame, and the RA is what a new client waits for anyway.
 func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix, rep *serveReport) effects {
