@@ -6,7 +6,9 @@
 #
 #     pmip-loadgen ─────raw IPv6 proto 135─────► pmip-lma 2001:db8:b::1
 #       MAG addresses 2001:db8:b::11 .. ::14     -dataplane none, WAL store on
-#                                                disk (BENCH_DIR, default /var/tmp)
+#                                                disk (BENCH_DIR, default /var/tmp),
+#                                                its compactions in a child
+#                                                process at nice 19
 #     pmip-loadgen ─────same socket path───────► pmip-loadgen -mode echo-server
 #       (the socket's own limit)                 2001:db8:b::2
 #
@@ -35,6 +37,12 @@ WINDOW=${BENCH_WINDOW:-128}
 RATE=${BENCH_RATE:-50000}
 DURATION=${BENCH_DURATION:-15s}
 BASE=${BENCH_DIR:-/var/tmp}
+# BENCH_PERSEC=1 also writes each load run's per-second p50/p99/max to
+# BENCH_PERSEC_OUT (default /var/tmp/bench-lma-persec.txt), with the
+# LMA's log (GODEBUG=gctrace=1 and its compaction lines) beside it, to
+# match a spike to a collection or a compaction.
+PERSEC=${BENCH_PERSEC:-0}
+PERSEC_OUT=${BENCH_PERSEC_OUT:-/var/tmp/bench-lma-persec.txt}
 # Extra pmip-lma flags, e.g. BENCH_LMA_FLAGS=-pprof=127.0.0.1:6060.
 LMA_FLAGS=${BENCH_LMA_FLAGS:-}
 # The Go runtime's soft memory limit of the LMA, as docs/pmip-lma.service
@@ -44,6 +52,14 @@ MEMLIMIT=${BENCH_GOMEMLIMIT-900MiB}
 # (nice(1) increment; e.g. -10 to keep other jobs on a shared host from
 # taking their CPU: an appliance runs the LMA alone). Root only.
 NICE=${BENCH_NICE:-0}
+
+GCTRACE=
+LOGLEVEL=warn
+if [ "$PERSEC" = 1 ]; then
+	GCTRACE=1
+	LOGLEVEL=info
+	: >"$PERSEC_OUT"
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "bench-lma: needs root (network namespace, raw sockets); skipped" >&2
@@ -79,7 +95,7 @@ config lma 'main'
 	option state_dir '$WORK/state'
 	option control_socket '$WORK/control.sock'
 	option metrics_listen 'off'
-	option log_level 'warn'
+	option log_level '$LOGLEVEL'
 	option heartbeat_interval '0'
 	option max_lifetime '86400'
 
@@ -111,7 +127,7 @@ mib() { awk -v kb="$1" 'BEGIN { printf "%.0f MiB", kb / 1024 }'; }
 start_lma() {
 	# Not through inns: $! must be the LMA itself (ip netns exec execs
 	# it, env and nice exec too), for /proc/PID/status.
-	ip netns exec "$NS" env GOMEMLIMIT="$MEMLIMIT" nice -n "$NICE" "$WORK/bin/pmip-lma" -config "$WORK/lma.conf" -dataplane none -durability "$1" ${LMA_FLAGS:+"$LMA_FLAGS"} 2>>"$WORK/lma.log" &
+	ip netns exec "$NS" env GOMEMLIMIT="$MEMLIMIT" ${GCTRACE:+GODEBUG=gctrace=1} nice -n "$NICE" "$WORK/bin/pmip-lma" -config "$WORK/lma.conf" -dataplane none -durability "$1" ${LMA_FLAGS:+"$LMA_FLAGS"} 2>>"$WORK/lma.log" &
 	LMA_PID=$!
 	t0=$(now_ms)
 	until ctl info >/dev/null 2>&1; do
@@ -126,16 +142,16 @@ start_lma() {
 }
 
 # wait_idle: until the LMA uses less than a tenth of a CPU over a second
-# (at most a minute): a fill or a restart leaves log segments whose
-# compaction into a snapshot runs for a while; the rows measure the
-# steady state, not that.
+# and runs no compaction child process (at most a minute): a fill or a
+# restart leaves log segments whose compaction into a snapshot runs for a
+# while; the rows measure the steady state, not that.
 wait_idle() {
 	hz=$(getconf CLK_TCK)
 	prev=$(awk '{ print $14 + $15 }' "/proc/$LMA_PID/stat")
 	for _ in $(seq 60); do
 		sleep 1
 		now=$(awk '{ print $14 + $15 }' "/proc/$LMA_PID/stat")
-		if [ $((now - prev)) -lt $((hz / 10)) ]; then
+		if [ $((now - prev)) -lt $((hz / 10)) ] && ! pgrep -P "$LMA_PID" >/dev/null; then
 			return
 		fi
 		prev=$now
@@ -146,7 +162,12 @@ wait_idle() {
 load1() { cut -d' ' -f1 /proc/loadavg; }
 # row ARGS...: one load generator run; its line gains the load average.
 row() {
-	line=$(inns nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mag "$MAGS" "$@")
+	if [ "$PERSEC" = 1 ]; then
+		echo "== $(date -u +%T) $*" >>"$PERSEC_OUT"
+		line=$(inns nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mag "$MAGS" -persec "$@" 2>>"$PERSEC_OUT")
+	else
+		line=$(inns nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mag "$MAGS" "$@")
+	fi
 	printf '%s  %s\n' "$line" "$(load1)"
 }
 loadgen() { row -lma 2001:db8:b::1 "$@"; }
@@ -217,3 +238,10 @@ HWM=$(status_kb "$LMA_PID" VmHWM)
 	echo "load average at the end:        $(cut -d' ' -f1-3 /proc/loadavg)   (other work on the host skews every figure)"
 } >>"$OUT"
 cat "$OUT"
+if [ "$PERSEC" = 1 ]; then
+	{
+		echo "== the LMA's log (gctrace, compactions)"
+		cat "$WORK/lma.log"
+	} >>"$PERSEC_OUT"
+	echo "per-second figures and the LMA's log: $PERSEC_OUT"
+fi

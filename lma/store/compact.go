@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,10 +13,12 @@ import (
 // compactLoop runs compactions in the background when the committer seals
 // a segment, until ctx ends.
 //
-// Compaction runs at the daemon's normal priority: lowering its thread's
-// nice value (tried, with the goroutine locked to the thread) made Put
-// latency worse, 54-95 ms p99 against 10-26 ms, because a descheduled
-// thread keeps its Go P and leaves the committer and Puts one P fewer.
+// The work itself runs in a child process at nice 19 (child.go). In the
+// daemon (Options.CompactInProcess) it runs at the daemon's priority:
+// lowering a thread's nice value (tried, with the goroutine locked to
+// the thread) made Put latency worse, 54-95 ms p99 against 10-26 ms,
+// because a descheduled thread keeps its Go P and leaves the committer
+// and Puts one P fewer.
 func (w *WAL) compactLoop(ctx context.Context) {
 	defer close(w.compactDone)
 	for {
@@ -54,66 +57,24 @@ func (w *WAL) maybeCompact(ctx context.Context) error {
 	}
 	start := time.Now()
 	newSeq := sealed[len(sealed)-1].seq + 1
-
-	duty := newDutyCycle(compactDuty)
-	x := newIndex()
-	x.throttle = duty.tick
-	x.end = segInfo{seq: sealed[0].seq, size: fileHeader}
-	if err := x.extend(w.dir, sealed); err != nil {
-		return err
-	}
-	sw, err := newSnapshotWriter(w.dir, newSeq, w.opts.CompactBytesPerSec)
-	if err != nil {
-		return err
-	}
-	n := 0
-	checkCtx := func() error {
-		n++
-		if n%256 == 0 {
-			// Yield often, so that the committer, woken when a sync
-			// completes, need not wait out this CPU-bound loop's time
-			// slice (up to 10 ms) for a P. Measured on the shared
-			// build machine the effect was lost in its noise.
-			runtime.Gosched()
-		}
-		duty.tick()
-		if n%4096 == 0 {
-			return ctx.Err()
-		}
-		return nil
-	}
-	if oldSeq != 0 {
-		err := scanSnapshot(w.dir, oldSeq, func(sc *scanner) error {
-			if err := checkCtx(); err != nil {
-				return err
-			}
-			if _, newer := x.get(sc.rec.key); newer {
-				return nil
-			}
-			return sw.putRaw(sc.raw())
-		})
-		if err != nil {
-			sw.abort()
-			return err
+	job := foldJob{Dir: w.dir, OldSeq: oldSeq, Sealed: sealed, NewSeq: newSeq, Pace: w.opts.CompactBytesPerSec}
+	where := "child process"
+	var count uint64
+	var size int64
+	var err error
+	if !w.opts.CompactInProcess && !w.noChild {
+		count, size, err = w.foldInChild(ctx, job)
+		if errors.Is(err, errNoChild) {
+			// No process can be started here (a sandbox, /proc not
+			// mounted): compact in the daemon from now on.
+			w.log.Warn("store: compacting in process from now on", "err", err)
+			w.noChild = true
 		}
 	}
-	for _, s := range sealed {
-		err := scanSegment(w.dir, s.seq, fileHeader, s.size, func(sc *scanner, off int64) error {
-			if err := checkCtx(); err != nil {
-				return err
-			}
-			if p, _ := x.get(sc.rec.key); sc.rec.kind != kindPut || p != pos(s.seq, off) {
-				return nil
-			}
-			return sw.putRaw(sc.raw())
-		})
-		if err != nil {
-			sw.abort()
-			return err
-		}
+	if w.opts.CompactInProcess || w.noChild {
+		where = "in process"
+		count, size, err = job.fold(ctx, w.dirf, newDutyCycle(compactDuty).tick)
 	}
-	count := sw.count
-	size, err := sw.finish(w.dirf)
 	if err != nil {
 		return err
 	}
@@ -142,9 +103,93 @@ func (w *WAL) maybeCompact(ctx context.Context) error {
 		w.log.Warn("store: removing compacted files", "err", rmErr)
 	}
 	w.stats.compactions.Add(1)
+	if where == "child process" {
+		w.stats.compactionsInChild.Add(1)
+	}
 	w.log.Info("store: compacted", "snapshot", snapshotName(newSeq), "keys", count, "bytes", size,
-		"log_bytes_folded", sealedBytes, "segments", len(sealed), "took", time.Since(start).Round(time.Millisecond))
+		"log_bytes_folded", sealedBytes, "segments", len(sealed), "in", where, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// foldJob is one compaction's work: fold the sealed segments into the
+// snapshot OldSeq (0: none), writing snapshot NewSeq. It is what a
+// compaction child process is given (as JSON), so its fields are
+// exported for encoding/json only.
+type foldJob struct {
+	Dir    string
+	OldSeq uint64
+	Sealed []segInfo
+	NewSeq uint64
+	Pace   int64 // snapshot bytes a second, <= 0 unpaced
+}
+
+// fold writes the new snapshot, durable under its name when it returns
+// nil, and returns its record count and size. tick, when set, is called
+// for every record read (the in-process compaction's duty cycle).
+func (j foldJob) fold(ctx context.Context, dirf *os.File, tick func()) (uint64, int64, error) {
+	if len(j.Sealed) == 0 {
+		return 0, 0, errors.New("store: compaction with no sealed segment")
+	}
+	x := newIndex()
+	x.throttle = tick
+	x.end = segInfo{seq: j.Sealed[0].seq, size: fileHeader}
+	if err := x.extend(j.Dir, j.Sealed); err != nil {
+		return 0, 0, err
+	}
+	sw, err := newSnapshotWriter(j.Dir, j.NewSeq, j.Pace)
+	if err != nil {
+		return 0, 0, err
+	}
+	n := 0
+	checkCtx := func() error {
+		n++
+		if tick != nil {
+			if n%256 == 0 {
+				// Yield often, so that the committer, woken when a
+				// sync completes, need not wait out this CPU-bound
+				// loop's time slice (up to 10 ms) for a P.
+				runtime.Gosched()
+			}
+			tick()
+		}
+		if n%4096 == 0 {
+			return ctx.Err()
+		}
+		return nil
+	}
+	if j.OldSeq != 0 {
+		err := scanSnapshot(j.Dir, j.OldSeq, func(sc *scanner) error {
+			if err := checkCtx(); err != nil {
+				return err
+			}
+			if _, newer := x.get(sc.rec.key); newer {
+				return nil
+			}
+			return sw.putRaw(sc.raw())
+		})
+		if err != nil {
+			sw.abort()
+			return 0, 0, err
+		}
+	}
+	for _, s := range j.Sealed {
+		err := scanSegment(j.Dir, s.seq, fileHeader, s.size, func(sc *scanner, off int64) error {
+			if err := checkCtx(); err != nil {
+				return err
+			}
+			if p, _ := x.get(sc.rec.key); sc.rec.kind != kindPut || p != pos(s.seq, off) {
+				return nil
+			}
+			return sw.putRaw(sc.raw())
+		})
+		if err != nil {
+			sw.abort()
+			return 0, 0, err
+		}
+	}
+	count := sw.count
+	size, err := sw.finish(dirf)
+	return count, size, err
 }
 
 // compactDuty is the share of one CPU a compaction may take while it

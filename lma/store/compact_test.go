@@ -15,7 +15,19 @@ import (
 // sealed, so a few hundred Puts go through many rotations and compactions.
 var smallOpts = Options{SegmentBytes: 4096, CompactMinBytes: 1, CompactRatio: 0.01}
 
+// Both ways of compacting (a child process, the default; a goroutine)
+// keep each key's latest write and nothing deleted.
 func TestCompactionKeepsLatest(t *testing.T) {
+	for _, inProcess := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inProcess=%v", inProcess), func(t *testing.T) {
+			opts := smallOpts
+			opts.CompactInProcess = inProcess
+			testCompactionKeepsLatest(t, opts)
+		})
+	}
+}
+
+func testCompactionKeepsLatest(t *testing.T, smallOpts Options) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	w := open(t, dir, smallOpts)
@@ -49,6 +61,9 @@ func TestCompactionKeepsLatest(t *testing.T) {
 	st := w.Stats()
 	if st.Compactions == 0 || st.CompactionErrors != 0 {
 		t.Fatalf("Stats() = %+v: want compactions and no errors", st)
+	}
+	if inChild := w.stats.compactionsInChild.Load(); smallOpts.CompactInProcess != (inChild == 0) || w.noChild {
+		t.Errorf("%d of %d compactions in a child process (in process: %v, fell back: %v)", inChild, st.Compactions, smallOpts.CompactInProcess, w.noChild)
 	}
 	if st.SegmentsOnDisk > 3 {
 		t.Errorf("%d segments left after compaction", st.SegmentsOnDisk)

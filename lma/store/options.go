@@ -26,6 +26,11 @@ type Options struct {
 	// of 250 bytes) for compaction to keep up. Default 64 MB/s; negative
 	// means unpaced.
 	CompactBytesPerSec int64
+	// CompactInProcess runs compactions on a goroutine of the daemon,
+	// held to half a CPU, instead of in a child process at nice 19 (the
+	// default, child.go; also the fallback when no process can be
+	// started).
+	CompactInProcess bool
 	// MaxBatchBytes bounds one group commit: a Put arriving while the
 	// pending batch is this large waits for the commit under way first.
 	// Default 4 MiB.

@@ -79,6 +79,7 @@ type WAL struct {
 	recovered *index // guarded by foreachMu: built by Open, used once by ForEach
 
 	compactMu   sync.Mutex // one compaction at a time
+	noChild     bool       // guarded by compactMu: no child process could start
 	compactKick chan struct{}
 	compactDone chan struct{}
 
@@ -138,6 +139,7 @@ type Stats struct {
 
 type statCounters struct {
 	puts, deletes, commits, logBytes, compactions, compactionErrors atomic.Uint64
+	compactionsInChild                                              atomic.Uint64
 	tornTail                                                        atomic.Int64
 }
 

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// A compaction runs in a child process by default: the running
+// executable started again (/proc/self/exe) with the job in the
+// environment variable childEnv, which this package's init recognizes
+// before main runs. The child reads the sealed segments and the old
+// snapshot and writes the new snapshot, durable under its name, at the
+// lowest CPU priority (nice 19, every thread); the daemon then only
+// checks the new snapshot's trailer and swaps it in.
+//
+// Why a process and not a goroutine: folding a million bindings is ~3 s
+// of CPU every 15-20 s at 50,000 writes a second. In the daemon it
+// competes with the committer and the LMA's loop for the Go runtime's
+// Ps (two on the appliance), and its index is heap the collector
+// accounts; a goroutine cannot be given a lower priority (a niced,
+// locked thread keeps its P while the kernel holds it off, which was
+// measured worse). A child at nice 19 takes only CPU the daemon leaves,
+// has its own runtime and heap, and is killed with the daemon (its
+// half-written snapshot is a .tmp file that recovery removes).
+const childEnv = "PMIP_STORE_COMPACT_JOB"
+
+// childJob is a foldJob as the child receives it.
+type childJob struct {
+	Dir            string
+	OldSeq, NewSeq uint64
+	Seqs           []uint64
+	Sizes          []int64
+	Pace           int64
+}
+
+func init() {
+	if job, ok := os.LookupEnv(childEnv); ok {
+		os.Exit(compactChild(job))
+	}
+}
+
+// compactChild is the child's main: it runs the job and exits 0 once the
+// snapshot is durable, or says why not on stderr and exits 1.
+func compactChild(job string) int {
+	if err := runChildJob(job); err != nil {
+		fmt.Fprintf(os.Stderr, "%v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runChildJob(job string) error {
+	var cj childJob
+	if err := json.Unmarshal([]byte(job), &cj); err != nil {
+		return fmt.Errorf("store: compaction child: bad job: %w", err)
+	}
+	if len(cj.Seqs) != len(cj.Sizes) || cj.Dir == "" {
+		return errors.New("store: compaction child: bad job: segment lists differ or no directory")
+	}
+	runtime.GOMAXPROCS(1)
+	lowerPriority()
+	j := foldJob{Dir: cj.Dir, OldSeq: cj.OldSeq, NewSeq: cj.NewSeq, Pace: cj.Pace}
+	for i, seq := range cj.Seqs {
+		j.Sealed = append(j.Sealed, segInfo{seq: seq, size: cj.Sizes[i]})
+	}
+	dirf, err := os.Open(cj.Dir)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer dirf.Close()
+	_, _, err = j.fold(context.Background(), dirf, nil)
+	return err
+}
+
+// lowerPriority sets nice 19 on every thread of the process (Linux's nice
+// value is per thread; threads the runtime starts later inherit it from
+// the thread that starts them, which by then is one of these).
+func lowerPriority() {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19)
+		return
+	}
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
+		}
+	}
+}
+
+// foldInChild runs job in a child process and returns the new snapshot's
+// record count and size once the child has made it durable. ctx ending
+// kills the child.
+func (w *WAL) foldInChild(ctx context.Context, job foldJob) (uint64, int64, error) {
+	cj := childJob{Dir: job.Dir, OldSeq: job.OldSeq, NewSeq: job.NewSeq, Pace: job.Pace}
+	for _, s := range job.Sealed {
+		cj.Seqs = append(cj.Seqs, s.seq)
+		cj.Sizes = append(cj.Sizes, s.size)
+	}
+	enc, err := json.Marshal(cj)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: compaction job: %w", err)
+	}
+	// /proc/self/exe is the running executable even if its file was
+	// replaced since (an upgrade).
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(enc))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// The child dies with the daemon: a compaction must not outlive the
+	// process that owns the directory's lock.
+	// The signal comes when the thread that started the child ends, not
+	// the process: hold this goroutine on that thread until the child is
+	// done, so that no other goroutine can end the thread (one locked to
+	// a thread that returns without unlocking ends it) and kill the child
+	// with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	err = cmd.Run()
+	runtime.UnlockOSThread()
+	if err != nil {
+		// Killed or failed before the rename: a .tmp file may be left.
+		_ = os.Remove(filepath.Join(job.Dir, snapshotName(job.NewSeq)+".tmp"))
+		if ctx.Err() != nil {
+			return 0, 0, ctx.Err()
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		if isExecFailure(err) {
+			return 0, 0, fmt.Errorf("%w: %s", errNoChild, msg)
+		}
+		return 0, 0, fmt.Errorf("store: compaction child: %s", msg)
+	}
+	count, size, err := checkSnapshot(filepath.Join(job.Dir, snapshotName(job.NewSeq)), job.NewSeq)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: compaction child's snapshot: %w", err)
+	}
+	return count, size, nil
+}
+
+// errNoChild: the child process could not be started at all.
+var errNoChild = errors.New("store: compaction child not started")
+
+func isExecFailure(err error) bool {
+	var ee *exec.ExitError
+	return !errors.As(err, &ee)
+}

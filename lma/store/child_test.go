@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sealedFixture writes n keys through a WAL with 4 KiB segments and no
+// compaction of its own, closes it and returns the sealed segments.
+func sealedFixture(t *testing.T, dir string, n int) []segInfo {
+	t.Helper()
+	w := open(t, dir, Options{SegmentBytes: 4096, CompactMinBytes: 1 << 40})
+	ctx := context.Background()
+	for i := range n {
+		if err := w.Put(ctx, benchKey(uint64(i)), benchVal(uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.filesMu.Lock()
+	sealed := append([]segInfo(nil), w.segs[:len(w.segs)-1]...)
+	w.filesMu.Unlock()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(sealed) < 2 {
+		t.Fatalf("%d sealed segments, want several", len(sealed))
+	}
+	return sealed
+}
+
+// A child that cannot do its job (a segment is missing) fails with its
+// own error, leaves no temporary snapshot, and is not taken for a child
+// that could not start (which would switch the store to compacting in
+// process for good).
+func TestCompactionChildFails(t *testing.T) {
+	dir := t.TempDir()
+	sealed := sealedFixture(t, dir, 200)
+	if err := os.Remove(filepath.Join(dir, segmentName(sealed[1].seq))); err != nil {
+		t.Fatal(err)
+	}
+	w := &WAL{dir: dir}
+	newSeq := sealed[len(sealed)-1].seq + 1
+	_, _, err := w.foldInChild(context.Background(), foldJob{Dir: dir, Sealed: sealed, NewSeq: newSeq})
+	if err == nil || !strings.Contains(err.Error(), "compaction child") || strings.Contains(err.Error(), errNoChild.Error()) {
+		t.Fatalf("err = %v, want the child's own error", err)
+	}
+	if !strings.Contains(err.Error(), segmentName(sealed[1].seq)) {
+		t.Errorf("err = %v: does not name the missing segment", err)
+	}
+	for _, name := range []string{snapshotName(newSeq), snapshotName(newSeq) + ".tmp"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s left behind (%v)", name, err)
+		}
+	}
+}
+
+// A compaction whose context ends (the store closing) kills its child
+// and leaves no temporary snapshot; one that runs makes the same
+// snapshot as the in-process fold.
+func TestCompactionChildMatchesInProcess(t *testing.T) {
+	dir := t.TempDir()
+	sealed := sealedFixture(t, dir, 300)
+	newSeq := sealed[len(sealed)-1].seq + 1
+	job := foldJob{Dir: dir, Sealed: sealed, NewSeq: newSeq}
+	w := &WAL{dir: dir}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := w.foldInChild(ctx, job); err == nil {
+		t.Fatal("cancelled compaction succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, snapshotName(newSeq)+".tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary snapshot left behind (%v)", err)
+	}
+
+	count, size, err := w.foldInChild(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := os.ReadFile(filepath.Join(dir, snapshotName(newSeq)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count == 0 || size != int64(len(child)) {
+		t.Errorf("child: %d records, %d bytes; want some and %d", count, size, len(child))
+	}
+	dirf, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dirf.Close()
+	job.NewSeq++
+	inCount, _, err := job.fold(context.Background(), dirf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inCount != count {
+		t.Errorf("child: %d records, in process %d", count, inCount)
+	}
+	inProc, err := os.ReadFile(filepath.Join(dir, snapshotName(job.NewSeq)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The files differ only in their header's sequence number.
+	if len(inProc) != len(child) || string(inProc[fileHeader:]) != string(child[fileHeader:]) {
+		t.Errorf("the child's snapshot (%d bytes) differs from the in-process one (%d bytes)", len(child), len(inProc))
+	}
+}
+
+// A job the child cannot read is refused with a reason, not run.
+func TestCompactionChildBadJob(t *testing.T) {
+	for _, job := range []string{"", "{", `{"Dir":"x","Seqs":[1],"Sizes":[]}`, `{"Seqs":[],"Sizes":[]}`} {
+		if err := runChildJob(job); err == nil || !strings.Contains(err.Error(), "bad job") {
+			t.Errorf("job %q: err %v", job, err)
+		}
+	}
+}
