@@ -194,6 +194,26 @@ func (ns *NS) Output(name string, args ...string) (string, error) {
 	return buf.String(), err
 }
 
+// NoIPv6 turns IPv6 off in the namespace, on its links and on those made
+// after, so that the kernel sends nothing of its own on them. A link that
+// comes up with IPv6 sends MLD reports, a DAD probe and, about 1-2 s
+// later, a Router Solicitation: a test reading raw frames (an RS filter,
+// a frame count) sees those as well as its own unless it filters them
+// out, and on a loaded host it lasts long enough to meet them.
+func (ns *NS) NoIPv6(tb testing.TB) {
+	tb.Helper()
+	if err := ns.Do(func() error {
+		for _, conf := range []string{"all", "default"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+conf+"/disable_ipv6", []byte("1"), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		tb.Fatalf("nstest: IPv6 off in %s: %v", ns.Name, err)
+	}
+}
+
 // Veth joins namespaces a and b with a veth pair, aIf in a and bIf in b,
 // both set up. It uses iproute2's ip, which tier 2 and the QEMU image carry.
 func Veth(tb testing.TB, a *NS, aIf string, b *NS, bIf string) {
