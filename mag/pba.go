@@ -276,19 +276,21 @@ func (e *Engine) acceptLocked(b *binding, m *mh.ProxyBindingAck, at time.Time, u
 // one netlink request, then the anti-spoof sources (RFC 5213 6.10.5) in
 // one nftables transaction. Then, for an initial registration, the
 // router is announced to the client at once, for IPv4 (the DHCP server's
-// unsolicited ARP reply when no DHCP exchange waits; for a new client
+// ARP request from the router for the client's address when no DHCP
+// exchange waits, RFC 826: the client adds the router; for a new client
 // LeaseReady answers its waiting DISCOVER or REQUEST instead) and IPv6
 // (an unsolicited Neighbor Advertisement, RFC 4861 7.2.6): a client that
 // moved here (Handoff Indicator 3) still has its addresses and needs no
 // RA nor DHCP to send (RFC 5213 6.9.1.2, 6.10.5), only its router's
 // link-layer address, which its kernel dropped while its link was down
-// (docs/handover.md 8.4, 9); a new client ignores both. IPv4 first: a
+// (docs/handover.md 8.4, 9); a new client ignores the NA. IPv4 first: a
 // client that asks for its IPv6 router is answered by the MAG's kernel
 // and learns it from the RA too, one that asks for its IPv4 router waits
 // for the DHCP server's user-space ARP responder, and IPv4 came back
-// last in 6 of 7 scenario 2 runs with the NA first (docs/handover.md 9). Then the RA (RFC
-// 5213 6.7: promptly after the PBA). Announcements before the RA: each
-// is one short frame, and the RA is what a new client waits for anyway.
+// last in 6 of 7 scenario 2 runs with the NA first (docs/handover.md
+// 9). Then the RA (RFC 5213 6.7: promptly after the PBA). Announcements
+// before the RA: each is one short frame, and the RA is what a new
+// client waits for anyway.
 func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix, rep *serveReport) effects {
 	side, mac, key := b.link.side, b.mac, b.key
 	prefixes := slices.Clone(b.prefixes)

@@ -119,25 +119,59 @@ func (s *Server) handleARPFrame(b []byte) {
 
 // announceRouter tells a client that needs no DHCP exchange (it moved
 // here from another MAG with its address, RFC 5213 5.4.1 / RFC 5844 3.4)
-// where its default router is: an unsolicited ARP reply, unicast to it,
-// "Router is at" the fixed MAC (RFC 5213 6.9.3). A client's kernel drops
-// its neighbour entries when its link goes down for the reassociation and
-// asks for the router again at once, before this MAG has the lease and
-// answers; unanswered, Linux asks again only after retrans_time (1 s),
-// and its IPv4 traffic, TCP acknowledgements included, waits that long
-// (docs/handover.md 8.4). The reply resolves the waiting entry (RFC 826:
-// the receiver updates an entry it has for the sender); a client with no
-// such entry ignores it. Counted as an ARP reply.
+// where its default router is (RFC 5213 6.9.3: the fixed MAC). A client's
+// kernel drops its neighbour entries when its link goes down for the
+// reassociation; asked for the router before this MAG has the lease and
+// answers, Linux asks again only after retrans_time (1 s), and its IPv4
+// traffic, TCP acknowledgements included, waits that long
+// (docs/handover.md 8.4).
+//
+// The announcement is an ARP request from the router for the client's
+// own address, unicast to it: "who has <client>? tell <router> at the
+// fixed MAC". RFC 826's reception algorithm has the target of a request
+// add the sender's pair to its table (the merge step, then "Am I the
+// target protocol address? If the merge_flag is false, add the triplet")
+// whether or not it had an entry, and update an entry it had, INCOMPLETE
+// one included, so its queued packets leave. An unsolicited reply, which
+// session 2 sent, updates an existing entry only: a client that had sent
+// nothing since the move has none (Linux, arp_accept=0), and it then
+// waited for the correspondent's retransmission and its own ARP request
+// to the responder (docs/handover.md 9; TestLeaseReadyAnnouncementKernelClient).
+// The client's reply comes back to the fixed MAC, where the responder
+// ignores replies and the MAG's kernel uses it only for an entry it was
+// resolving itself. The target hardware address is zero (RFC 5227 2.1.1
+// sets it so in requests; RFC 826 leaves it unused).
 func (s *Server) announceRouter(k mac, lease Lease) {
 	if s.arpConn == nil || !lease.Router.Is4() || !lease.Addr.Addr().Is4() {
 		return
 	}
-	r := arpRequest{ethSrc: k, sha: k, spa: lease.Addr.Addr(), tpa: lease.Router}
-	reply := appendARPReply(make([]byte, 0, arpFrameLength), s.routerMAC, r)
-	if _, err := s.arpConn.WriteTo(reply, &packet.Addr{HardwareAddr: net.HardwareAddr(k[:])}); err != nil {
+	req := appendARPRequest(make([]byte, 0, arpFrameLength), s.routerMAC, lease.Router, k, lease.Addr.Addr())
+	if _, err := s.arpConn.WriteTo(req, &packet.Addr{HardwareAddr: net.HardwareAddr(k[:])}); err != nil {
 		s.stats.writeErrors.Add(1)
 		s.warn.warn("announcing the router by ARP failed", "mac", k, "err", err)
 		return
 	}
-	s.stats.arpReplies.Add(1)
+	s.stats.arpAnnouncements.Add(1)
+}
+
+// appendARPRequest appends an RFC 826 request, unicast to dstMAC at layer
+// 2, from sha/spa asking for tpa.
+func appendARPRequest(dst []byte, sha mac, spa netip.Addr, dstMAC mac, tpa netip.Addr) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, arpFrameLength)...)
+	f := dst[start:]
+	copy(f[0:6], dstMAC[:])
+	copy(f[6:12], sha[:])
+	binary.BigEndian.PutUint16(f[12:14], etherTypeARP)
+	a := f[etherHeaderLen:]
+	binary.BigEndian.PutUint16(a[0:2], arpHTEthernet)
+	binary.BigEndian.PutUint16(a[2:4], etherTypeIPv4)
+	a[4], a[5] = 6, 4
+	binary.BigEndian.PutUint16(a[6:8], arpOpRequest)
+	copy(a[8:14], sha[:])
+	s4, t4 := spa.As4(), tpa.As4()
+	copy(a[14:18], s4[:])
+	// a[18:24], the target hardware address: zero.
+	copy(a[24:28], t4[:])
+	return dst
 }

@@ -1,6 +1,7 @@
 package dhcpserver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -134,6 +135,32 @@ func FuzzDHCPMessage(f *testing.F) {
 		s.LeaseReady(net.HardwareAddr(src[:]))
 		if st := s.Stats(); st.Received != 1 || st.Malformed+st.Ignored > 1 {
 			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+// FuzzARPRequest: the router announcement (appendARPRequest) round-trips
+// through the request parser for any addresses, and the frame is
+// exactly one ARP frame long.
+func FuzzARPRequest(f *testing.F) {
+	f.Add([]byte{2, 0, 0x5e, 0, 0, 1}, []byte{10, 20, 0, 1}, []byte{2, 0x11, 0x22, 0x33, 0x44, 0x55}, []byte{10, 20, 0, 17})
+	f.Fuzz(func(t *testing.T, sha, spa, dstMAC, tpa []byte) {
+		if len(sha) != 6 || len(spa) != 4 || len(dstMAC) != 6 || len(tpa) != 4 {
+			return
+		}
+		s, d := mac(sha), mac(dstMAC)
+		sp, tp := netip.AddrFrom4([4]byte(spa)), netip.AddrFrom4([4]byte(tpa))
+		prefix := []byte{0xee}
+		b := appendARPRequest(prefix, s, sp, d, tp)
+		if len(b) != 1+arpFrameLength || b[0] != 0xee {
+			t.Fatalf("appended %d bytes after the prefix, want %d", len(b)-1, arpFrameLength)
+		}
+		r, err := parseARP(b[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.sha != s || r.ethSrc != s || r.spa != sp || r.tpa != tp || !bytes.Equal(b[1:7], dstMAC) {
+			t.Fatalf("round trip %+v from sha %v spa %v dst %v tpa %v", r, s, sp, d, tp)
 		}
 	})
 }

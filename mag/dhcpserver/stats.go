@@ -29,6 +29,9 @@ type Stats struct {
 	// ARP frames read, and replies sent for the default router or
 	// another on-link address.
 	ARPReceived, ARPReplies uint64
+	// Routers announced to clients that moved here (LeaseReady with no
+	// DHCP exchange waiting): one ARP request each.
+	ARPAnnouncements uint64
 	// Write errors on either socket.
 	WriteErrors uint64
 }
@@ -40,6 +43,7 @@ type counters struct {
 	newClients, triggers, queued, pendingFull        atomic.Uint64
 	answered, expired, badLeases                     atomic.Uint64
 	arpReceived, arpReplies, writeErrors             atomic.Uint64
+	arpAnnouncements                                 atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -52,5 +56,6 @@ func (c *counters) snapshot() Stats {
 		Triggers: c.triggers.Load(), Queued: c.queued.Load(),
 		Answered: c.answered.Load(), Expired: c.expired.Load(), BadLeases: c.badLeases.Load(),
 		ARPReceived: c.arpReceived.Load(), ARPReplies: c.arpReplies.Load(), WriteErrors: c.writeErrors.Load(),
+		ARPAnnouncements: c.arpAnnouncements.Load(),
 	}
 }

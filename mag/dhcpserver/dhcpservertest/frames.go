@@ -142,7 +142,7 @@ func ARPRequest(sha net.HardwareAddr, spa, tpa netip.Addr) []byte {
 	return b
 }
 
-// ARPReply is a decoded RFC 826 reply.
+// ARPReply is a decoded RFC 826 reply (or request: ParseARPRequest).
 type ARPReply struct {
 	EthDst, EthSrc net.HardwareAddr
 	SHA, THA       net.HardwareAddr
@@ -150,7 +150,12 @@ type ARPReply struct {
 }
 
 // ParseARPReply decodes an ARP reply frame.
-func ParseARPReply(b []byte) (ARPReply, error) {
+func ParseARPReply(b []byte) (ARPReply, error) { return parseARP(b, 2) }
+
+// ParseARPRequest decodes an ARP request frame.
+func ParseARPRequest(b []byte) (ARPReply, error) { return parseARP(b, 1) }
+
+func parseARP(b []byte, wantOp uint16) (ARPReply, error) {
 	var r ARPReply
 	if len(b) < 42 || b[12] != 0x08 || b[13] != 0x06 {
 		return r, errors.New("not an ARP frame")
@@ -159,8 +164,8 @@ func ParseARPReply(b []byte) (ARPReply, error) {
 	if binary.BigEndian.Uint16(a[0:]) != 1 || binary.BigEndian.Uint16(a[2:]) != 0x0800 || a[4] != 6 || a[5] != 4 {
 		return r, errors.New("not ARP for IPv4 over Ethernet")
 	}
-	if op := binary.BigEndian.Uint16(a[6:]); op != 2 {
-		return r, fmt.Errorf("ARP op %d, want reply", op)
+	if op := binary.BigEndian.Uint16(a[6:]); op != wantOp {
+		return r, fmt.Errorf("ARP op %d, want %d", op, wantOp)
 	}
 	r.EthDst, r.EthSrc = net.HardwareAddr(b[0:6]), net.HardwareAddr(b[6:12])
 	r.SHA, r.THA = net.HardwareAddr(a[8:14]), net.HardwareAddr(a[18:24])
