@@ -37,7 +37,7 @@ func TestLMAAntiSpoofing(t *testing.T) {
 	mag.Run(t, "ip", "addr", "add", "2001:db8:ff:1::2/64", "dev", "t1", "nodad")
 	mag.Run(t, "ip", "addr", "add", "192.0.2.2/24", "dev", "t1")
 	for _, a := range []string{"2001:db8:1::10/128", "2001:db8:2::10/128", "2001:db8:9::10/128", "10.1.0.5/32", "10.1.0.7/32"} {
-		mag.Run(t, "ip", "addr", "add", a, "dev", "lo")
+		mag.Run(t, "ip", "addr", "add", a, "dev", "lo", "nodad")
 	}
 	mag.Run(t, "ip", "-6", "route", "add", "default", "via", "2001:db8:ff:1::1")
 	mag.Run(t, "ip", "route", "add", "default", "via", "192.0.2.1")
