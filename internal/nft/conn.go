@@ -14,6 +14,9 @@ import (
 // for concurrent use.
 type Conn struct {
 	c *netlink.Conn
+	// rcvbuf is the receive buffer asked for so far (0: the system's
+	// default, net.core.rmem_default).
+	rcvbuf int
 }
 
 // Dial opens a netfilter netlink socket in the calling thread's network
@@ -43,6 +46,23 @@ func (c *Conn) Close() error { return c.c.Close() }
 // (EPERM without CAP_NET_ADMIN, ENOMEM) answers its first message alone.
 const ackWait = 5 * time.Second
 
+// ackRoom is the receive buffer one acknowledgement may take. A success
+// acknowledgement is 36 bytes of netlink but takes about 800 bytes of
+// socket buffer (the skb's truesize): measured on Linux 6.18, the default
+// 212,992 bytes held 263-266 of them and the next ones were dropped (the
+// reader then gets ENOBUFS); a refusal also carries the request back. So
+// a transaction of more than about 100 messages (the LMA's batches of
+// elements, 512) asks for a larger buffer first; the memory is the
+// kernel's, and only while acknowledgements wait to be read.
+const (
+	ackRoom       = 2048
+	defaultRcvbuf = 212992
+)
+
+// drainWait bounds the reading of what is left after a lost
+// acknowledgement: everything the batch produced is queued already.
+const drainWait = 100 * time.Millisecond
+
 // Do sends msgs as one transaction: the kernel applies all or none
 // (nfnetlink.c nfnetlink_rcv_batch aborts on the first error). The error
 // joins one error per refused message, each naming the message and
@@ -51,6 +71,14 @@ const ackWait = 5 * time.Second
 func (c *Conn) Do(msgs ...Msg) error {
 	if len(msgs) == 0 {
 		return nil
+	}
+	if need := len(msgs) * ackRoom; need > defaultRcvbuf && need > c.rcvbuf {
+		// SO_RCVBUFFORCE with CAP_NET_ADMIN (which nf_tables needs
+		// anyway), beyond net.core.rmem_max. If it fails, a lost
+		// acknowledgement is still found out below.
+		if err := c.c.SetReadBuffer(need); err == nil {
+			c.rcvbuf = need
+		}
 	}
 	if _, err := c.c.SendMessages(batch(msgs)); err != nil {
 		return fmt.Errorf("nft: send: %w", err)
@@ -69,10 +97,20 @@ func (c *Conn) Do(msgs ...Msg) error {
 				}
 				break
 			}
+			if errors.Is(err, unix.ENOBUFS) {
+				// Acknowledgements were dropped: which messages the
+				// kernel refused is unknown (the transaction as a
+				// whole may have been applied). Read what is queued so
+				// that the next request meets its own replies.
+				errs = append(errs, fmt.Errorf("nft: %d messages, acknowledgements lost after %d: %w", len(msgs), i, err))
+				c.drain(len(msgs) - i)
+				break
+			}
 			errs = append(errs, fmt.Errorf("nft: %s: %w", msgs[i], err))
 			i++
 			// The kernel reports these once for the whole batch.
-			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) {
+			if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM) {
+				c.drain(len(msgs) - i)
 				break
 			}
 			continue
@@ -85,6 +123,16 @@ func (c *Conn) Do(msgs ...Msg) error {
 		i += len(replies)
 	}
 	return errors.Join(errs...)
+}
+
+// drain reads and drops up to n queued replies, until none is left.
+func (c *Conn) drain(n int) {
+	_ = c.c.SetReadDeadline(time.Now().Add(drainWait))
+	for range n {
+		if _, err := c.c.Receive(); isTimeout(err) || errors.Is(err, unix.EAGAIN) {
+			return
+		}
+	}
 }
 
 func isTimeout(err error) bool {

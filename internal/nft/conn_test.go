@@ -22,6 +22,9 @@ type kernelSock struct {
 	whole   unix.Errno
 	replies []netlink.Message // to a dump
 	queue   [][]netlink.Message
+	// overrun: the socket's buffer overflowed while the batch's
+	// acknowledgements were queued; the next read says ENOBUFS.
+	overrun bool
 }
 
 func errMsg(req netlink.Message, errno unix.Errno) netlink.Message {
@@ -69,6 +72,11 @@ func (s *kernelSock) Receive() ([]netlink.Message, error) {
 
 func (s *kernelSock) ReceiveIter() iter.Seq2[netlink.Message, error] {
 	return func(yield func(netlink.Message, error) bool) {
+		if s.overrun {
+			s.overrun = false
+			yield(netlink.Message{}, os.NewSyscallError("recvmsg", unix.ENOBUFS))
+			return
+		}
 		if len(s.queue) == 0 {
 			// What the read deadline gives a socket with nothing
 			// more to read.
@@ -158,6 +166,21 @@ func TestDoBatchAndErrors(t *testing.T) {
 		err := NewConn(netlink.NewConn(s, 0)).Do(msgs...)
 		if !errors.Is(err, unix.EINVAL) {
 			t.Errorf("error %v, want EINVAL", err)
+		}
+	})
+	t.Run("acknowledgements lost", func(t *testing.T) {
+		s := &kernelSock{}
+		c := NewConn(netlink.NewConn(s, 0))
+		s.overrun = true
+		err := c.Do(msgs...)
+		if !errors.Is(err, unix.ENOBUFS) || !strings.Contains(err.Error(), "acknowledgements lost") {
+			t.Errorf("error %v, want ENOBUFS", err)
+		}
+		if len(s.queue) != 0 {
+			t.Errorf("%d replies left for the next request", len(s.queue))
+		}
+		if err := c.Do(msgs[0]); err != nil {
+			t.Errorf("the next transaction: %v", err)
 		}
 	})
 	t.Run("nothing", func(t *testing.T) {

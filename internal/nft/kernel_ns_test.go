@@ -147,6 +147,22 @@ func TestKernel(t *testing.T) {
 	if es := read("h"); len(es) != 0 {
 		t.Errorf("h holds %+v after the delete", es)
 	}
+
+	// A transaction larger than the default receive buffer holds
+	// acknowledgements for (about 265): every one is read, the socket
+	// stays in step.
+	var big []Msg
+	for n := range 1000 {
+		k := append([]byte(nil), key...)
+		k[4], k[5] = byte(n>>8), byte(n)
+		big = append(big, &NewSetElem{Family: FamilyINet, Table: "t", Set: "h", Elems: []Element{{Key: k}}})
+	}
+	if err := c.Do(big...); err != nil {
+		t.Fatalf("1000 elements: %v", err)
+	}
+	if es := read("h"); len(es) != 1000 {
+		t.Errorf("h holds %d elements, want 1000", len(es))
+	}
 	if err := c.Do(&DelTable{Family: FamilyINet, Name: "t"}); err != nil {
 		t.Error(err)
 	}
