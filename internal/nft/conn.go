@@ -64,7 +64,8 @@ const (
 const drainWait = 100 * time.Millisecond
 
 // Do sends msgs as one transaction: the kernel applies all or none
-// (nfnetlink.c nfnetlink_rcv_batch aborts on the first error). The error
+// (nfnetlink.c nfnetlink_rcv_batch goes through every message, reports
+// each failure, and aborts the whole transaction if any failed). The error
 // joins one error per refused message, each naming the message and
 // wrapping the kernel's errno (errors.Is(err, unix.EEXIST), ENOENT,
 // EBUSY ...).
