@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -140,6 +141,11 @@ func TestFirstTunnelVM(t *testing.T) {
 	}
 	t.Logf("guest figures over %d rounds: first session (tunnel + 2 routes, one Change) %s, with the tunnel's IPv6 link-local %s; last session (2 routes + tunnel) %s",
 		rounds, spread(up), spread(upLL), spread(down))
+	if runtime.GOARCH != "amd64" {
+		// Seen: negative durations and 7 s jumps (DEVELOPING.md: the
+		// Malta guest's clock runs at 0.2-0.4x real time under TCG).
+		t.Log("the Malta guest's clock is uneven under TCG: these figures mean nothing")
+	}
 }
 
 // spread is "median M (min A, max B)" of ds, in milliseconds.
