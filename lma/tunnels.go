@@ -33,10 +33,10 @@ type tunnelRef struct {
 
 // oldTunnelLinger is how long the tunnel to a MAG stays after its last
 // session moved to another MAG in a handoff, before it goes (with its
-// place in the uplink check). RFC 5213 5.6.1 leaves the tunnel's lifetime
-// to the implementation ("the tunnel ... can be deleted" once no session
-// uses it); issue 5 asks that none be left once a MAG's last binding is
-// gone, which holds one linger later. Two reasons to wait:
+// place in the uplink check). RFC 5213 5.6.1 leaves how the tunnel a
+// MAG's sessions share is managed, and when it goes, to the
+// implementation; issue 5 asks that none be left once a MAG's last
+// binding is gone, which holds one linger later. Two reasons to wait:
 //
 //   - in the second after a handoff the new MAG brings up the client's
 //     data plane and serves its DHCP and RAs; a tunnel's deletion is tens
