@@ -2,10 +2,17 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sealedFixture writes n keys through a WAL with 4 KiB segments and no
@@ -117,4 +124,78 @@ func TestCompactionChildBadJob(t *testing.T) {
 			t.Errorf("job %q: err %v", job, err)
 		}
 	}
+}
+
+const orphanEnv = "PMIP_STORE_ORPHAN_HELPER"
+
+// TestCompactionOrphanHelper is the daemon of TestCompactionChildDies: it
+// starts a compaction whose child blocks (its segment is a FIFO nobody
+// writes) and waits for it forever.
+func TestCompactionOrphanHelper(t *testing.T) {
+	dir := os.Getenv(orphanEnv)
+	if dir == "" {
+		t.Skip("helper process for TestCompactionChildDies")
+	}
+	w := &WAL{dir: dir}
+	_, _, err := w.foldInChild(context.Background(), foldJob{Dir: dir, Sealed: []segInfo{{seq: 1, size: 1 << 20}}, NewSeq: 2})
+	t.Fatalf("the blocked compaction returned: %v", err)
+}
+
+// A compaction child dies with its daemon (kill -9 included): it never
+// outlives the process that holds the store's lock.
+//
+//	test ──exec──► helper (the "daemon") ──exec──► compaction child,
+//	               killed with SIGKILL          blocked opening a FIFO
+func TestCompactionChildDies(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mkfifo(filepath.Join(dir, segmentName(1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	helper := exec.Command(os.Args[0], "-test.run=^TestCompactionOrphanHelper$")
+	helper.Env = append(os.Environ(), orphanEnv+"="+dir)
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer helper.Process.Kill()
+	// The helper's child, once it runs (generous: a loaded host).
+	var child int
+	for deadline := time.Now().Add(30 * time.Second); child == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the helper started no compaction child")
+		}
+		time.Sleep(20 * time.Millisecond)
+		child = childOf(helper.Process.Pid)
+	}
+	if err := helper.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = helper.Wait()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		// Gone, or a zombie (its parent is gone; init reaps it).
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("compaction child %d outlived its daemon by 30 s", child)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// childOf returns a child process of pid, 0 if none.
+func childOf(pid int) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if c, err := strconv.Atoi(f[0]); err == nil {
+				return c
+			}
+		}
+	}
+	return 0
 }
