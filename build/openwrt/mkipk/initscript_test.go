@@ -74,6 +74,7 @@ func TestInitScriptProcd(t *testing.T) {
 	magWith := func(flags string) string {
 		return "instance mag\n" +
 			"  command /usr/sbin/pmip-mag -config /etc/config/pmip" + flags + "\n" +
+			"  nice -10\n" +
 			"  file /etc/config/pmip\n" +
 			"  respawn 3600 5 5\n" +
 			"  stdout 1\n" +

@@ -443,6 +443,7 @@ func TestInitScript(t *testing.T) {
 		t.Errorf("pmip.init is not executable: %v", st.Mode())
 	}
 	for _, want := range []string{"USE_PROCD=1", "procd_add_reload_trigger", "procd_set_param respawn",
+		`procd_set_param nice "$MAG_NICE"`,
 		`"$PROG" -config "$CONF_FILE"`, "config_foreach start_hooks access", "pmip-hostapd-action", "pmip-ubus-subscriber"} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("pmip.init lacks %q", want)

@@ -22,7 +22,11 @@ func (d *Domain) waitPath(ns, path string, timeout time.Duration) {
 func (d *Domain) StartLMA() {
 	d.T.Helper()
 	d.sh("rm -f " + lmaSocket + "; mkdir -p /var/lib/pmip-lma /run/pmip-lma")
-	d.start("lma", "lma", nil, d.bins["pmip-lma"], "-config", lmaConf)
+	argv, err := lmaCommand([]string{d.bins["pmip-lma"], "-config", lmaConf})
+	if err != nil {
+		d.T.Fatal(err)
+	}
+	d.start("lma", "lma", nil, argv...)
 	d.waitPath("lma", lmaSocket, 60*time.Second)
 }
 

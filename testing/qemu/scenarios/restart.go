@@ -36,7 +36,11 @@ func (d *Domain) RestartLMA(timeout time.Duration) LMARestart {
 	var r LMARestart
 	r.StaleSocket = strings.TrimSpace(d.sh("[ -S "+lmaSocket+" ] && echo stale || echo none")) == "stale"
 	t0 := time.Now()
-	d.start("lma-restarted", "lma", nil, d.bins["pmip-lma"], "-config", lmaConf)
+	argv, err := lmaCommand([]string{d.bins["pmip-lma"], "-config", lmaConf})
+	if err != nil {
+		d.T.Fatal(err)
+	}
+	d.start("lma-restarted", "lma", nil, argv...)
 	d.WaitLog("lma-restarted", lmaRunning, 0, timeout)
 	r.Running = time.Since(t0)
 	if m := storeOpenTook.FindStringSubmatch(d.Log("lma-restarted")); m != nil {

@@ -7,6 +7,16 @@ import (
 	"strings"
 )
 
+// The nice values the product ships with: build/openwrt/pmip/files/pmip.init
+// starts pmip-mag with `procd_set_param nice`, docs/pmip-lma.service runs
+// pmip-lma with `Nice=`. The scenarios start the daemons at the same
+// values, so they measure the domain as it ships; TestShippedNice parses
+// both files and fails when these constants drift from them.
+const (
+	shippedMAGNice = -10
+	shippedLMANice = -10
+)
+
 // Knobs for studying where a handover's time goes in the guest
 // (docs/handover.md 9). None is set by default: the scenarios measure the
 // domain as it ships.
@@ -15,11 +25,16 @@ const (
 	// words separated by spaces, e.g. "GODEBUG=gctrace=1" (the
 	// collector's cycles in the MAG's log) or "GOMEMLIMIT=16MiB".
 	envMAGEnv = "PMIP_MAG_ENV"
-	// envMAGNice, if set, is the nice value the MAGs run at (-20..19),
-	// as an AP's init system may set it (procd's nice parameter): the
-	// guest's one CPU runs the correspondent, the client, the LMA and
-	// both APs, and MAG2's handover path otherwise waits behind them.
+	// envMAGNice, if set, overrides the nice value the MAGs run at
+	// (-20..19; shippedMAGNice by default, as the AP's procd sets it):
+	// the guest's one CPU runs the correspondent, the client, the LMA
+	// and both APs, and MAG2's handover path otherwise waits behind them
+	// (docs/handover.md 9.1).
 	envMAGNice = "PMIP_MAG_NICE"
+	// envLMANice, if set, overrides the LMA's nice value
+	// (shippedLMANice by default, as the appliance's systemd unit sets
+	// it).
+	envLMANice = "PMIP_LMA_NICE"
 	// envSchedTrace=1 records the guest kernel's scheduler switches and
 	// wake-ups (tracefs sched_switch, sched_wakeup, monotonic clock)
 	// from just before the move until the streams stop, into
@@ -36,18 +51,45 @@ func magCommand(argv []string) (cmd, env []string, err error) {
 		}
 		env = append(env, kv)
 	}
-	n := os.Getenv(envMAGNice)
+	nice, err := niceValue(envMAGNice, shippedMAGNice)
+	if err != nil {
+		return nil, nil, err
+	}
+	return niced(nice, argv), env, nil
+}
+
+// lmaCommand is the argv that starts the LMA at its nice value.
+func lmaCommand(argv []string) ([]string, error) {
+	nice, err := niceValue(envLMANice, shippedLMANice)
+	if err != nil {
+		return nil, err
+	}
+	return niced(nice, argv), nil
+}
+
+// niceValue is the nice value the environment variable name asks for, or
+// shipped when it is unset.
+func niceValue(name string, shipped int) (int, error) {
+	n := os.Getenv(name)
 	if n == "" {
-		return argv, env, nil
+		return shipped, nil
 	}
 	v, err := strconv.Atoi(n)
 	if err != nil || v < -20 || v > 19 {
-		return nil, nil, fmt.Errorf("%s=%q: want a nice value from -20 to 19", envMAGNice, n)
+		return 0, fmt.Errorf("%s=%q: want a nice value from -20 to 19", name, n)
+	}
+	return v, nil
+}
+
+// niced runs argv at nice value v (0: as it is).
+func niced(v int, argv []string) []string {
+	if v == 0 {
+		return argv
 	}
 	// busybox has renice but no nice applet: the shell renices itself
-	// and execs the MAG, which keeps the priority.
+	// and execs the daemon, which keeps the priority.
 	sh := fmt.Sprintf(`/bin/busybox renice -n %d -p $$ >/dev/null && exec "$0" "$@"`, v)
-	return append([]string{"/bin/sh", "-c", sh}, argv...), env, nil
+	return append([]string{"/bin/sh", "-c", sh}, argv...)
 }
 
 // startSchedTrace starts the scheduler trace of envSchedTrace, if asked;
