@@ -25,6 +25,11 @@ import (
 // take effect.
 func TestSocketOnVeth(t *testing.T) {
 	a, b := nstest.New(t, "a"), nstest.New(t, "b")
+	// No IPv6 in either namespace before the link exists: the kernel's
+	// own Router Solicitation from b0 would pass the RS filter below and
+	// land in a window that must see only the test's frames.
+	a.NoIPv6(t)
+	b.NoIPv6(t)
 	nstest.Veth(t, a, "a0", b, "b0")
 	all := []bpf.Instruction{bpf.RetConstant{Val: 0xffff}}
 	var sa, sb *l2.Socket
