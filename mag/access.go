@@ -34,6 +34,31 @@ type LeaseServer interface {
 	Forget(mac net.HardwareAddr)
 }
 
+// AnnouncingAdvertiser is an Advertiser that can send the router's
+// announcements to a client that just registered in one burst (mag/ra's
+// *Advertiser: one sendmmsg on its packet socket). ServeAnnounced is
+// Serve that first writes first (frames of any EtherType for the same
+// client on the same access link), then AnnounceRouter's Neighbor
+// Advertisement, then the RA, in one write. Each announcement releases
+// the client's queued traffic, whose forwarding and the correspondent's
+// answer then take the CPU: written one system call each, the second
+// waited 39-197 ms for the MAG to run again under TCG (docs/handover.md
+// 9.5).
+type AnnouncingAdvertiser interface {
+	Advertiser
+	ServeAnnounced(first [][]byte, mac net.HardwareAddr, linkLocal netip.Addr, prefixes []netip.Prefix, lifetime time.Duration) error
+}
+
+// LeaseFramer is a LeaseServer that hands its router announcement over
+// as a frame instead of writing it (mag/dhcpserver's *Server):
+// LeaseReadyFrame answers a waiting transaction as LeaseReady does and
+// returns nil, or returns the announcement (an ARP request unicast to the
+// client) for an AnnouncingAdvertiser on the same link to send.
+type LeaseFramer interface {
+	LeaseServer
+	LeaseReadyFrame(mac net.HardwareAddr) []byte
+}
+
 // Sniffer is the attach sniffer of one access link, as mag/sniff's
 // *Sniffer implements it.
 type Sniffer interface {

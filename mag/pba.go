@@ -309,16 +309,36 @@ func (e *Engine) serveFx(b *binding, oldPrefixes []netip.Prefix, rep *serveRepor
 			if rep != nil {
 				start = e.clk.Now()
 			}
-			if side.DHCP != nil && lease4 {
-				side.DHCP.LeaseReady(mac)
+			// At an initial registration the announcements go in one
+			// burst where the access side can: the DHCP server's ARP
+			// request, the NA and the first RA in one write, back to
+			// back, nothing built or logged between them (AnnouncingAdvertiser).
+			burst, _ := side.RA.(AnnouncingAdvertiser)
+			framer, _ := side.DHCP.(LeaseFramer)
+			if !initial || len(prefixes) == 0 {
+				burst = nil
 			}
-			if initial && side.RA != nil && len(prefixes) > 0 {
+			var first [][]byte
+			if side.DHCP != nil && lease4 {
+				if burst != nil && framer != nil {
+					if f := framer.LeaseReadyFrame(mac); f != nil {
+						first = [][]byte{f}
+					}
+				} else {
+					side.DHCP.LeaseReady(mac)
+				}
+			}
+			if burst == nil && initial && side.RA != nil && len(prefixes) > 0 {
 				if err := side.RA.AnnounceRouter(mac); err != nil {
 					e.log.Warn("router not announced to the client (neighbor advertisement)", "mac", mac, "err", err)
 				}
 			}
 			if side.RA != nil {
 				switch {
+				case burst != nil:
+					if err := burst.ServeAnnounced(first, mac, ll, prefixes, lifetime); err != nil {
+						e.log.Error("router announcements and advertisements not served", "mac", mac, "err", err)
+					}
 				case len(prefixes) > 0:
 					if err := side.RA.Serve(mac, ll, prefixes, lifetime); err != nil {
 						e.log.Error("router advertisements not served", "mac", mac, "err", err)

@@ -154,6 +154,16 @@ func (s *Server) announceRouter(k mac, lease Lease) {
 	s.stats.arpAnnouncements.Add(1)
 }
 
+// announcement is announceRouter's ARP request, returned for the caller
+// to send (LeaseReadyFrame), or nil if the lease has no IPv4 router.
+func (s *Server) announcement(k mac, lease Lease) []byte {
+	if s.arpConn == nil || !lease.Router.Is4() || !lease.Addr.Addr().Is4() {
+		return nil
+	}
+	s.stats.arpAnnouncements.Add(1)
+	return appendARPRequest(make([]byte, 0, arpFrameLength), s.routerMAC, lease.Router, k, lease.Addr.Addr())
+}
+
 // appendARPRequest appends an RFC 826 request, unicast to dstMAC at layer
 // 2, from sha/spa asking for tpa.
 func appendARPRequest(dst []byte, sha mac, spa netip.Addr, dstMAC mac, tpa netip.Addr) []byte {

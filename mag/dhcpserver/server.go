@@ -157,9 +157,28 @@ func (s *Server) Pending() int {
 // with the transaction ID the client is listening for, rather than
 // waiting for the client to retransmit (up to 64 s, RFC 2131 4.1).
 func (s *Server) LeaseReady(hw net.HardwareAddr) {
+	s.leaseReady(hw, false)
+}
+
+// LeaseReadyFrame is LeaseReady for a caller that sends the router
+// announcement itself, in one burst with its own frames (mag's
+// AnnouncingAdvertiser: the ARP request, the Neighbor Advertisement and
+// the RA in one system call, docs/handover.md 9.6). A waiting transaction
+// is answered as LeaseReady answers it, and nil returned; with none, the
+// announcement (the ARP request of announceRouter, a whole Ethernet frame
+// unicast to the client, for the same access link) is returned instead of
+// written, or nil if there is nothing to announce. It is counted as an
+// announcement when handed over.
+func (s *Server) LeaseReadyFrame(hw net.HardwareAddr) []byte {
+	return s.leaseReady(hw, true)
+}
+
+// leaseReady is LeaseReady; with hand, the router announcement is
+// returned instead of written.
+func (s *Server) leaseReady(hw net.HardwareAddr, hand bool) []byte {
 	if len(hw) != 6 {
 		s.log.Error("LeaseReady: not an Ethernet address", "hw", hw)
-		return
+		return nil
 	}
 	k := mac(hw)
 	s.mu.Lock()
@@ -169,24 +188,30 @@ func (s *Server) LeaseReady(hw net.HardwareAddr) {
 	if p == nil {
 		// The announcement first, the log line after: the client's
 		// traffic waits for the one, nobody for the other.
+		var frame []byte
 		if lease, ok := s.lookup(k); ok {
-			s.announceRouter(k, lease)
+			if hand {
+				frame = s.announcement(k, lease)
+			} else {
+				s.announceRouter(k, lease)
+			}
 		}
 		s.log.Debug("lease ready, no transaction waiting", "mac", k)
-		return
+		return frame
 	}
 	if s.cfg.Clock.Now().Sub(p.seen) > s.cfg.PendingTimeout {
 		s.stats.expired.Add(1)
 		s.log.Info("lease ready after the client's transaction expired; answering its next message", "mac", k)
-		return
+		return nil
 	}
 	lease, ok := s.lookup(k)
 	if !ok {
 		s.log.Warn("LeaseReady but the engine has no usable lease", "mac", k)
-		return
+		return nil
 	}
 	s.stats.answered.Add(1)
 	s.answer(k, p.req, p.unicast, lease)
+	return nil
 }
 
 // Forget drops a waiting transaction, e.g. when the LMA rejected the

@@ -29,10 +29,13 @@ import (
 // it) into b. WriteFrame sends one complete Ethernet frame as is. SetFilter
 // atomically replaces the filter; frames already queued stay queued. Close
 // unblocks a pending ReadFrame, which then returns an error wrapping
-// net.ErrClosed.
+// net.ErrClosed. WriteFrames sends complete frames of any EtherType, in
+// order, in one system call where the socket allows it: a burst that no
+// other task can split (the router's announcements after a handover).
 type Conn interface {
 	ReadFrame(b []byte) (int, error)
 	WriteFrame(frame []byte) error
+	WriteFrames(frames [][]byte) error
 	SetFilter(prog []bpf.Instruction) error
 	Close() error
 }
@@ -53,8 +56,9 @@ type Socket struct {
 	c *packet.Conn
 	// mac is the interface's own hardware address, the nominal sll_addr of
 	// writes (SOCK_RAW ignores it: the frame carries its destination).
-	mac    net.HardwareAddr
-	closed atomic.Bool
+	mac     net.HardwareAddr
+	ifindex int
+	closed  atomic.Bool
 }
 
 var _ Conn = (*Socket)(nil)
@@ -80,7 +84,7 @@ func Listen(ifname string, etherType uint16, prog []bpf.Instruction) (*Socket, e
 	if err != nil {
 		return nil, fmt.Errorf("l2: listen on %s: %w", ifname, err)
 	}
-	return &Socket{c: c, mac: ifi.HardwareAddr}, nil
+	return &Socket{c: c, mac: ifi.HardwareAddr, ifindex: ifi.Index}, nil
 }
 
 // ReadFrame implements Conn.

@@ -130,7 +130,9 @@ type Advertiser struct {
 	rnd     *rand.Rand
 	clients map[macKey]*client
 	stats   Stats
-	buf     []byte
+	buf     []byte // the RA being built
+	naBuf   []byte // the Neighbor Advertisement being built
+	burst   [][]byte
 	closed  bool
 }
 
@@ -228,6 +230,7 @@ func New(cfg Config) (*Advertiser, error) {
 		rnd:     cfg.Rand,
 		clients: make(map[macKey]*client),
 		buf:     make([]byte, 0, 256),
+		naBuf:   make([]byte, 0, 128),
 	}, nil
 }
 
@@ -280,6 +283,26 @@ func checkPrefix(p netip.Prefix) error {
 // unicast). lifetime is the binding lifetime the PBA granted: no
 // advertised lifetime outlasts the binding.
 func (a *Advertiser) Serve(mac net.HardwareAddr, linkLocal netip.Addr, prefixes []netip.Prefix, lifetime time.Duration) error {
+	return a.serve(nil, false, mac, linkLocal, prefixes, lifetime)
+}
+
+// ServeAnnounced is Serve for a client that just registered here, with
+// the router's announcements in one burst: it writes first (frames for
+// the same client from the access side's other components, the DHCP
+// server's ARP request: any EtherType), then the unsolicited Neighbor
+// Advertisement of AnnounceRouter, then the RA, with one
+// l2.Conn.WriteFrames call. Each announcement releases the client's
+// queued traffic, whose forwarding and the correspondent's answer then
+// take the CPU; written one system call each, the next announcement
+// waited for the MAG to run again (39-197 ms under TCG,
+// docs/handover.md 9.5). If an argument is bad, only first is written;
+// if the NA cannot be built, first and the RA still go.
+func (a *Advertiser) ServeAnnounced(first [][]byte, mac net.HardwareAddr, linkLocal netip.Addr, prefixes []netip.Prefix, lifetime time.Duration) error {
+	return a.serve(first, true, mac, linkLocal, prefixes, lifetime)
+}
+
+// checkServe validates Serve's arguments.
+func checkServe(mac net.HardwareAddr, linkLocal netip.Addr, prefixes []netip.Prefix, lifetime time.Duration) error {
 	if !l2.IsUnicastMAC(mac) {
 		return fmt.Errorf("ra: serve %s: %w", mac, ErrBadMAC)
 	}
@@ -296,6 +319,19 @@ func (a *Advertiser) Serve(mac net.HardwareAddr, linkLocal netip.Addr, prefixes 
 	}
 	if lifetime < time.Second {
 		return fmt.Errorf("ra: serve %s: %s: %w", mac, lifetime, ErrLifetime)
+	}
+	return nil
+}
+
+// serve is Serve, writing first and, if announce, the unsolicited NA
+// before the RA in one burst.
+func (a *Advertiser) serve(first [][]byte, announce bool, mac net.HardwareAddr, linkLocal netip.Addr, prefixes []netip.Prefix, lifetime time.Duration) error {
+	if err := checkServe(mac, linkLocal, prefixes, lifetime); err != nil {
+		if len(first) > 0 {
+			// The other components' frames are not ours to drop.
+			_ = a.cfg.Conn.WriteFrames(first)
+		}
+		return err
 	}
 	now := a.clk.Now()
 	a.mu.Lock()
@@ -332,7 +368,7 @@ func (a *Advertiser) Serve(mac net.HardwareAddr, linkLocal netip.Addr, prefixes 
 	if c.initialLeft > 0 {
 		c.initialLeft--
 	}
-	err := a.send(c, now, false)
+	err := a.sendBurst(first, announce, c, now, false)
 	a.schedule(c, now)
 	if err != nil {
 		return fmt.Errorf("ra: serve %s: %w", mac, err)

@@ -39,6 +39,25 @@ func (a *Advertiser) AnnounceRouter(mac net.HardwareAddr) error {
 	if a.closed {
 		return fmt.Errorf("ra: announce router to %s: %w", mac, net.ErrClosed)
 	}
+	frame, err := a.appendAnnouncement(a.naBuf[:0], mac)
+	if err != nil {
+		// The router identity was validated by New: a broken invariant.
+		a.stats.WriteErrors++
+		return fmt.Errorf("ra: announce router to %s: %w", mac, err)
+	}
+	a.naBuf = frame[:0]
+	if err := a.cfg.Conn.WriteFrame(frame); err != nil {
+		a.stats.WriteErrors++
+		return fmt.Errorf("ra: announce router to %s: %w", mac, err)
+	}
+	a.stats.Announced++
+	a.log.Debug("router announced (unsolicited neighbor advertisement)", "mac", mac, "target", a.cfg.RouterLinkLocal)
+	return nil
+}
+
+// appendAnnouncement appends AnnounceRouter's Neighbor Advertisement to
+// the client mac, as a whole frame, to dst.
+func (a *Advertiser) appendAnnouncement(dst []byte, mac net.HardwareAddr) ([]byte, error) {
 	na := &l2.NeighborAdvertisement{
 		Router:        true,
 		Solicited:     false,
@@ -48,18 +67,5 @@ func (a *Advertiser) AnnounceRouter(mac net.HardwareAddr) error {
 			&l2.LinkLayerAddress{Direction: l2.Target, Addr: a.cfg.RouterMAC},
 		},
 	}
-	frame, err := l2.AppendND(a.buf[:0], a.cfg.RouterMAC, mac, a.cfg.RouterLinkLocal, allNodes, na)
-	if err != nil {
-		// The router identity was validated by New: a broken invariant.
-		a.stats.WriteErrors++
-		return fmt.Errorf("ra: announce router to %s: %w", mac, err)
-	}
-	a.buf = frame[:0]
-	if err := a.cfg.Conn.WriteFrame(frame); err != nil {
-		a.stats.WriteErrors++
-		return fmt.Errorf("ra: announce router to %s: %w", mac, err)
-	}
-	a.stats.Announced++
-	a.log.Debug("router announced (unsolicited neighbor advertisement)", "mac", mac, "target", a.cfg.RouterLinkLocal)
-	return nil
+	return l2.AppendND(dst, a.cfg.RouterMAC, mac, a.cfg.RouterLinkLocal, allNodes, na)
 }

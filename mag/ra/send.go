@@ -63,6 +63,14 @@ func (a *Advertiser) HandleFrame(frame []byte) {
 // the client never holds a prefix or default router beyond it (RFC 5213
 // 6.7 emulates the home link only while the binding lasts).
 func (a *Advertiser) send(c *client, now time.Time, solicited bool) error {
+	return a.sendBurst(nil, false, c, now, solicited)
+}
+
+// sendBurst is send, with first and, if announce, the unsolicited Neighbor
+// Advertisement (AnnounceRouter) written before the RA in one
+// l2.Conn.WriteFrames call (ServeAnnounced). Everything is built before
+// the write, so nothing runs between the frames.
+func (a *Advertiser) sendBurst(first [][]byte, announce bool, c *client, now time.Time, solicited bool) error {
 	remaining := c.deadline.Sub(now).Truncate(time.Second)
 	if c.withdrawing || remaining < 0 {
 		remaining = 0
@@ -114,10 +122,39 @@ func (a *Advertiser) send(c *client, now time.Time, solicited bool) error {
 		// Inputs were validated by New and Serve: a broken invariant.
 		a.stats.WriteErrors++
 		a.log.Error("build router advertisement", "mac", c.mac, "err", err)
+		if len(first) > 0 {
+			// The other components' frames are not ours to drop.
+			_ = a.cfg.Conn.WriteFrames(first)
+		}
 		return err
 	}
 	a.buf = frame[:0]
-	if err := a.cfg.Conn.WriteFrame(frame); err != nil {
+	if len(first) == 0 && !announce {
+		err = a.cfg.Conn.WriteFrame(frame)
+	} else {
+		burst := append(a.burst[:0], first...)
+		var na []byte
+		if announce {
+			var naErr error
+			if na, naErr = a.appendAnnouncement(a.naBuf[:0], c.mac); naErr != nil {
+				// The router identity was validated by New: a broken
+				// invariant; the other frames still go.
+				a.log.Error("build neighbor advertisement", "mac", c.mac, "err", naErr)
+				na = nil
+			} else {
+				a.naBuf = na[:0]
+				burst = append(burst, na)
+			}
+		}
+		burst = append(burst, frame)
+		err = a.cfg.Conn.WriteFrames(burst)
+		clear(burst)
+		a.burst = burst[:0]
+		if err == nil && na != nil {
+			a.stats.Announced++
+		}
+	}
+	if err != nil {
 		a.stats.WriteErrors++
 		a.log.Warn("send router advertisement", "mac", c.mac, "err", err)
 		return err

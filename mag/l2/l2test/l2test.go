@@ -25,6 +25,7 @@ type Conn struct {
 	closed   bool
 	wake     chan struct{} // signalled when queue grows or on Close
 	writes   chan struct{} // signalled on every write
+	batches  [][][]byte    // frames written by WriteFrames, one entry per call
 	// WriteErr, when set, is returned by WriteFrame (the frame is not
 	// recorded).
 	WriteErr error
@@ -128,6 +129,37 @@ func (c *Conn) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.queue)
+}
+
+// WriteFrames implements l2.Conn: the frames are recorded as written (in
+// Written) and, together, as one batch (in Batches).
+func (c *Conn) WriteFrames(frames [][]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("l2test: write: %w", net.ErrClosed)
+	}
+	if c.WriteErr != nil {
+		return c.WriteErr
+	}
+	var batch [][]byte
+	for _, f := range frames {
+		batch = append(batch, append([]byte(nil), f...))
+	}
+	c.written = append(c.written, batch...)
+	c.batches = append(c.batches, batch)
+	select {
+	case c.writes <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Batches returns the frames of every WriteFrames call, one entry per call.
+func (c *Conn) Batches() [][][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][][]byte(nil), c.batches...)
 }
 
 // WriteFrame implements l2.Conn.
