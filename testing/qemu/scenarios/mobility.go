@@ -40,6 +40,15 @@ var streams = []struct{ name, addr string }{
 func (d *Domain) StartStreams() {
 	d.T.Helper()
 	d.shOn(d.vmFor("client"), "rm -f "+stopFile)
+	// The kernel paces the streams (pmip-probe serve: SO_MAX_PACING_RATE,
+	// so the sender does not wake every 5 ms and take the CPU from the
+	// system under test, docs/handover.md 9.6). TCP sizes each paced
+	// burst from the pacing rate, plus, since Linux 5.18, a share of 64 KB
+	// that grows as the path's minimum RTT shrinks (tcp_tso_rtt_log):
+	// on the guest's millisecond RTTs that made bursts of tens of KB a
+	// few hundred ms apart, and every one a "pause". Without it the CN
+	// sends ~2 MSS every ~15 ms, the resolution of the gap measurement.
+	d.nsSh("cn", "f=/proc/sys/net/ipv4/tcp_tso_rtt_log; if [ -e $f ]; then echo 0 > $f; fi; echo 1 > /proc/sys/net/ipv4/tcp_min_tso_segs")
 	d.start("serve", "cn", nil, d.bins["pmip-probe"], "serve", "-l", fmt.Sprintf("[::]:%d", streamPort))
 	d.WaitLog("serve", "listening", 0, 30*time.Second)
 	for _, s := range streams {
@@ -138,14 +147,28 @@ func (d *Domain) Handover(from, to *AP, a Attachment) time.Duration {
 		// The streams at both ends, to tmpfs (writing each packet to the
 		// share would load the guest while the move is timed); copied
 		// to the results when the streams stop.
-		for _, c := range []struct{ name, ns, iface string }{{"cn", "cn", "eth0"}, {"client", "client", d.radio}} {
-			d.start("tcpdump-stream-"+c.name, c.ns, nil, "/usr/bin/tcpdump", "-Z", "root", "-s", "96", "-i", c.iface,
-				"-w", "/tmp/pmip/stream-"+c.name+".pcap", fmt.Sprintf("tcp port %d or arp or icmp6", streamPort))
+		// And the new AP's access bridge, ARP and ICMPv6 only: when the
+		// MAG wrote its announcements (a packet tap sees a frame as it
+		// is sent), against when the client received them.
+		caps := []struct{ name, ns, iface, filter string }{
+			{"cn", "cn", "eth0", fmt.Sprintf("tcp port %d or arp or icmp6", streamPort)},
+			{"client", "client", d.radio, fmt.Sprintf("tcp port %d or arp or icmp6", streamPort)},
+			{"ap", to.Name, "br-lan", "arp or icmp6"},
+		}
+		for _, c := range caps {
+			argv := []string{"/usr/bin/tcpdump", "-Z", "root", "-s", "96", "-i", c.iface, "-w", "/tmp/pmip/stream-" + c.name + ".pcap"}
+			if c.name == "ap" {
+				// A few frames: written as they come, or the stop
+				// (SIGKILL) loses tcpdump's buffer.
+				argv = append(argv, "-U")
+			}
+			d.start("tcpdump-stream-"+c.name, c.ns, nil, append(argv, c.filter)...)
 			d.WaitLog("tcpdump-stream-"+c.name, "listening on", 0, 30*time.Second)
 		}
 		defer func() {
-			d.stop("tcpdump-stream-cn")
-			d.stop("tcpdump-stream-client")
+			for _, c := range caps {
+				d.stop("tcpdump-stream-" + c.name)
+			}
 			d.trySh("sleep 1; cp /tmp/pmip/stream-*.pcap " + resultsDir + "/")
 		}()
 	}
@@ -311,7 +334,8 @@ func (d *Domain) Detach(ap *AP, base Baseline) {
 // envHandoverPcap=1 captures the streams (and ARP and ICMPv6, the
 // neighbour resolution they wait for) at the CN and the client during
 // scenario 2 (results/<test>/stream-*.pcap): the retransmissions and what
-// reached the client, for docs/handover.md 8.
+// reached the client, for docs/handover.md 8; and ARP and ICMPv6 on the
+// new AP's access bridge (stream-ap.pcap): when the MAG sent them.
 const envHandoverPcap = "PMIP_HANDOVER_PCAP"
 
 var ssRTO = regexp.MustCompile(`rto:(\d+(?:\.\d+)?)\b.*?rtt:([\d.]+)/([\d.]+)`)
