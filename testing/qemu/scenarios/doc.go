@@ -50,5 +50,11 @@
 // path is printed. PMIP_QEMU_KEEP=1 keeps them for passing runs too;
 // PMIP_HOSTAPD_DEBUG=1 runs the APs' hostapd with -d, and
 // PMIP_HANDOVER_PCAP=1 captures scenario 2's streams at the CN and the
-// client (docs/handover.md 8).
+// client, and ARP and ICMPv6 on the new AP's bridge (docs/handover.md 8,
+// 9.6).
+//
+// The MAGs and the LMA run at the nice values the product ships with
+// (build/openwrt/pmip/files/pmip.init, docs/pmip-lma.service; equal by
+// TestShippedNice); PMIP_MAG_NICE and PMIP_LMA_NICE override them for a
+// study (study.go).
 package scenarios
