@@ -22,8 +22,9 @@ import (
 // environment variable childEnv, which this package's init recognizes
 // before main runs. The child reads the sealed segments and the old
 // snapshot and writes the new snapshot, durable under its name, at the
-// lowest CPU priority (nice 19, every thread); the daemon then only
-// checks the new snapshot's trailer and swaps it in.
+// lowest CPU and I/O priority (SCHED_IDLE and the idle I/O class, every
+// thread); the daemon then only checks the new snapshot's trailer and
+// swaps it in.
 //
 // Why a process and not a goroutine: folding a million bindings is ~3 s
 // of CPU every 15-20 s at 50,000 writes a second. In the daemon it
@@ -31,7 +32,7 @@ import (
 // Ps (two on the appliance), and its index is heap the collector
 // accounts; a goroutine cannot be given a lower priority (a niced,
 // locked thread keeps its P while the kernel holds it off, which was
-// measured worse). A child at nice 19 takes only CPU the daemon leaves,
+// measured worse). An idle-class child takes only CPU the daemon leaves,
 // has its own runtime and heap, and is killed with the daemon (its
 // half-written snapshot is a .tmp file that recovery removes).
 const childEnv = "PMIP_STORE_COMPACT_JOB"
@@ -84,21 +85,37 @@ func runChildJob(job string) error {
 	return err
 }
 
-// lowerPriority sets nice 19 on every thread of the process (Linux's nice
-// value is per thread; threads the runtime starts later inherit it from
-// the thread that starts them, which by then is one of these).
+// lowerPriority puts every thread of the process in the kernel's idle
+// scheduling class (SCHED_IDLE: a thread of any other class that wakes
+// preempts it at once), at nice 19 should that be refused, and its I/O in
+// the idle I/O class (mq-deadline and BFQ serve it after everyone else's,
+// with aging so it is not starved). Linux keeps these per thread; threads
+// the runtime starts later inherit them from the thread that starts
+// them, which by then is one of these.
 func lowerPriority() {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19)
-		return
-	}
-	for _, t := range tasks {
-		if tid, err := strconv.Atoi(t.Name()); err == nil {
-			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
+	tids := []int{0}
+	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
+		tids = tids[:0]
+		for _, t := range tasks {
+			if tid, err := strconv.Atoi(t.Name()); err == nil {
+				tids = append(tids, tid)
+			}
 		}
 	}
+	for _, tid := range tids {
+		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
+		_ = unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0)
+		// ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_CLASS_IDLE << 13).
+		_, _, _ = unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), ioprioClassIdle<<ioprioClassShift)
+	}
 }
+
+// From linux/ioprio.h.
+const (
+	ioprioWhoProcess = 1
+	ioprioClassIdle  = 3
+	ioprioClassShift = 13
+)
 
 // foldInChild runs job in a child process and returns the new snapshot's
 // record count and size once the child has made it durable. ctx ending
