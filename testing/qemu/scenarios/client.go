@@ -49,7 +49,11 @@ func (d *Domain) Associate(ap *AP) Attachment {
 	d.start("addrs", "client", nil, d.bins["pmip-probe"], "addrs", "-i", d.radio, "-v4", V4Pool, "-v6", HNPPool, "-timeout", "120s")
 	// The network starts disabled so wpa_cli -a is attached before the
 	// association it must see.
-	d.start("wpa_supplicant", "client", nil, "/sbin/wpa_supplicant", "-t", "-i", d.radio, "-c", shareDir+"/wpa.conf")
+	supplicant, err := clientCommand([]string{"/sbin/wpa_supplicant", "-t", "-i", d.radio, "-c", shareDir + "/wpa.conf"})
+	if err != nil {
+		d.T.Fatal(err)
+	}
+	d.start("wpa_supplicant", "client", nil, supplicant...)
 	d.waitPath("client", wpaCtrl+"/"+d.radio, 30*time.Second)
 	d.start("wpa_cli", "client", nil, "/sbin/wpa_cli", "-p", wpaCtrl, "-i", d.radio, "-a", scriptDir+"/client-action.sh")
 	time.Sleep(300 * time.Millisecond) // wpa_cli attaches; a miss shows below as no IPv4 address, never a false pass

@@ -35,6 +35,15 @@ const (
 	// (shippedLMANice by default, as the appliance's systemd unit sets
 	// it).
 	envLMANice = "PMIP_LMA_NICE"
+	// envClientNice, if set, runs the client's wpa_supplicant at that
+	// nice value (0 by default). A real client has its own CPU; in the
+	// guest it shares one with the daemons at their shipped -10, and
+	// after a move its supplicant can wait 80-130 ms to authorise its
+	// port, while its 802.11 stack drops the new MAG's announcements as
+	// unauthorised-port traffic (docs/handover.md 9.9). -10 here gives
+	// the client back the CPU it would have, to measure the domain
+	// without that artefact.
+	envClientNice = "PMIP_CLIENT_NICE"
 	// envSchedTrace=1 records the guest kernel's scheduler switches and
 	// wake-ups (tracefs sched_switch, sched_wakeup, monotonic clock)
 	// from just before the move until the streams stop, into
@@ -61,6 +70,16 @@ func magCommand(argv []string) (cmd, env []string, err error) {
 // lmaCommand is the argv that starts the LMA at its nice value.
 func lmaCommand(argv []string) ([]string, error) {
 	nice, err := niceValue(envLMANice, shippedLMANice)
+	if err != nil {
+		return nil, err
+	}
+	return niced(nice, argv), nil
+}
+
+// clientCommand is the argv that starts the client's wpa_supplicant at
+// envClientNice's value (as it is by default).
+func clientCommand(argv []string) ([]string, error) {
+	nice, err := niceValue(envClientNice, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,25 @@ func TestLMACommand(t *testing.T) {
 	}
 }
 
+func TestClientCommand(t *testing.T) {
+	argv := []string{"/sbin/wpa_supplicant", "-t", "-i", "wlan2"}
+	t.Setenv(envClientNice, "")
+	if cmd, err := clientCommand(argv); err != nil || !slices.Equal(cmd, argv) {
+		t.Errorf("default: %q %v, want the argv as it is", cmd, err)
+	}
+	t.Setenv(envClientNice, "-10")
+	cmd, err := clientCommand(argv)
+	if err != nil || cmd[0] != "/bin/sh" || !strings.Contains(cmd[2], "renice -n -10 -p $$") || !slices.Equal(cmd[3:], argv) {
+		t.Errorf("-10: %q %v", cmd, err)
+	}
+	for _, bad := range []string{"x", "-21", "20"} {
+		t.Setenv(envClientNice, bad)
+		if _, err := clientCommand(argv); err == nil {
+			t.Errorf("%s=%q accepted", envClientNice, bad)
+		}
+	}
+}
+
 func TestMAGCommand(t *testing.T) {
 	argv := []string{"/tmp/pmip/pmip-mag", "-config", "x.conf"}
 	t.Setenv(envMAGEnv, "")
