@@ -56,5 +56,6 @@
 // The MAGs and the LMA run at the nice values the product ships with
 // (build/openwrt/pmip/files/pmip.init, docs/pmip-lma.service; equal by
 // TestShippedNice); PMIP_MAG_NICE and PMIP_LMA_NICE override them for a
-// study (study.go).
+// study (study.go), and PMIP_CLIENT_NICE runs the client's wpa_supplicant
+// at a given nice value (docs/handover.md 9.9).
 package scenarios
