@@ -146,7 +146,16 @@ func (k *Netlink) Dump(ctx context.Context) (*State, error) {
 				return nil, fmt.Errorf("addresses: %w", err)
 			}
 			k.addrProto = k.addrProto || a.hasProto
-			if a.protocol != k.opts.Protocol || names[a.index] == "" {
+			if names[a.index] == "" {
+				continue
+			}
+			if a.protocol != k.opts.Protocol {
+				// Not ours: Plan removes a kernel-made link-local from a
+				// device whose address generation mode is none.
+				if ip := a.Prefix.Addr(); ip.Is6() && ip.IsLinkLocalUnicast() {
+					a.Dev = names[a.index]
+					s.ForeignLinkLocals = append(s.ForeignLinkLocals, a.Address)
+				}
 				continue
 			}
 			a.Dev = names[a.index]

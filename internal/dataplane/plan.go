@@ -76,7 +76,8 @@ func (o Op) String() string { return o.Action.String() + " " + o.Obj.String() }
 //     that must change other than its MTU is removed here and created
 //     again below; the kernel drops its routes and addresses with it);
 //  3. tunnels created or changed, brought up; foreign devices' MACs,
-//     address generation modes and sysctls set;
+//     address generation modes and sysctls set; then the kernel-made
+//     link-local addresses of devices whose mode is none removed;
 //  4. addresses, routes, rules added or replaced;
 //  5. the filter table, then its access interfaces, sources and flows.
 //
@@ -207,6 +208,27 @@ func Plan(cur, want *State) []Op {
 		}
 	}
 
+	// Kernel-made link-local addresses (cur.ForeignLinkLocals, from a
+	// dump) on a device whose mode is to be none: RFC 5213 6.8, 6.9.3, the
+	// MAG's fixed link-local address is the only one on the access link.
+	// The mode alone does not remove the one the kernel made when the
+	// device came up, and a second link-local is a per-MAG router address
+	// the kernel sources its neighbour solicitations from, which a client
+	// that moved here does not know (docs/handover.md 9.9). Only
+	// link-locals of those devices, and never one the desired state holds.
+	wantG := indexBy(want.AddrGenModes, func(m AddrGenMode) string { return m.Dev })
+	var llDels []Op
+	for _, f := range cur.ForeignLinkLocals {
+		m, ok := wantG[f.Dev]
+		if !ok || m.Mode != AddrGenNone || gone[f.Dev] || !f.Prefix.Addr().Is6() || !f.Prefix.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		if _, ok := wantA[addressKey(f)]; ok {
+			continue
+		}
+		llDels = append(llDels, Op{Del, f})
+	}
+
 	// Filter.
 	var filterDels, filterAdds []Op
 	curFilter := cur.Filter // cur may be the caller's: not changed here
@@ -242,7 +264,7 @@ func Plan(cur, want *State) []Op {
 		filterAdds = append(append(filterAdds, gsa...), gpa...)
 	}
 
-	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, macAdds, linkAdds, addrAdds, routeAdds, filterAdds} {
+	for _, ops := range [][]Op{filterDels, routeDels, addrDels, tunnelDels, tunnelAdds, macAdds, linkAdds, llDels, addrAdds, routeAdds, filterAdds} {
 		sortOps(ops)
 	}
 	// Checked tunnels and GRE peers are added after their sources
@@ -267,7 +289,7 @@ func Plan(cur, want *State) []Op {
 	slices.SortFunc(ruleDels, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
 	slices.SortFunc(ruleAdds, func(a, b Op) int { return compareRules(a.Obj.(Rule), b.Obj.(Rule)) })
 	dels = slices.Concat(filterDels, ruleDels, routeDels, addrDels, tunnelDels)
-	adds = slices.Concat(tunnelAdds, macAdds, linkAdds, addrAdds, routeAdds, ruleAdds, filterAdds)
+	adds = slices.Concat(tunnelAdds, macAdds, linkAdds, llDels, addrAdds, routeAdds, ruleAdds, filterAdds)
 	return append(dels, adds...)
 }
 

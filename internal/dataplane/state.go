@@ -30,6 +30,14 @@ type State struct {
 	// Filter is the nftables anti-spoofing and flow table; nil means no
 	// table.
 	Filter *Filter
+
+	// ForeignLinkLocals are IPv6 link-local addresses that are not ours
+	// (the kernel made them): a [Kernel]'s Dump reports them, and Set
+	// removes those on a device whose mode is [AddrGenNone] unless the
+	// desired state holds the same address (RFC 5213 6.8, 6.9.3: the fixed
+	// link-local is the only one on the access link). An engine leaves it
+	// empty; Set ignores it in a desired state.
+	ForeignLinkLocals []Address
 }
 
 // LinkMAC gives a device that is not ours (an access interface) the MAC
@@ -480,6 +488,8 @@ func (s *State) Clone() *State {
 
 		AddrGenModes: slices.Clone(s.AddrGenModes),
 		Sysctls:      slices.Clone(s.Sysctls),
+
+		ForeignLinkLocals: slices.Clone(s.ForeignLinkLocals),
 	}
 	for _, l := range s.LinkMACs {
 		c.LinkMACs = append(c.LinkMACs, LinkMAC{Dev: l.Dev, MAC: slices.Clone(l.MAC)})

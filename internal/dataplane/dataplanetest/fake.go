@@ -45,9 +45,11 @@ type Kernel struct {
 	mu      sync.Mutex
 	devices map[string]bool // devices not ours
 	state   dataplane.State
-	ops     []string
-	dumps   int
-	fail    map[string]error
+	// linkLocals are the kernel's own link-local addresses (not ours).
+	linkLocals []dataplane.Address
+	ops        []string
+	dumps      int
+	fail       map[string]error
 }
 
 var _ dataplane.Kernel = (*Kernel)(nil)
@@ -97,12 +99,39 @@ func (k *Kernel) String() string {
 	return k.state.String()
 }
 
+// KernelLinkLocal gives the foreign device dev a link-local address the
+// kernel made itself (as Linux does when a device comes up with address
+// generation mode eui64): not ours, reported by Dump in
+// ForeignLinkLocals.
+func (k *Kernel) KernelLinkLocal(dev string, p netip.Prefix) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.devices[dev] {
+		return syscall.ENODEV
+	}
+	if !p.Addr().Is6() || !p.Addr().IsLinkLocalUnicast() {
+		return fmt.Errorf("dataplanetest: %s is not an IPv6 link-local address", p)
+	}
+	k.linkLocals = append(k.linkLocals, dataplane.Address{Dev: dev, Prefix: p})
+	return nil
+}
+
+// KernelLinkLocals returns the kernel-made link-local addresses the
+// devices still have.
+func (k *Kernel) KernelLinkLocals() []dataplane.Address {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.linkLocals)
+}
+
 // Dump implements [dataplane.Kernel].
 func (k *Kernel) Dump(context.Context) (*dataplane.State, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.dumps++
-	return k.state.Clone(), nil
+	s := k.state.Clone()
+	s.ForeignLinkLocals = slices.Clone(k.linkLocals)
+	return s, nil
 }
 
 // Apply implements [dataplane.Kernel] with Linux's semantics.
@@ -206,7 +235,9 @@ func (k *Kernel) tunnel(a dataplane.Action, t dataplane.Tunnel) error {
 func (k *Kernel) address(a dataplane.Action, x dataplane.Address) error {
 	same := func(c dataplane.Address) bool { return c.Dev == x.Dev && c.Prefix == x.Prefix }
 	if a == dataplane.Del {
+		// Linux deletes an address whoever made it.
 		k.state.Addresses = slices.DeleteFunc(k.state.Addresses, same)
+		k.linkLocals = slices.DeleteFunc(k.linkLocals, same)
 		return nil
 	}
 	if !k.exists(x.Dev) {

@@ -409,3 +409,70 @@ filter tunnel-source pmip6abc 2001:db8:1::/64
 		t.Errorf("ops %q", ops)
 	}
 }
+
+// RFC 5213 6.8, 6.9.3: on an access link whose address generation mode
+// is none, Set removes the link-locals the kernel made before, and only
+// those: not another device's, not one the desired state holds, and not
+// on a device whose mode is left alone.
+func TestFakeKernelLinkLocalsRemoved(t *testing.T) {
+	ctx := context.Background()
+	f := dataplanetest.New("br-lan", "wlan1", "eth0")
+	for _, ll := range []struct{ dev, p string }{
+		{"br-lan", "fe80::a8bb:ccff:fedd:1/64"},
+		{"br-lan", "fe80::1/64"}, // the fixed one, made by hand before the MAG started
+		{"wlan1", "fe80::a8bb:ccff:fedd:2/64"},
+		{"eth0", "fe80::a8bb:ccff:fedd:3/64"},
+	} {
+		if err := f.Kernel.KernelLinkLocal(ll.dev, pfx(ll.p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Kernel.KernelLinkLocal("eth0", pfx("2001:db8::1/64")); err == nil {
+		t.Error("a global address taken as a kernel link-local")
+	}
+	if err := f.Kernel.KernelLinkLocal("nosuch0", pfx("fe80::9/64")); !errors.Is(err, syscall.ENODEV) {
+		t.Errorf("link-local on a missing device: %v", err)
+	}
+	s := &dataplane.State{
+		AddrGenModes: []dataplane.AddrGenMode{
+			{Dev: "br-lan", Mode: dataplane.AddrGenNone},
+			{Dev: "wlan1", Mode: dataplane.AddrGenEUI64},
+		},
+		Addresses: []dataplane.Address{{Dev: "br-lan", Prefix: pfx("fe80::1/64"), NoDAD: true, NoPrefixRoute: true}},
+	}
+	if err := f.Set(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"replace link br-lan addrgenmode none",
+		"replace link wlan1 addrgenmode eui64",
+		"del address fe80::a8bb:ccff:fedd:1/64 dev br-lan",
+		"add address fe80::1/64 dev br-lan nodad noprefixroute",
+	}
+	if diff := cmp.Diff(want, f.Kernel.Ops()); diff != "" {
+		t.Errorf("first Set (-want +got):\n%s", diff)
+	}
+	wantLL := []dataplane.Address{
+		{Dev: "br-lan", Prefix: pfx("fe80::1/64")},
+		{Dev: "wlan1", Prefix: pfx("fe80::a8bb:ccff:fedd:2/64")},
+		{Dev: "eth0", Prefix: pfx("fe80::a8bb:ccff:fedd:3/64")},
+	}
+	if diff := cmp.Diff(wantLL, f.Kernel.KernelLinkLocals(), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("kernel link-locals (-want +got):\n%s", diff)
+	}
+	if err := f.Set(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if ops := f.Kernel.Ops(); len(ops) != 0 {
+		t.Errorf("second Set: %q", ops)
+	}
+	// A resynchronisation reads the kernel again: nothing left to remove.
+	if err := f.Resync(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range f.Kernel.Ops() {
+		if strings.HasPrefix(o, "del") {
+			t.Errorf("resync: %s", o)
+		}
+	}
+}
