@@ -90,6 +90,9 @@ func (e *Engine) syncClient(k macKey) dpReport {
 	var dels, adds []dataplane.Op
 	for _, key := range sortedKeys(have) {
 		if _, ok := want[key]; !ok {
+			if e.sharedDPLocked(k, key) {
+				continue // the IPv4 default-router address of another client too
+			}
 			dels = append(dels, dataplane.Op{Action: dataplane.Del, Obj: have[key]})
 		}
 	}
@@ -136,6 +139,22 @@ func (e *Engine) syncClient(k macKey) dpReport {
 	return rep
 }
 
+// sharedDPLocked reports whether an object of the client with MAC k, by
+// its rendering, is installed for another client too: the IPv4
+// default-router address on an access link (clientObjectsLocked) is one
+// address for all the IPv4 clients there, removed with the last of them.
+func (e *Engine) sharedDPLocked(k macKey, key string) bool {
+	for other, objs := range e.dpInstalled {
+		if other == k {
+			continue
+		}
+		if _, ok := objs[key]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *Engine) fullSyncDPLocked() {
 	if err := e.applyDataplaneDPLocked(); err != nil {
 		e.count(func(s *Stats) { s.DataplaneFailures++ })
@@ -144,7 +163,9 @@ func (e *Engine) fullSyncDPLocked() {
 }
 
 // sortOps orders one client's operations for the kernel. Adding (a PBA):
-// routes, rules, then filter sources. The on-link routes first: they
+// the IPv4 default-router address, routes, rules, then filter sources.
+// The router address before the routes, so that the kernel's first ARP
+// request for the client already comes from it. The on-link routes: they
 // carry the downlink of the client's existing flows (RFC 5213 6.10.3,
 // the correspondent's retransmissions after a handoff); the
 // reverse-tunnel rules next, in the same netlink request, for what the
@@ -167,6 +188,11 @@ func sortOps(ops []dataplane.Op, removing bool) {
 				return 0
 			}
 			return 1
+		case dataplane.Address:
+			if removing {
+				return 2
+			}
+			return -1
 		}
 		return 2
 	}
@@ -290,12 +316,19 @@ func (e *Engine) clientStateLocked(st *dataplane.State, b *binding, tun dataplan
 			st.Rules = append(st.Rules, o)
 		case dataplane.Source:
 			st.Filter.Sources = append(st.Filter.Sources, o)
+		case dataplane.Address:
+			// The router address is shared by the link's IPv4 clients.
+			if !slices.Contains(st.Addresses, o) {
+				st.Addresses = append(st.Addresses, o)
+			}
 		}
 	}
 }
 
 // clientObjectsLocked are one served client's kernel objects, by their
-// rendering: on-link routes to its addresses, reverse-tunnel rules for
+// rendering: with an IPv4 home address, the IPv4 default-router address
+// its DHCP lease names on its access interface; on-link routes to its
+// addresses, reverse-tunnel rules for
 // what it sends from them on its access interface (RFC 5213 6.10.3, RFC
 // 5844 3.1.2), its anti-spoof sources (RFC 5213 6.10.5: only the
 // client's own prefix and address are tunnelled), and with GRE keys its
@@ -316,6 +349,21 @@ func (e *Engine) clientObjectsLocked(b *binding, tun dataplane.Tunnel) map[strin
 		enc := dataplane.Encap{Dst: lma, Src: src, Keyed: b.greKeyed, Key: b.greUp}
 		add(dataplane.Route{Table: table, Dst: default6, Dev: tun.Name, Encap: enc})
 		add(dataplane.Route{Table: table, Dst: default4, Dev: tun.Name, Encap: enc})
+	}
+	if b.hoa.IsValid() && b.router4.IsValid() {
+		// RFC 5844 3.3: the client's IPv4 default router, which the LMA
+		// names in the PBA and every MAG of the domain presents, as a /32
+		// on the access interface (no prefix route: the client's own /32
+		// route below says where it is). With it, the kernel answers ARP
+		// for the router from the fixed MAC of RFC 5213 6.9.3 and, for
+		// the first downlink packet, asks for the client from the router's
+		// address instead of the backhaul's; RFC 826: the client's request
+		// updates the sender's entry, so its ARP entry for the router
+		// (which its queued packets wait on after a move) is completed
+		// without its own retry (docs/handover.md 9.9). The DHCP server's
+		// user-space responder answers the same requests with the same
+		// MAC: the duplicate replies are identical, and harmless.
+		add(dataplane.Address{Dev: iface, Prefix: netip.PrefixFrom(b.router4, 32), NoPrefixRoute: true})
 	}
 	own := slices.Clone(b.prefixes)
 	if b.hoa.IsValid() {

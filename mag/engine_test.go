@@ -64,6 +64,7 @@ sysctl net.ipv6.conf.br-lan.accept_ra=0
 sysctl net.ipv6.conf.br-lan.forwarding=1
 sysctl net.ipv6.conf.lan4.accept_ra=0
 sysctl net.ipv6.conf.lan4.forwarding=1
+address 10.20.0.1/32 dev br-lan noprefixroute
 address fe80::200:5eff:fe00:5213/64 dev br-lan nodad noprefixroute
 address fe80::200:5eff:fe00:5213/64 dev lan4 nodad noprefixroute
 route 0.0.0.0/0 dev pmip0 table 158
@@ -120,6 +121,7 @@ func TestDataplaneChangesAndResync(t *testing.T) {
 	h := newHarness(t, baseConf, noHeartbeat)
 	h.register1(time.Hour)
 	want := []string{
+		"add address 10.20.0.1/32 dev br-lan noprefixroute",
 		"replace route 10.20.0.5/32 dev br-lan table 254",
 		"replace route 2001:db8:100:1::/64 dev br-lan table 254 metric 1024",
 		"add rule 900 from 10.20.0.5/32 iif br-lan lookup 158",

@@ -116,6 +116,7 @@ func TestHandoffServeOrderAndTrace(t *testing.T) {
 	o.add("")
 
 	want := []string{
+		"add address 10.20.0.1/32 dev br-lan noprefixroute",
 		"replace route 10.20.0.5/32 dev br-lan table 254",
 		"replace route 2001:db8:100:1::/64 dev br-lan table 254 metric 1024",
 		"add rule 900 from 10.20.0.5/32 iif br-lan lookup 158",
@@ -139,7 +140,7 @@ func TestHandoffServeOrderAndTrace(t *testing.T) {
 	for _, f := range []string{
 		"binding=02:00:00:00:00:01(alice@example.net)", "event_to_attach_ms=5", "query_ms=4", "attach_to_pbu_ms=0",
 		"pbu_to_pba_ms=30", "pba_to_path_ms=4", "dp_routes_ms=2", "dp_ms=4",
-		"dp.routes=2 dp.rules=2 dp.sources=2 dp.requests=2 dp.full=false",
+		"dp.routes=2 dp.rules=2 dp.sources=2 dp.requests=3 dp.full=false",
 		"access_ms=3", "pba_to_served_ms=7", "event_to_served_ms=42",
 	} {
 		if !strings.Contains(served, f) {

@@ -42,6 +42,7 @@ sysctl net.ipv6.conf.br-lan.accept_ra=0
 sysctl net.ipv6.conf.br-lan.forwarding=1
 sysctl net.ipv6.conf.lan4.accept_ra=0
 sysctl net.ipv6.conf.lan4.forwarding=1
+address 10.20.0.1/32 dev br-lan noprefixroute
 address fe80::200:5eff:fe00:5213/64 dev br-lan nodad noprefixroute
 address fe80::200:5eff:fe00:5213/64 dev lan4 nodad noprefixroute
 route 0.0.0.0/0 encap ip6 id 43981 key dst 2001:db8:ffff::1 src 2001:db8:1:1::2 hoplimit 64 dev pmip0 table 1000
