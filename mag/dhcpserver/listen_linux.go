@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -47,15 +48,52 @@ func Listen(ifi *net.Interface) (dhcpConn net.PacketConn, arpConn *packet.Conn, 
 		pc.Close()
 		return nil, nil, fmt.Errorf("dhcpserver: arp socket on %s: %w", ifi.Name, err)
 	}
+	ac.sink = portSink(ifi.Name)
 	return ac, arpConn, nil
+}
+
+// portSink binds UDP port 67 on the access interface and never reads it.
+// The MAG holds the clients' IPv4 default-router address on the access
+// link (RFC 5844 3.3; mag/dataplane.go), so a client's unicast renewal to
+// it (RFC 2131 4.4.5, RENEWING) is delivered to the MAG's own stack; with
+// nothing bound there the kernel would answer ICMP port unreachable beside
+// our DHCPACK (the packet socket above reads the request either way). A
+// bound socket silences that; its receive buffer is the smallest the
+// kernel allows and fills after a few requests, after which the kernel
+// drops them quietly. If the port is taken (another DHCP server on the
+// link, e.g. dnsmasq), someone answers at UDP level already: no sink.
+func portSink(dev string) int {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	if unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, dev) != nil ||
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0) != nil ||
+		unix.Bind(fd, &unix.SockaddrInet4{Port: serverPort}) != nil {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 // auxConn is a packet conn whose ReadFrom uses recvmsg to see each
 // frame's tpacket_auxdata.
 type auxConn struct {
 	*packet.Conn
-	rc  syscall.RawConn
-	oob []byte // one reader (Serve's loop) at a time
+	rc   syscall.RawConn
+	oob  []byte // one reader (Serve's loop) at a time
+	sink int    // portSink's socket, or -1
+	once sync.Once
+}
+
+// Close closes the packet socket and the port sink.
+func (c *auxConn) Close() error {
+	c.once.Do(func() {
+		if c.sink >= 0 {
+			unix.Close(c.sink)
+		}
+	})
+	return c.Conn.Close()
 }
 
 func newAuxConn(c *packet.Conn) (*auxConn, error) {
@@ -72,7 +110,7 @@ func newAuxConn(c *packet.Conn) (*auxConn, error) {
 	if serr != nil {
 		return nil, fmt.Errorf("PACKET_AUXDATA: %w", serr)
 	}
-	return &auxConn{Conn: c, rc: rc, oob: make([]byte, unix.CmsgSpace(sizeofTpacketAuxdata))}, nil
+	return &auxConn{Conn: c, rc: rc, oob: make([]byte, unix.CmsgSpace(sizeofTpacketAuxdata)), sink: -1}, nil
 }
 
 // ReadFrom implements net.PacketConn.
