@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openpmip/pmip/internal/nstest"
 	"github.com/openpmip/pmip/mag/l2"
 	"github.com/openpmip/pmip/mag/l2/l2test"
 	"golang.org/x/net/bpf"
@@ -25,20 +24,7 @@ import (
 // One sendmmsg carries frames of several EtherTypes from a socket bound to
 // one of them, each intact and in order; bad input writes nothing.
 func TestWriteFramesOnVeth(t *testing.T) {
-	a, b := nstest.New(t, "a"), nstest.New(t, "b")
-	a.NoIPv6(t)
-	b.NoIPv6(t)
-	nstest.Veth(t, a, "a0", b, "b0")
-	all := []bpf.Instruction{bpf.RetConstant{Val: 0xffff}}
-	var sa, sb *l2.Socket
-	if err := a.Do(func() (err error) { sa, err = l2.Listen("a0", l2.EtherTypeIPv6, all); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer sa.Close()
-	if err := b.Do(func() (err error) { sb, err = l2.Listen("b0", 0, all); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	sa, sb := vethSockets(t, l2.EtherTypeIPv6)
 	// Only frames from a's test MAC: nothing else of the kernels'.
 	fromA := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 6, Size: 4},

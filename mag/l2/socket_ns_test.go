@@ -24,23 +24,7 @@ import (
 // PACKET_OUTGOING prefix l2 puts before every filter), and SetFilter must
 // take effect.
 func TestSocketOnVeth(t *testing.T) {
-	a, b := nstest.New(t, "a"), nstest.New(t, "b")
-	// No IPv6 in either namespace before the link exists: the kernel's
-	// own Router Solicitation from b0 would pass the RS filter below and
-	// land in a window that must see only the test's frames.
-	a.NoIPv6(t)
-	b.NoIPv6(t)
-	nstest.Veth(t, a, "a0", b, "b0")
-	all := []bpf.Instruction{bpf.RetConstant{Val: 0xffff}}
-	var sa, sb *l2.Socket
-	if err := a.Do(func() (err error) { sa, err = l2.Listen("a0", 0, all); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer sa.Close()
-	if err := b.Do(func() (err error) { sb, err = l2.Listen("b0", 0, all); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	sa, sb := vethSockets(t, 0)
 	if len(sa.HardwareAddr()) != 6 {
 		t.Fatalf("hardware address %s", sa.HardwareAddr())
 	}
@@ -115,4 +99,27 @@ func TestListenErrors(t *testing.T) {
 	if _, err := l2.Listen("lo", 0, nil); err == nil {
 		t.Error("Listen with an empty filter succeeded")
 	}
+}
+
+// vethSockets joins two fresh namespaces by a veth (a0 <-> b0) and opens
+// a Socket on each end that takes every frame: sa bound to etherTypeA (0
+// for all), sb to all. Neither namespace has IPv6, so the kernels send no
+// Router Solicitation, DAD or MLD of their own into windows that must see
+// only the test's frames. Both sockets close when the test ends.
+func vethSockets(t *testing.T, etherTypeA uint16) (sa, sb *l2.Socket) {
+	t.Helper()
+	a, b := nstest.New(t, "a"), nstest.New(t, "b")
+	a.NoIPv6(t)
+	b.NoIPv6(t)
+	nstest.Veth(t, a, "a0", b, "b0")
+	all := []bpf.Instruction{bpf.RetConstant{Val: 0xffff}}
+	if err := a.Do(func() (err error) { sa, err = l2.Listen("a0", etherTypeA, all); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sa.Close() })
+	if err := b.Do(func() (err error) { sb, err = l2.Listen("b0", 0, all); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	return sa, sb
 }
