@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openpmip/pmip/internal/nstest"
 )
 
 // Tier 2: the router announcement of LeaseReady against a real Linux
@@ -52,7 +54,7 @@ func TestLeaseReadyAnnouncementKernelClient(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
-				pollKernel(t, 5*time.Second, func() string {
+				nstest.WaitFor(t, 5*time.Second, func() string {
 					if strings.Contains(neigh(), "INCOMPLETE") {
 						return ""
 					}
@@ -63,7 +65,7 @@ func TestLeaseReadyAnnouncementKernelClient(t *testing.T) {
 			}
 			x.eng.SetLease(mac, testLease())
 			x.srv.LeaseReady(mac)
-			pollKernel(t, 5*time.Second, func() string {
+			nstest.WaitFor(t, 5*time.Second, func() string {
 				n := neigh()
 				if strings.Contains(n, "lladdr "+routerMAC.String()) && !strings.Contains(n, "FAILED") &&
 					!strings.Contains(n, "INCOMPLETE") {
@@ -91,19 +93,4 @@ func clientInterfaceMAC(t *testing.T, x *nsLink) net.HardwareAddr {
 		t.Fatal(err)
 	}
 	return mac
-}
-
-func pollKernel(t *testing.T, within time.Duration, f func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		msg := f()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a real kernel, not a timer of ours
-	}
 }

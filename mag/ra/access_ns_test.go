@@ -160,7 +160,7 @@ func (x *access) clientUp(t testing.TB) {
 		ns  *nstest.NS
 		dev string
 	}{{x.client, "c0"}, {x.mag, "m0"}, {x.mag, x.acc}} {
-		waitFor(t, 10*time.Second, func() string {
+		nstest.WaitFor(t, 10*time.Second, func() string {
 			out, _ := end.ns.Output("ip", "link", "show", "dev", end.dev)
 			if strings.Contains(out, "state UP") && !strings.Contains(out, "qdisc noop") {
 				return ""
@@ -187,22 +187,6 @@ func (x *access) nextAttach(t testing.TB, within time.Duration) sniff.Trigger {
 		t.Fatalf("no attach trigger within %s (sniffer stats %+v)", within, x.sn.Stats())
 	}
 	return sniff.Trigger{}
-}
-
-// waitFor polls f every 50 ms until it returns "" or the time is up.
-func waitFor(t testing.TB, within time.Duration, f func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		msg := f()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a real kernel, not a timer of ours
-	}
 }
 
 func TestKernelClientSLAAC(t *testing.T) {
@@ -233,14 +217,14 @@ func testKernelClientSLAAC(t *testing.T, bridged bool) {
 		t.Fatal(err)
 	}
 	inPrefix := regexp.MustCompile(`inet6 (2001:db8:1:2:[0-9a-f:]+)/64 scope global`)
-	waitFor(t, 10*time.Second, func() string {
+	nstest.WaitFor(t, 10*time.Second, func() string {
 		out, _ := x.client.Output("ip", "-6", "addr", "show", "dev", "c0")
 		if m := inPrefix.FindStringSubmatch(out); m != nil && !strings.Contains(out, "tentative") {
 			return ""
 		}
 		return "client has no global address in " + hnp.String() + ":\n" + out
 	})
-	waitFor(t, 5*time.Second, func() string {
+	nstest.WaitFor(t, 5*time.Second, func() string {
 		out, _ := x.client.Output("ip", "-6", "route", "show", "default")
 		if strings.Contains(out, "via "+ra.DefaultRouterLinkLocal.String()+" dev c0") {
 			return ""

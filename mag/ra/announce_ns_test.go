@@ -61,7 +61,7 @@ func TestAnnounceRouterResolvesKernelClient(t *testing.T) {
 		ns  *nstest.NS
 		dev string
 	}{{client, "c0"}, {mag, "m0"}} {
-		waitFor(t, 10*time.Second, func() string {
+		nstest.WaitFor(t, 10*time.Second, func() string {
 			out, _ := end.ns.Output("ip", "link", "show", "dev", end.dev)
 			if strings.Contains(out, "state UP") && !strings.Contains(out, "qdisc noop") {
 				return ""
@@ -73,7 +73,7 @@ func TestAnnounceRouterResolvesKernelClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() string {
+	nstest.WaitFor(t, 10*time.Second, func() string {
 		out, _ := client.Output("ip", "-6", "addr", "show", "dev", "c0", "scope", "link")
 		if strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
 			return ""
@@ -119,7 +119,7 @@ func TestAnnounceRouterResolvesKernelClient(t *testing.T) {
 		out, _ := client.Output("ip", "-6", "neigh", "show", router, "dev", "c0")
 		return strings.TrimSpace(out)
 	}
-	waitFor(t, 5*time.Second, func() string {
+	nstest.WaitFor(t, 5*time.Second, func() string {
 		if strings.Contains(neigh(), "INCOMPLETE") {
 			return ""
 		}
@@ -132,7 +132,7 @@ func TestAnnounceRouterResolvesKernelClient(t *testing.T) {
 	// RFC 4861 7.2.5: the entry records the advertised address and goes
 	// STALE (then DELAY and PROBE as the queued datagram leaves), never
 	// FAILED; the MAG namespace answered no solicitation.
-	waitFor(t, 5*time.Second, func() string {
+	nstest.WaitFor(t, 5*time.Second, func() string {
 		n := neigh()
 		if strings.Contains(n, "lladdr "+ra.DefaultRouterMAC.String()) && !strings.Contains(n, "FAILED") &&
 			!strings.Contains(n, "INCOMPLETE") {
