@@ -133,27 +133,7 @@ func (c *Conn) Pending() int {
 
 // WriteFrames implements l2.Conn: the frames are recorded as written (in
 // Written) and, together, as one batch (in Batches).
-func (c *Conn) WriteFrames(frames [][]byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return fmt.Errorf("l2test: write: %w", net.ErrClosed)
-	}
-	if c.WriteErr != nil {
-		return c.WriteErr
-	}
-	var batch [][]byte
-	for _, f := range frames {
-		batch = append(batch, append([]byte(nil), f...))
-	}
-	c.written = append(c.written, batch...)
-	c.batches = append(c.batches, batch)
-	select {
-	case c.writes <- struct{}{}:
-	default:
-	}
-	return nil
-}
+func (c *Conn) WriteFrames(frames [][]byte) error { return c.write(frames, true) }
 
 // Batches returns the frames of every WriteFrames call, one entry per call.
 func (c *Conn) Batches() [][][]byte {
@@ -163,7 +143,10 @@ func (c *Conn) Batches() [][][]byte {
 }
 
 // WriteFrame implements l2.Conn.
-func (c *Conn) WriteFrame(frame []byte) error {
+func (c *Conn) WriteFrame(frame []byte) error { return c.write([][]byte{frame}, false) }
+
+// write records copies of frames as written, and as one batch if asked.
+func (c *Conn) write(frames [][]byte, batch bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -172,7 +155,14 @@ func (c *Conn) WriteFrame(frame []byte) error {
 	if c.WriteErr != nil {
 		return c.WriteErr
 	}
-	c.written = append(c.written, append([]byte(nil), frame...))
+	copies := make([][]byte, 0, len(frames))
+	for _, f := range frames {
+		copies = append(copies, append([]byte(nil), f...))
+	}
+	c.written = append(c.written, copies...)
+	if batch {
+		c.batches = append(c.batches, copies)
+	}
 	select {
 	case c.writes <- struct{}{}:
 	default:
