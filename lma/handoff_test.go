@@ -16,6 +16,7 @@ import (
 	"github.com/openpmip/pmip/internal/dataplane"
 	"github.com/openpmip/pmip/internal/dataplane/dataplanetest"
 	"github.com/openpmip/pmip/internal/mh"
+	"github.com/openpmip/pmip/internal/syncbuf"
 	"github.com/openpmip/pmip/internal/transport"
 	"github.com/openpmip/pmip/internal/transport/transporttest"
 )
@@ -325,30 +326,12 @@ func TestHandoffBackWithinLinger(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the engine's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestHandoffDebugLine: with debug logging, a handoff's PBA is followed by
 // one line with its timeline from the PBU's arrival and, on Linux, the
 // process's CPU time and preemptions between the decision and the PBA
 // (whether a slow PBA computed or waited for a CPU).
 func TestHandoffDebugLine(t *testing.T) {
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	h := &harness{t: t, clk: clocktest.New(t0), net: transporttest.NewNetwork(), dp: dataplanetest.New(), st: newMemStore(), cfg: testCfg(t, true, ""),
 		log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	h.ap1, _ = h.net.Listen(ap1Addr)

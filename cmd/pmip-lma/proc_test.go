@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/openpmip/pmip/internal/ctl"
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/internal/nstest"
+	"github.com/openpmip/pmip/internal/syncbuf"
 	"github.com/openpmip/pmip/internal/transport"
 )
 
@@ -61,33 +61,16 @@ func lmaBinary(t *testing.T) (path string, env []string) {
 // lmaProc is one pmip-lma process in a namespace.
 type lmaProc struct {
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	done   chan error
 	reaped bool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startLMA starts the binary in ns and waits until its control socket
 // answers (the engine has recovered by then: the socket opens after it).
 func startLMA(t *testing.T, ns *nstest.NS, bin string, env []string, args []string, sock string) *lmaProc {
 	t.Helper()
-	p := &lmaProc{log: &syncBuffer{}, done: make(chan error, 1)}
+	p := &lmaProc{log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openpmip/pmip/internal/nstest"
+	"github.com/openpmip/pmip/internal/syncbuf"
 )
 
 // The domain every namespace test of the daemon runs in: the real
@@ -79,7 +79,7 @@ type domain struct {
 	bin              string
 
 	proc   *exec.Cmd
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 	status error
 }
@@ -113,7 +113,7 @@ func newDomain(t testing.TB, extraConfig string) *domain {
 	bin := magBinary(t)
 	d := &domain{
 		lma: nstest.New(t, "lma"), mag: nstest.New(t, "mag"), client: nstest.New(t, "client"),
-		dir: t.TempDir(), bin: bin, out: &syncBuffer{}, exited: make(chan struct{}),
+		dir: t.TempDir(), bin: bin, out: &syncbuf.Buffer{}, exited: make(chan struct{}),
 	}
 	d.socket = filepath.Join(d.dir, "hostapd.sock")
 	d.config = filepath.Join(d.dir, "pmip")
@@ -252,23 +252,6 @@ func writeSysctl(t testing.TB, ns *nstest.NS, kv ...string) {
 			t.Fatalf("sysctl %s=%s in %s: %v", kv[i], kv[i+1], ns.Name, err)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestMain removes the binary magBinary built.

@@ -1,7 +1,6 @@
 package hostapd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,36 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/openpmip/pmip/internal/syncbuf"
 )
-
-// syncBuffer is a log sink safe for the listener goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startListener runs a Listener in a temporary directory and returns its
 // socket path and the events it receives.
-func startListener(t *testing.T) (string, <-chan Event, *syncBuffer) {
+func startListener(t *testing.T) (string, <-chan Event, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	path := filepath.Join(t.TempDir(), "run", "hostapd.sock")
 	l, err := Listen(path, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
@@ -109,7 +91,7 @@ func TestListener(t *testing.T) {
 
 func TestListenReplacesStaleSocketOnly(t *testing.T) {
 	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(&syncBuffer{}, nil))
+	log := slog.New(slog.NewTextHandler(&syncbuf.Buffer{}, nil))
 	stale := filepath.Join(dir, "stale.sock")
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: stale, Net: "unixgram"})
 	if err != nil {

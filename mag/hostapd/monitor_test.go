@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/openpmip/pmip/internal/clock/clocktest"
+	"github.com/openpmip/pmip/internal/syncbuf"
 	"github.com/openpmip/pmip/mag/hostapd/hostapdtest"
 )
 
@@ -259,7 +260,7 @@ func TestMonitorEvents(t *testing.T) {
 func TestMonitorEventTiming(t *testing.T) {
 	dir := t.TempDir()
 	ap := hostapdtest.Start(t, dir, "wlan0")
-	var logged syncBuffer
+	var logged syncbuf.Buffer
 	r := newMonitorRig(t, dir, func(c *MonitorConfig) {
 		c.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/openpmip/pmip/internal/nstest"
+	"github.com/openpmip/pmip/internal/syncbuf"
 )
 
 // TestVMRealHostapd runs the action hook under the real hostapd_cli of a
@@ -45,7 +46,7 @@ func TestVMRealHostapd(t *testing.T) {
 	}
 	cli := exec.Command(bins["hostapd_cli"], "-p", ctrl, "-i", "wlan0", "-a", script)
 	cli.Env = env
-	var cliOut syncBuffer
+	var cliOut syncbuf.Buffer
 	cli.Stdout, cli.Stderr = &cliOut, &cliOut
 	if err := cli.Start(); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openpmip/pmip/internal/nstest"
+	"github.com/openpmip/pmip/internal/syncbuf"
 )
 
 // TestVMMonitor runs the Monitor against a real hostapd and a real
@@ -39,7 +40,7 @@ func TestVMMonitor(t *testing.T) {
 	events := make(chan Event, 64)
 	var mu sync.Mutex
 	known := map[string]bool{}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	mon, err := NewMonitor(MonitorConfig{
 		CtrlDir: w.ctrl, Interfaces: []string{"wlan0"},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

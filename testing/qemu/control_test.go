@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openpmip/pmip/internal/syncbuf"
 	"github.com/openpmip/pmip/testing/qemu/internal/agent"
 	"github.com/openpmip/pmip/testing/qemu/internal/ctl"
 )
@@ -123,7 +124,7 @@ func TestControlWithAgent(t *testing.T) {
 		}
 	})
 	t.Run("start and kill a daemon", func(t *testing.T) {
-		var buf syncBuffer
+		var buf syncbuf.Buffer
 		p, err := vm.Start(Cmd{Argv: []string{"/bin/sh", "-c", "echo up; exec sleep 60"}, Output: &buf})
 		if err != nil {
 			t.Fatal(err)
@@ -163,23 +164,4 @@ func TestControlWithAgent(t *testing.T) {
 	if err := <-served; err == nil {
 		t.Error("Serve returned nil after its connection closed")
 	}
-}
-
-// syncBuffer is a strings.Builder safe for the agent's writer goroutine and
-// the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/openpmip/pmip/internal/syncbuf"
 	"github.com/openpmip/pmip/testing/qemu"
 )
 
@@ -182,7 +182,7 @@ func TestWiFi(t *testing.T) {
 		t.Fatalf("hwsim radios and hostapd: %v\n%s", err, out)
 	}
 	// -Z root: the image has no tcpdump user to drop privileges to.
-	var capOut syncBuffer
+	var capOut syncbuf.Buffer
 	capture, err := vm.Start(qemu.Cmd{
 		Argv:   []string{"/bin/ip", "netns", "exec", "sta", "/usr/bin/tcpdump", "-Z", "root", "--immediate-mode", "-U", "-i", "wlan1", "-w", "/mnt/results/sta.pcap"},
 		Output: &capOut,
@@ -389,24 +389,6 @@ func TestMipsel(t *testing.T) {
 	vm.RunGoTest(t, smokePkg, "^TestGuest$")
 	checkGoBuild(ctx, t, vm, "linux/mipsle")
 	t.Logf("qemu: TestMipsel took %v", time.Since(t0).Round(time.Millisecond))
-}
-
-// syncBuffer collects a guest command's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // echoReplies counts ICMPv6 echo replies in a pcap of Ethernet frames

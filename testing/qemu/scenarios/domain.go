@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openpmip/pmip/internal/syncbuf"
 	"github.com/openpmip/pmip/testing/qemu"
 )
 
@@ -35,7 +36,7 @@ type Domain struct {
 	ctx   context.Context
 	bins  map[string]string // guest paths of our binaries
 	procs map[string]*proc
-	logs  map[string]*logBuffer
+	logs  map[string]*syncbuf.Buffer
 	// figures the scenarios measured, printed at the end and by the demo.
 	figMu   sync.Mutex
 	figures []Figure
@@ -93,7 +94,7 @@ func New(t testing.TB, cfg Config) *Domain {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	d := &Domain{T: t, VM: vm, APVM: apVM, Cfg: cfg, APs: apsOf(cfg.APs), ctx: ctx, radio: fmt.Sprintf("wlan%d", cfg.APs),
-		bins: map[string]string{}, procs: map[string]*proc{}, logs: map[string]*logBuffer{}}
+		bins: map[string]string{}, procs: map[string]*proc{}, logs: map[string]*syncbuf.Buffer{}}
 	// Cleanups run last registered first: the dumps while the daemons
 	// still run, then the processes end, then (Boot's) the guests.
 	t.Cleanup(d.killAll)
@@ -298,7 +299,7 @@ func (d *Domain) startOn(vm *qemu.VM, name, ns string, env []string, argv ...str
 	if err != nil {
 		d.T.Fatal(err)
 	}
-	lb := &logBuffer{}
+	lb := &syncbuf.Buffer{}
 	p, err := vm.Start(qemu.Cmd{Argv: argv, Env: env, Output: io.MultiWriter(f, lb)})
 	if err != nil {
 		f.Close()
@@ -413,31 +414,6 @@ func tail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
-}
-
-// logBuffer collects a process's output while the test reads it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// Len is how much has been written so far, for WaitLog's skip.
-func (b *logBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Len()
 }
 
 // mark is the current length of a process's output, to wait for what it
