@@ -174,18 +174,8 @@ func (k *Netlink) routeRequest(a Action, r Route) (netlink.Message, bool, error)
 	if err != nil {
 		return netlink.Message{}, false, err
 	}
-	m := netlink.Message{Data: b}
-	switch a {
-	case Add, Replace:
-		m.Header.Type = unix.RTM_NEWROUTE
-		m.Header.Flags = netlink.Request | netlink.Create | netlink.Replace | netlink.Acknowledge
-	case Del:
-		m.Header.Type = unix.RTM_DELROUTE
-		m.Header.Flags = netlink.Request | netlink.Acknowledge
-	default:
-		return netlink.Message{}, false, fmt.Errorf("unknown action %v", a)
-	}
-	return m, false, nil
+	m, err := changeMessage(a, b, unix.RTM_NEWROUTE, unix.RTM_DELROUTE, netlink.Replace)
+	return m, false, err
 }
 
 // ruleRequest is the request of a rule operation.
@@ -199,13 +189,22 @@ func (k *Netlink) ruleRequest(a Action, r Rule) (netlink.Message, error) {
 	if err != nil {
 		return netlink.Message{}, err
 	}
-	m := netlink.Message{Data: b}
+	return changeMessage(a, b, unix.RTM_NEWRULE, unix.RTM_DELRULE, netlink.Excl)
+}
+
+// changeMessage wraps an encoded route or rule in the request of action
+// a: newType with Create and onExisting for Add and Replace (Replace for
+// routes; Excl for rules: an existing rule is reported, EEXIST, and
+// ruleResult takes that as done), delType for Del; every request asks for an
+// acknowledgement.
+func changeMessage(a Action, data []byte, newType, delType netlink.HeaderType, onExisting netlink.HeaderFlags) (netlink.Message, error) {
+	m := netlink.Message{Data: data}
 	switch a {
 	case Add, Replace:
-		m.Header.Type = unix.RTM_NEWRULE
-		m.Header.Flags = netlink.Request | netlink.Create | netlink.Excl | netlink.Acknowledge
+		m.Header.Type = newType
+		m.Header.Flags = netlink.Request | netlink.Create | onExisting | netlink.Acknowledge
 	case Del:
-		m.Header.Type = unix.RTM_DELRULE
+		m.Header.Type = delType
 		m.Header.Flags = netlink.Request | netlink.Acknowledge
 	default:
 		return netlink.Message{}, fmt.Errorf("unknown action %v", a)
