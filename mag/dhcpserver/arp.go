@@ -58,23 +58,7 @@ func parseARP(b []byte) (arpRequest, error) {
 // appendARPReply appends the RFC 826 reply telling requester that tpa is
 // at hw.
 func appendARPReply(dst []byte, hw mac, r arpRequest) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, arpFrameLength)...)
-	f := dst[start:]
-	copy(f[0:6], r.sha[:])
-	copy(f[6:12], hw[:])
-	binary.BigEndian.PutUint16(f[12:14], etherTypeARP)
-	a := f[etherHeaderLen:]
-	binary.BigEndian.PutUint16(a[0:2], arpHTEthernet)
-	binary.BigEndian.PutUint16(a[2:4], etherTypeIPv4)
-	a[4], a[5] = 6, 4
-	binary.BigEndian.PutUint16(a[6:8], arpOpReply)
-	copy(a[8:14], hw[:])
-	tpa, spa := r.tpa.As4(), r.spa.As4()
-	copy(a[14:18], tpa[:])
-	copy(a[18:24], r.sha[:])
-	copy(a[24:28], spa[:])
-	return dst
+	return appendARP(dst, arpOpReply, r.sha, hw, r.tpa, r.sha, r.spa)
 }
 
 // handleARPFrame answers an ARP request from a registered client for any
@@ -165,23 +149,29 @@ func (s *Server) announcement(k mac, lease Lease) []byte {
 }
 
 // appendARPRequest appends an RFC 826 request, unicast to dstMAC at layer
-// 2, from sha/spa asking for tpa.
+// 2, from sha/spa asking for tpa (target hardware address zero).
 func appendARPRequest(dst []byte, sha mac, spa netip.Addr, dstMAC mac, tpa netip.Addr) []byte {
+	return appendARP(dst, arpOpRequest, dstMAC, sha, spa, mac{}, tpa)
+}
+
+// appendARP appends an Ethernet frame to ethDst from sha carrying the
+// RFC 826 packet op (IPv4 over Ethernet): sender sha/spa, target tha/tpa.
+func appendARP(dst []byte, op uint16, ethDst, sha mac, spa netip.Addr, tha mac, tpa netip.Addr) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, arpFrameLength)...)
 	f := dst[start:]
-	copy(f[0:6], dstMAC[:])
+	copy(f[0:6], ethDst[:])
 	copy(f[6:12], sha[:])
 	binary.BigEndian.PutUint16(f[12:14], etherTypeARP)
 	a := f[etherHeaderLen:]
 	binary.BigEndian.PutUint16(a[0:2], arpHTEthernet)
 	binary.BigEndian.PutUint16(a[2:4], etherTypeIPv4)
 	a[4], a[5] = 6, 4
-	binary.BigEndian.PutUint16(a[6:8], arpOpRequest)
+	binary.BigEndian.PutUint16(a[6:8], op)
 	copy(a[8:14], sha[:])
 	s4, t4 := spa.As4(), tpa.As4()
 	copy(a[14:18], s4[:])
-	// a[18:24], the target hardware address: zero.
+	copy(a[18:24], tha[:])
 	copy(a[24:28], t4[:])
 	return dst
 }
