@@ -98,6 +98,9 @@ func (e *Engine) syncClient(k macKey) dpReport {
 	}
 	for _, key := range sortedKeys(want) {
 		if _, ok := have[key]; !ok {
+			if e.sharedDPLocked(k, key) {
+				continue // already installed for another client: no request on the PBA's path
+			}
 			adds = append(adds, dataplane.Op{Action: dataplane.Add, Obj: want[key]})
 		}
 	}

@@ -27,6 +27,7 @@ func TestIPv4RouterAddressShared(t *testing.T) {
 	has("before any client", false)
 	h.register1(time.Hour)
 	has("client 1 served", true)
+	h.dp.Kernel.Ops()
 
 	h.e.OnSniffAttach(rsTrigger(client2))
 	h.deliver(pba(h.nextPBU(), mh.StatusAccepted, time.Hour,
@@ -34,6 +35,11 @@ func TestIPv4RouterAddressShared(t *testing.T) {
 		&mh.IPv4HomeAddressReply{Status: mh.IPv4HoASuccess, Prefix: netip.MustParsePrefix("10.20.0.6/24")},
 		&mh.IPv4DefaultRouterAddress{Addr: router1}))
 	has("clients 1 and 2 served", true)
+	for _, op := range h.dp.Kernel.Ops() {
+		if strings.Contains(op, "10.20.0.1/32") {
+			t.Errorf("client 2's registration asked for the router address client 1 installed: %s", op)
+		}
+	}
 	// The whole state lists it once (a second copy is invalid).
 	if err := h.e.ResyncDataplane(); err != nil {
 		t.Fatal(err)
