@@ -56,7 +56,8 @@ type turn struct {
 func (t *turn) finish(err error) {
 	t.w.finish(t.acks, err, t.n)
 	// The PBAs were queued without waking the senders: send them from
-	// here, the store's goroutine, which is running anyway.
+	// here, the goroutine that committed (the store's, or with InKernel
+	// durability often the loop's, inside Submit), running anyway.
 	for _, s := range t.w.e.out {
 		s.flush()
 	}
