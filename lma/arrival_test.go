@@ -24,16 +24,23 @@ func TestTimestampCheckedAtArrival(t *testing.T) {
 	busy, release := make(chan struct{}), make(chan struct{})
 	go h.e.call(context.Background(), func() { close(busy); <-release })
 	<-busy
+	read := make(chan struct{}, 1)
+	onRead := func() {
+		select {
+		case read <- struct{}{}:
+		default:
+		}
+	}
+	h.e.afterRead.Store(&onRead)
 	h.send(h.ap1, h.newPBU("alice@example.net"))
 	// Wait until the receiver has read it (stamped its arrival) and
-	// queued it for the loop.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(h.e.events) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the PBU never reached the loop's queue")
-		}
-		time.Sleep(time.Millisecond)
+	// waits for the loop.
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver never read the PBU")
 	}
+	h.e.afterRead.Store(nil)
 	h.clk.Advance(window + time.Second)
 	close(release)
 	a := h.pba(h.ap1)
