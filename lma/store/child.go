@@ -37,13 +37,16 @@ import (
 // half-written snapshot is a .tmp file that recovery removes).
 const childEnv = "PMIP_STORE_COMPACT_JOB"
 
-// childJob is a foldJob as the child receives it.
+// childJob is a foldJob as the child receives it, or with Prepare set
+// the creation of segment Prepare, zero-filled to Size (segment.go).
 type childJob struct {
 	Dir            string
 	OldSeq, NewSeq uint64
 	Seqs           []uint64
 	Sizes          []int64
 	Pace           int64
+	Prepare        uint64 `json:",omitempty"`
+	Size           int64  `json:",omitempty"`
 }
 
 func init() {
@@ -67,11 +70,25 @@ func runChildJob(job string) error {
 	if err := json.Unmarshal([]byte(job), &cj); err != nil {
 		return fmt.Errorf("store: compaction child: bad job: %w", err)
 	}
+	// Checked before the process lowers its priority (tests run bad jobs
+	// in their own process).
 	if len(cj.Seqs) != len(cj.Sizes) || cj.Dir == "" {
-		return errors.New("store: compaction child: bad job: segment lists differ or no directory")
+		return errors.New("store: child: bad job: segment lists differ or no directory")
 	}
 	runtime.GOMAXPROCS(1)
 	lowerPriority()
+	if cj.Prepare != 0 {
+		dirf, err := os.Open(cj.Dir)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		defer dirf.Close()
+		f, err := createSegment(context.Background(), cj.Dir, dirf, cj.Prepare, cj.Size)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
 	j := foldJob{Dir: cj.Dir, OldSeq: cj.OldSeq, NewSeq: cj.NewSeq, Pace: cj.Pace}
 	for i, seq := range cj.Seqs {
 		j.Sealed = append(j.Sealed, segInfo{seq: seq, size: cj.Sizes[i]})
@@ -103,11 +120,17 @@ func lowerPriority() {
 		}
 	}
 	for _, tid := range tids {
-		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
-		_ = unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0)
-		// ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_CLASS_IDLE << 13).
-		_, _, _ = unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), ioprioClassIdle<<ioprioClassShift)
+		setIdle(tid)
 	}
+}
+
+// setIdle puts thread tid in SCHED_IDLE (nice 19 should that be refused)
+// and the idle I/O class.
+func setIdle(tid int) {
+	_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
+	_ = unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0)
+	// ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_CLASS_IDLE << 13).
+	_, _, _ = unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), ioprioClassIdle<<ioprioClassShift)
 }
 
 // From linux/ioprio.h.
@@ -126,9 +149,24 @@ func (w *WAL) foldInChild(ctx context.Context, job foldJob) (uint64, int64, erro
 		cj.Seqs = append(cj.Seqs, s.seq)
 		cj.Sizes = append(cj.Sizes, s.size)
 	}
+	if err := runChild(ctx, "compaction", cj); err != nil {
+		// Killed or failed before the rename: a .tmp file may be left.
+		_ = os.Remove(filepath.Join(job.Dir, snapshotName(job.NewSeq)+".tmp"))
+		return 0, 0, err
+	}
+	count, size, err := checkSnapshot(filepath.Join(job.Dir, snapshotName(job.NewSeq)), job.NewSeq)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: compaction child's snapshot: %w", err)
+	}
+	return count, size, nil
+}
+
+// runChild runs cj, a job of the kind what names, in a child process and waits for it; ctx ending kills
+// it. An error wraps errNoChild when no process could be started.
+func runChild(ctx context.Context, what string, cj childJob) error {
 	enc, err := json.Marshal(cj)
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: compaction job: %w", err)
+		return fmt.Errorf("store: child job: %w", err)
 	}
 	// /proc/self/exe is the running executable even if its file was
 	// replaced since (an upgrade).
@@ -136,8 +174,8 @@ func (w *WAL) foldInChild(ctx context.Context, job foldJob) (uint64, int64, erro
 	cmd.Env = append(os.Environ(), childEnv+"="+string(enc))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	// The child dies with the daemon: a compaction must not outlive the
-	// process that owns the directory's lock.
+	// The child dies with the daemon: it must not outlive the process
+	// that owns the directory's lock.
 	// The signal comes when the thread that started the child ends, not
 	// the process: hold this goroutine on that thread until the child is
 	// done, so that no other goroutine can end the thread (one locked to
@@ -145,28 +183,30 @@ func (w *WAL) foldInChild(ctx context.Context, job foldJob) (uint64, int64, erro
 	// with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	runtime.LockOSThread()
-	err = cmd.Run()
+	err = cmd.Start()
+	if err == nil {
+		// The child lowers every thread of its own once its runtime is
+		// up; its first thread goes idle now, so that the runtime's
+		// start does not run at the daemon's priority either (threads
+		// it starts inherit the class).
+		setIdle(cmd.Process.Pid)
+		err = cmd.Wait()
+	}
 	runtime.UnlockOSThread()
 	if err != nil {
-		// Killed or failed before the rename: a .tmp file may be left.
-		_ = os.Remove(filepath.Join(job.Dir, snapshotName(job.NewSeq)+".tmp"))
 		if ctx.Err() != nil {
-			return 0, 0, ctx.Err()
+			return ctx.Err()
 		}
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
 			msg = err.Error()
 		}
 		if isExecFailure(err) {
-			return 0, 0, fmt.Errorf("%w: %s", errNoChild, msg)
+			return fmt.Errorf("%w: %s", errNoChild, msg)
 		}
-		return 0, 0, fmt.Errorf("store: compaction child: %s", msg)
+		return fmt.Errorf("store: %s child: %s", what, msg)
 	}
-	count, size, err := checkSnapshot(filepath.Join(job.Dir, snapshotName(job.NewSeq)), job.NewSeq)
-	if err != nil {
-		return 0, 0, fmt.Errorf("store: compaction child's snapshot: %w", err)
-	}
-	return count, size, nil
+	return nil
 }
 
 // errNoChild: the child process could not be started at all.
