@@ -32,6 +32,10 @@ type secRow struct {
 	sec              int
 	n                int
 	p50, p99, maxLat time.Duration
+	// lag (open loop) is how late the load generator itself was, at
+	// worst, in building a PBU of this second: a lag of 20 ms means a
+	// burst of 20 ms worth of PBUs, its own stall, not the LMA's.
+	lag time.Duration
 }
 
 // bySecond groups lat by the second (since the run's start) of sent,
@@ -57,7 +61,7 @@ func bySecond(lat []time.Duration, sent []int32) []secRow {
 }
 
 func (s secRow) String() string {
-	return fmt.Sprintf("second %3d: %7d answered  p50 %-9s p99 %-9s max %s", s.sec, s.n, fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.maxLat))
+	return fmt.Sprintf("second %3d: %7d answered  p50 %-9s p99 %-9s max %-9s send lag %s", s.sec, s.n, fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.maxLat), fmtDur(s.lag))
 }
 
 const header = "run                    PBUs     answered  rate/s    p50       p99       p99.9     max       lost  rejected  p99@read"
@@ -104,10 +108,13 @@ type driver struct {
 	t0     time.Time
 	tmpl   templates
 
-	mu       sync.Mutex
-	lat      []time.Duration // guarded by mu
-	readLat  []time.Duration // guarded by mu
-	sentSec  []int32         // guarded by mu: with -persec, lat's sending second
+	mu      sync.Mutex
+	lat     []time.Duration // guarded by mu
+	readLat []time.Duration // guarded by mu
+	sentSec []int32         // guarded by mu: with -persec, lat's sending second
+	// sendLag[s] (open loop, -persec) is the sender's worst lateness in
+	// second s; written by the sender alone, read once it has returned.
+	sendLag  []time.Duration
 	answered atomic.Int64
 	accepted atomic.Int64
 	rejected atomic.Int64
@@ -179,6 +186,11 @@ func drive(c config) (*result, error) {
 	var perSec []secRow
 	if c.perSec {
 		perSec = bySecond(d.lat, d.sentSec)
+		for i := range perSec {
+			if s := perSec[i].sec; s < len(d.sendLag) {
+				perSec[i].lag = d.sendLag[s]
+			}
+		}
 	}
 	slices.Sort(d.lat)
 	slices.Sort(d.readLat)
@@ -251,6 +263,9 @@ func (d *driver) send() (int64, error) {
 				}
 				time.Sleep(w)
 			}
+			if c.perSec {
+				d.noteLag(due)
+			}
 		}
 		select {
 		case <-d.tokens:
@@ -279,6 +294,16 @@ func (d *driver) send() (int64, error) {
 		}
 	}
 	return sent, flush()
+}
+
+// noteLag records how late the sender is for a PBU due at due, by the
+// second of the run it was due in.
+func (d *driver) noteLag(due time.Time) {
+	s := int(due.Sub(d.t0) / time.Second)
+	for len(d.sendLag) <= s {
+		d.sendLag = append(d.sendLag, 0)
+	}
+	d.sendLag[s] = max(d.sendLag[s], time.Since(due))
 }
 
 // pbu appends mobile node start+idx's next PBU to buf: a new
