@@ -56,8 +56,7 @@ type turn struct {
 func (t *turn) finish(err error) {
 	t.w.finish(t.acks, err, t.n)
 	// The PBAs were queued without waking the senders: send them from
-	// here, the goroutine that committed (the store's, or with InKernel
-	// durability often the loop's, inside Submit), running anyway.
+	// here, the store's goroutine, which is running anyway.
 	for _, s := range t.w.e.out {
 		s.flush()
 	}

@@ -62,11 +62,9 @@ type Submitter interface {
 	// or Put before it, and calls done once with nil when they are, or
 	// with the error that stopped them. It copies b (which may be
 	// reused at once) and returns without waiting for the disk; it may
-	// wait for room when the writes pending are many. done runs after
-	// earlier calls' done, on the store's own goroutine or (the WAL with
-	// InKernel durability, when no commit is under way) on the caller's,
-	// before Submit returns: it must be quick, must not call the store
-	// and must not wait for the caller. Submit returns an
+	// wait for room when the writes pending are many. done runs on the
+	// store's own goroutine, after the writes of earlier calls' done:
+	// it must be quick and must not call the store. Submit returns an
 	// error, without calling done, for a batch holding an invalid key or
 	// value or after Close.
 	Submit(b *Batch, done func(error)) error
@@ -109,23 +107,6 @@ func (w *WAL) Submit(b *Batch, done func(error)) error {
 		p.callbacks = append(p.callbacks, done)
 	}
 	w.mu.Unlock()
-	if w.opts.Durability == InKernel && w.commitMu.TryLock() {
-		// A commit is a write(2) to the page cache here, a few
-		// microseconds: make it on the caller's goroutine, which is
-		// running anyway, rather than wake the committer for it. At
-		// 50,000 PBU/s each wake-up of another goroutine is a thread
-		// woken on another CPU, and the LMA's wake-ups cost more of its
-		// CPU than its protocol work (docs/lma.md). When the committer
-		// is busy (TryLock fails) it takes this batch next, as before.
-		w.commitPending()
-		w.commitMu.Unlock()
-		w.mu.Lock()
-		more := len(w.pending.buf) > 0 || len(w.pending.callbacks) > 0
-		w.mu.Unlock()
-		if !more {
-			return nil
-		}
-	}
 	select {
 	case w.wake <- struct{}{}:
 	default:

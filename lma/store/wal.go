@@ -46,10 +46,6 @@ type WAL struct {
 
 	wake          chan struct{} // tells the committer there is work; never closed
 	committerDone chan struct{}
-	// commitMu is held by whoever commits: the committer goroutine, or
-	// with InKernel durability a Submit committing on its caller's
-	// goroutine. The committer keeps it once it stops.
-	commitMu sync.Mutex
 
 	// Owned by the committer goroutine. With InKernel durability the
 	// syncer reads active (and activeSeq) under syncMu, which rotation
@@ -244,10 +240,6 @@ func (w *WAL) append(ctx context.Context, kind byte, key, value []byte) error {
 
 // commitLoop is the committer goroutine: it takes the pending batch,
 // makes it durable, releases its callers, and again, until Close.
-//
-// With InKernel durability a Submit may do the same on its caller's
-// goroutine (Submit): both hold commitMu while they commit, so commits
-// stay one at a time and in order.
 func (w *WAL) commitLoop() {
 	defer close(w.committerDone)
 	if w.opts.Durability == InKernel {
@@ -263,65 +255,49 @@ func (w *WAL) commitLoop() {
 	for {
 		<-w.wake
 		for {
-			w.commitMu.Lock()
-			committed, closing := w.commitPending()
-			if !committed && closing {
-				// commitMu stays held: no commit may start once the
-				// syncer stops. Every Submit appended before Close set
-				// closing, so nothing is left pending.
-				return
-			}
-			w.commitMu.Unlock()
-			if !committed {
+			w.mu.Lock()
+			b := w.pending
+			if len(b.buf) == 0 && len(b.callbacks) == 0 {
+				closing := w.closing
+				w.mu.Unlock()
+				if closing {
+					return
+				}
 				break
 			}
+			w.pending = &batch{buf: w.spare, done: make(chan struct{})}
+			w.spare = nil
+			w.space.Broadcast()
+			w.mu.Unlock()
+
+			taken := time.Now()
+			if len(b.buf) > 0 {
+				putBatchHeader(b.buf, b.n)
+				b.err = w.commit(b.buf)
+			} else {
+				b.err = w.broken // callbacks only: durable as of the last commit
+			}
+			close(b.done)
+			if b.err == nil {
+				w.stats.puts.Add(uint64(b.puts))
+				w.stats.deletes.Add(uint64(b.dels))
+			}
+			for _, f := range b.callbacks {
+				f(b.err)
+			}
+			if w.onBatch != nil {
+				w.onBatch(taken.Sub(b.first), time.Since(taken))
+			}
+
+			w.mu.Lock()
+			if b.err != nil && w.failed == nil {
+				w.failed = b.err
+				w.space.Broadcast()
+			}
+			w.spare = b.buf[:0]
+			w.mu.Unlock()
 		}
 	}
-}
-
-// commitPending takes the pending batch, makes it durable and releases
-// its callers; it reports whether there was one, and whether the WAL is
-// closing. The caller holds commitMu.
-func (w *WAL) commitPending() (committed, closing bool) {
-	w.mu.Lock()
-	b := w.pending
-	if len(b.buf) == 0 && len(b.callbacks) == 0 {
-		closing = w.closing
-		w.mu.Unlock()
-		return false, closing
-	}
-	w.pending = &batch{buf: w.spare, done: make(chan struct{})}
-	w.spare = nil
-	w.space.Broadcast()
-	w.mu.Unlock()
-
-	taken := time.Now()
-	if len(b.buf) > 0 {
-		putBatchHeader(b.buf, b.n)
-		b.err = w.commit(b.buf)
-	} else {
-		b.err = w.broken // callbacks only: durable as of the last commit
-	}
-	close(b.done)
-	if b.err == nil {
-		w.stats.puts.Add(uint64(b.puts))
-		w.stats.deletes.Add(uint64(b.dels))
-	}
-	for _, f := range b.callbacks {
-		f(b.err)
-	}
-	if w.onBatch != nil {
-		w.onBatch(taken.Sub(b.first), time.Since(taken))
-	}
-
-	w.mu.Lock()
-	if b.err != nil && w.failed == nil {
-		w.failed = b.err
-		w.space.Broadcast()
-	}
-	w.spare = b.buf[:0]
-	w.mu.Unlock()
-	return true, false
 }
 
 // commit writes buf after the active segment's data and syncs it, moving
