@@ -9,11 +9,15 @@
 //
 // # Event flow
 //
-//	transport.Conn ─ReadBatch─► receive ─► loop (owns all protocol state; one mh.Decoder)
+//	transport.Conn ─ReadBatch─► receive ═ loop (loopMu: owns all protocol state; one mh.Decoder)
 //	                                        │  validate (RFC 5213 5.3.1)
 //	                                        │  lookup (5.4.1), assign, cache
 //	                                        ├─► applier ─► dataplane.Change
 //	                                        └─► writes ─► store.Submit ─durable─► sender ─WriteBatch─► PBAs
+//
+// "The loop" is whoever holds loopMu: a receiver goroutine for the batch
+// it has just read (no hand-over to another goroutine on a PBU's path),
+// the loop goroutine for timers, the operations API and follow-ups.
 //
 // The loop never waits for the disk or the kernel: a registration is
 // applied in memory, its record joins the loop turn's store.Batch, and the

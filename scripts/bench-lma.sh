@@ -21,7 +21,7 @@
 # BENCH_RATE (default 50,000/s); then kill -9, the time to recover the
 # bindings from the store, and the same refreshes again with -durability
 # kernel (a PBA leaves once its binding is written to the kernel, which
-# kill -9 does not lose; the log is synced continuously behind); the
+# kill -9 does not lose; the log is synced behind, every 10 ms at most); the
 # LMA's VmRSS and VmHWM. Every row carries the host's load average when
 # it ended: other work on the host skews every figure.
 #

@@ -96,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dataplane, "dataplane", "netlink", "netlink (the kernel's tunnels and routes), or none: keep no data plane at all,\nfor benchmarks and tests on hosts without tunnel modules; never in production")
 	fs.BoolVar(&o.salvage, "salvage", false, "rebuild a damaged store (state_dir) from every record still readable, report what was lost, and exit;\nonly when pmip-lma refuses to start with \"store: corrupt\", and with the daemon stopped")
 	fs.StringVar(&o.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this `host:port`; keep it on loopback")
-	fs.StringVar(&o.durability, "durability", "disk", "when an accepting PBA may leave: disk (its binding fdatasynced: survives power loss)\nor kernel (written to the kernel: survives kill -9 and crashes of the daemon, not power loss;\nthe log is synced continuously behind; a PBA does not wait for the disk, see docs/lma.md)")
+	fs.StringVar(&o.durability, "durability", "disk", "when an accepting PBA may leave: disk (its binding fdatasynced: survives power loss)\nor kernel (written to the kernel: survives kill -9 and crashes of the daemon, not power loss;\nthe log is synced behind, every 10 ms at most; a PBA does not wait for the disk, see docs/lma.md)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()

@@ -54,9 +54,9 @@ const (
 	// kernel: it survives the process being killed (kill -9, a panic,
 	// an OOM kill), since the kernel writes its page cache out whatever
 	// becomes of the process, and recovery reads it back. A separate
-	// goroutine fdatasyncs the log continuously behind the writes, so a
-	// kernel crash or power loss loses at most the writes of the sync
-	// under way and those since; after one, the log may need
+	// goroutine fdatasyncs the log behind the writes, at most every
+	// minSyncInterval (10 ms), so a kernel crash or power loss loses at
+	// most the writes of the sync under way and those since; after one, the log may need
 	// Salvage (the kernel may have written later pages of the log
 	// before earlier ones, or of a later segment before the seal of an
 	// earlier one, which Open reports as damage). No fdatasync is on
