@@ -69,7 +69,6 @@ func Open(dir string, opts Options) (*WAL, error) {
 	go w.commitLoop()
 	go w.compactLoop(ctx)
 	go w.prepareLoop(ctx)
-	w.prepReq <- w.activeSeq + 1
 	return w, nil
 }
 

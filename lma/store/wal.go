@@ -84,6 +84,7 @@ type WAL struct {
 	compactDone chan struct{}
 
 	prepNoChild bool          // owned by the preparer: no child process could start
+	prepAsked   bool          // owned by the committer: the next segment is asked for
 	prepReq     chan uint64   // asks the preparer for a segment; cap 1
 	prepDone    chan prepared // the preparer's answer; cap 1
 	prepExit    chan struct{}
@@ -330,7 +331,22 @@ func (w *WAL) commit(buf []byte) error {
 	}
 	w.stats.commits.Add(1)
 	w.stats.logBytes.Add(uint64(len(buf)))
+	if w.activeSize >= w.opts.SegmentBytes/2 {
+		w.askPrepare()
+	}
 	return nil
+}
+
+// askPrepare asks the preparer, once per segment, for the one after the
+// active segment: when the active one is half full, or at the latest when
+// it is full. Not before: a daemon that has just started (or a small one
+// that never fills a segment) does not spend a child process and 64 MiB
+// of zeros on a segment it may not need yet, beside its first PBUs.
+func (w *WAL) askPrepare() {
+	if !w.prepAsked {
+		w.prepAsked = true
+		w.prepReq <- w.activeSeq + 1
+	}
 }
 
 // writeOnly writes buf at the end of the active segment's data and has
@@ -460,6 +476,7 @@ func (w *WAL) rotate() error {
 		return err
 	}
 	next := w.activeSeq + 1
+	w.askPrepare()
 	f, err := w.nextSegment(next)
 	if err != nil {
 		return err
@@ -475,7 +492,7 @@ func (w *WAL) rotate() error {
 	w.filesMu.Lock()
 	w.segs = append(w.segs, segInfo{seq: next, size: fileHeader})
 	w.filesMu.Unlock()
-	w.prepReq <- next + 1
+	w.prepAsked = false
 	if inKernel {
 		select {
 		case w.syncKick <- struct{}{}:
