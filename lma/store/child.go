@@ -161,8 +161,9 @@ func (w *WAL) foldInChild(ctx context.Context, job foldJob) (uint64, int64, erro
 	return count, size, nil
 }
 
-// runChild runs cj, a job of the kind what names, in a child process and waits for it; ctx ending kills
-// it. An error wraps errNoChild when no process could be started.
+// runChild runs cj, a job of the kind what names, in a child process and
+// waits for it; ctx ending kills it. An error wraps errNoChild when no
+// process could be started.
 func runChild(ctx context.Context, what string, cj childJob) error {
 	enc, err := json.Marshal(cj)
 	if err != nil {
