@@ -70,6 +70,8 @@ type Engine struct {
 	observe func(time.Duration)
 
 	events chan func() // run on the loop
+	// ackScratch is the loop's reused PBA (loopPBA).
+	ackScratch ackScratch
 	// loopMu is "being on the loop": whoever holds it owns the protocol
 	// state. The loop goroutine holds it for each event; a receiver holds
 	// it while it handles the batch it read (receive), so a PBU goes from

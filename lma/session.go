@@ -262,7 +262,7 @@ func (e *Engine) deregister(r *request) {
 // writer sees it as silent and h sends it.
 func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus, h *handoffAck) {
 	status := r.okStatus
-	pba := e.pba(r, status, b)
+	pba := e.loopPBA(r, status, b) // marshalled below, before anything else builds one
 	if r.v4req != nil && !b.hoa.valid() {
 		pba.Options = append(pba.Options, &mh.IPv4HomeAddressReply{Status: v4, Prefix: r.v4req.Prefix})
 	}
