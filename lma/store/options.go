@@ -27,7 +27,8 @@ type Options struct {
 	// means unpaced.
 	CompactBytesPerSec int64
 	// CompactInProcess runs compactions on a goroutine of the daemon,
-	// held to half a CPU, instead of in a child process at nice 19 (the
+	// held to half a CPU, and zero-fills new log segments on one, instead
+	// of in child processes in the idle scheduling and I/O classes (the
 	// default, child.go; also the fallback when no process can be
 	// started).
 	CompactInProcess bool

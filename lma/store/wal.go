@@ -371,9 +371,9 @@ func (w *WAL) writeOnly(buf []byte) error {
 // syncLoop is the syncer of InKernel durability: whenever the committer
 // has written, it fdatasyncs the active segment, at most every
 // minSyncInterval, so the disk trails the acknowledgements by about that
-// and one fdatasync. A failed sync is sticky: the
-// committer refuses every later write (as after a failed write, the
-// kernel may have dropped the pages).
+// and one fdatasync. A failed sync is sticky: the committer refuses every
+// later write (as after a failed write, the kernel may have dropped the
+// pages).
 func (w *WAL) syncLoop() {
 	defer close(w.syncDone)
 	for {
