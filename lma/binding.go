@@ -98,6 +98,11 @@ type binding struct {
 	registered, updated, deadline int64
 	// timestamp is the last accepted Timestamp option (RFC 5213 5.5).
 	timestamp uint64
+	// gen counts the binding records written for the session (record.go):
+	// a refresh record applies only to the binding record of its
+	// generation, so one left from before a handoff is never applied to
+	// the record the handoff wrote.
+	gen uint32
 }
 
 // deadlineTime is the deadline as a time.

@@ -12,11 +12,17 @@ import (
 	"github.com/openpmip/pmip/lma/lmaconfig"
 )
 
-// Store keys. A binding is stored under its id, so a handoff, a refresh or
-// a deregistration rewrites one key; the restart counter of RFC 5847 has a
-// key of its own.
+// Store keys. A binding is stored under its id, so a registration, a
+// handoff or a deregistration rewrites one key. A refresh, the commonest
+// PBU by far, writes only what it changes (the lifetime, the times, the
+// timestamp and sequence number) under a second key of the same id, a
+// refresh record of 43 octets instead of the binding's ~180: the log,
+// and how often it must be compacted, shrink about fourfold under a
+// steady load of refreshes. The restart counter of RFC 5847 has a key of
+// its own.
 const (
 	bindingKeyPrefix  = "b/"
+	refreshKeyPrefix  = "r/"
 	restartCounterKey = "meta/restart-counter"
 )
 
@@ -26,17 +32,37 @@ func appendBindingKey(buf []byte, id uint64) []byte {
 	return strconv.AppendUint(append(buf, bindingKeyPrefix...), id, 16)
 }
 
-func parseBindingKey(k []byte) (uint64, bool) {
-	if len(k) <= len(bindingKeyPrefix) || string(k[:len(bindingKeyPrefix)]) != bindingKeyPrefix {
+func refreshKey(id uint64) []byte { return appendRefreshKey(nil, id) }
+
+func appendRefreshKey(buf []byte, id uint64) []byte {
+	return strconv.AppendUint(append(buf, refreshKeyPrefix...), id, 16)
+}
+
+func parseBindingKey(k []byte) (uint64, bool) { return parseKey(k, bindingKeyPrefix) }
+
+func parseRefreshKey(k []byte) (uint64, bool) { return parseKey(k, refreshKeyPrefix) }
+
+func parseKey(k []byte, prefix string) (uint64, bool) {
+	if len(k) <= len(prefix) || string(k[:len(prefix)]) != prefix {
 		return 0, false
 	}
-	id, err := strconv.ParseUint(string(k[len(bindingKeyPrefix):]), 16, 64)
+	id, err := strconv.ParseUint(string(k[len(prefix):]), 16, 64)
 	return id, err == nil
 }
 
 // recordVersion is the first octet of every stored binding; a decoder
-// meeting another version refuses the record rather than guess.
-const recordVersion = 1
+// meeting a version it does not know refuses the record rather than
+// guess. Version 2 added the record's generation (binding.gen), which
+// ties a refresh record to the binding record it refines; version 1
+// records (generation 0) are still read. An LMA older than version 2
+// cannot read a store written by a newer one.
+const (
+	recordVersion1 = 1
+	recordVersion  = 2
+)
+
+// refreshVersion is the first octet of every refresh record.
+const refreshVersion = 1
 
 var errRecord = errors.New("lma: bad binding record")
 
@@ -84,7 +110,57 @@ func appendBinding(buf []byte, c *cache, b *binding) []byte {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(t))
 	}
 	buf = binary.BigEndian.AppendUint64(buf, b.timestamp)
+	buf = binary.BigEndian.AppendUint16(buf, b.seq)
+	return binary.BigEndian.AppendUint32(buf, b.gen)
+}
+
+// appendRefresh appends b's refresh record to buf: what a refresh of an
+// active session changes (RFC 5213 5.3.3: the lifetime and the times;
+// 5.5: the last accepted timestamp; RFC 6275 9.5.1: the sequence
+// number), and the generation of the binding record it applies to.
+func appendRefresh(buf []byte, b *binding) []byte {
+	buf = append(buf, refreshVersion)
+	buf = binary.BigEndian.AppendUint32(buf, b.gen)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(b.lifetime))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(b.updated))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(b.deadline))
+	buf = binary.BigEndian.AppendUint64(buf, b.timestamp)
 	return binary.BigEndian.AppendUint16(buf, b.seq)
+}
+
+// refreshRecord is a decoded refresh record of binding id.
+type refreshRecord struct {
+	id                uint64
+	gen               uint32
+	lifetime          time.Duration
+	updated, deadline int64
+	timestamp         uint64
+	seq               uint16
+}
+
+// refreshRecordSize is the length of every refresh record.
+const refreshRecordSize = 1 + 4 + 4*8 + 2
+
+// decodeRefresh parses a record written by appendRefresh.
+func decodeRefresh(data []byte) (refreshRecord, error) {
+	if len(data) != refreshRecordSize {
+		return refreshRecord{}, fmt.Errorf("%w: refresh record of %d octets, want %d", errRecord, len(data), refreshRecordSize)
+	}
+	if data[0] != refreshVersion {
+		return refreshRecord{}, fmt.Errorf("%w: refresh record version %d, this LMA reads %d", errRecord, data[0], refreshVersion)
+	}
+	r := &reader{b: data[1:]}
+	x := refreshRecord{gen: r.u32(), lifetime: time.Duration(r.u64()), updated: int64(r.u64()), deadline: int64(r.u64()), timestamp: r.u64(), seq: r.u16()}
+	if x.lifetime < 0 {
+		return refreshRecord{}, fmt.Errorf("%w: refresh record with lifetime %v", errRecord, x.lifetime)
+	}
+	return x, nil
+}
+
+// apply makes b what it was after the refresh x recorded.
+func (x *refreshRecord) apply(b *binding) {
+	b.lifetime, b.updated, b.deadline = x.lifetime, x.updated, x.deadline
+	b.timestamp, b.seq = x.timestamp, x.seq
 }
 
 // appendBytes writes a string of at most 65535 octets with its length.
@@ -230,6 +306,7 @@ type bindingRecord struct {
 	timestamp            uint64
 	seq                  uint16
 	state                bindingState
+	gen                  uint32
 }
 
 // load puts a decoded record in a free slot of the cache, not indexed
@@ -252,14 +329,16 @@ func (c *cache) load(rec *bindingRecord) *binding {
 	b.lifetime = rec.lifetime
 	b.registered, b.updated, b.deadline = rec.registered, rec.updated, rec.deadline
 	b.timestamp, b.seq, b.state = rec.timestamp, rec.seq, rec.state
+	b.gen = rec.gen
 	return b
 }
 
 // decodeBinding parses a record written by encodeBinding.
 func decodeBinding(data []byte) (*bindingRecord, error) {
 	r := &reader{b: data}
-	if v := r.u8(); r.err == nil && v != recordVersion {
-		return nil, fmt.Errorf("%w: version %d, this LMA reads %d", errRecord, v, recordVersion)
+	v := r.u8()
+	if r.err == nil && v != recordVersion && v != recordVersion1 {
+		return nil, fmt.Errorf("%w: version %d, this LMA reads %d and %d", errRecord, v, recordVersion1, recordVersion)
 	}
 	b := &bindingRecord{}
 	b.state = bindingState(r.u8())
@@ -291,6 +370,9 @@ func decodeBinding(data []byte) (*bindingRecord, error) {
 	b.deadline = int64(r.u64())
 	b.timestamp = r.u64()
 	b.seq = r.u16()
+	if v == recordVersion {
+		b.gen = r.u32()
+	}
 	if r.err != nil {
 		return nil, r.err
 	}

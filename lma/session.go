@@ -51,7 +51,7 @@ func (e *Engine) register(r *request) {
 	if e.debug() {
 		e.log.Debug("lma: new mobility session", "binding", e.bc.describe(b), "hnps", e.bc.hnps(b), "hoa", b.hoa.prefix(), "tunnel", e.bc.tunnel(b), "lifetime", b.lifetime)
 	}
-	e.commit(r, b, g.v4status, nil)
+	e.commit(r, b, g.v4status, nil, false)
 }
 
 // fill copies the PBU's view of the session into b (RFC 5213 5.1).
@@ -131,6 +131,11 @@ func (e *Engine) update(r *request, b *binding) {
 	handoff := b.coa.addr() != r.coa
 	wasDereg := b.state == stateDeregistered
 	oldMAG, oldCoA := e.bc.mag(b), b.coa.addr()
+	// What fill keeps of the session apart from a refresh record's
+	// fields (record.go): the same interface, access technology, MAG and
+	// link-local address, still active.
+	sameSession := !wasDereg && e.bc.llidIs(b, r.llid) && b.att == r.att && oldMAG == r.mag.Name &&
+		(r.lla == nil || r.lla.Addr.IsUnspecified() || b.linkLocal.valid())
 	// A refresh (RFC 5213 5.3.3) changes nothing in the data plane:
 	// skip building its view twice, the commonest PBU by far.
 	var down uint32
@@ -171,7 +176,7 @@ func (e *Engine) update(r *request, b *binding) {
 		if e.debug() {
 			e.log.Debug("lma: refresh", "binding", e.bc.describe(b), "lifetime", b.lifetime)
 		}
-		e.commit(r, b, g.v4status, nil)
+		e.commit(r, b, g.v4status, nil, dpSame && resSame && sameSession)
 		return
 	}
 	// A handoff between MAGs (RFC 5213 5.3.4), in the order that opens
@@ -196,7 +201,7 @@ func (e *Engine) update(r *request, b *binding) {
 	}
 	e.dpSwitch(old, e.view(b), h.switched)
 	h.issued = e.clk.Now()
-	e.commit(r, b, g.v4status, h)
+	e.commit(r, b, g.v4status, h, false)
 }
 
 // deregister is RFC 5213 5.3.5.
@@ -250,7 +255,7 @@ func (e *Engine) deregister(r *request) {
 	if e.debug() {
 		e.log.Debug("lma: deregistration", "binding", e.bc.describe(b), "delete_in", e.cfg.MinDelayBeforeBCEDelete)
 	}
-	e.commit(r, b, 0, nil)
+	e.commit(r, b, 0, nil, false)
 	// RFC 5213 5.4.1.3: a PBU waiting for this deregistration is a
 	// handoff.
 	e.unparkFor(b)
@@ -259,8 +264,9 @@ func (e *Engine) deregister(r *request) {
 // commit persists b and sends the PBA once it is durable: a binding
 // acknowledged as accepted survives a crash (issue 3, "Nothing lost").
 // With h (a handoff), the PBA waits for the route switch as well: the
-// writer sees it as silent and h sends it.
-func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus, h *handoffAck) {
+// writer sees it as silent and h sends it. refreshOnly says the PBU
+// changed nothing but what a refresh record holds (writes.put).
+func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus, h *handoffAck, refreshOnly bool) {
 	status := r.okStatus
 	pba := e.loopPBA(r, status, b) // marshalled below, before anything else builds one
 	if r.v4req != nil && !b.hoa.valid() {
@@ -277,10 +283,10 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus, h *handoffA
 	if h != nil {
 		h.data = data
 		r.p.handoff = h
-		e.writes.put(b, pendingAck{r: r, id: b.id, silent: true})
+		e.writes.put(b, pendingAck{r: r, id: b.id, silent: true}, false)
 		return
 	}
-	e.writes.put(b, pendingAck{r: r, id: b.id, data: data, silent: r.pbu.Flags&mh.BUFlagA == 0})
+	e.writes.put(b, pendingAck{r: r, id: b.id, data: data, silent: r.pbu.Flags&mh.BUFlagA == 0}, refreshOnly)
 }
 
 // remove ends a session: routes, pool entries and the stored record go,

@@ -96,9 +96,16 @@ func newWrites(e *Engine, st store.Store, workers int) *writes {
 	return w
 }
 
-// put persists b and sends ack's PBA once that is durable.
-func (w *writes) put(b *binding, ack pendingAck) {
+// put persists b and sends ack's PBA once that is durable. With
+// refreshOnly (a refresh that changed nothing but what a refresh record
+// holds, record.go), only the refresh record is written, over a
+// store.Submitter: its writes reach the disk in the order submitted, so
+// the binding record the refresh record refines is durable before it.
+// The persister orders only the writes of one key, and writes the whole
+// binding.
+func (w *writes) put(b *binding, ack pendingAck, refreshOnly bool) {
 	if w.sub == nil {
+		b.gen++
 		w.per.put(bindingKey(b.id), encodeBinding(w.e.bc, b), func(err error) {
 			if w.e.finishAck(&ack, err, false) {
 				// A worker may wait on the loop: Sync counts on it.
@@ -107,20 +114,31 @@ func (w *writes) put(b *binding, ack pendingAck) {
 		})
 		return
 	}
-	w.key = appendBindingKey(w.key[:0], b.id)
-	w.val = appendBinding(w.val[:0], w.e.bc, b)
+	if refreshOnly {
+		w.key = appendRefreshKey(w.key[:0], b.id)
+		w.val = appendRefresh(w.val[:0], b)
+	} else {
+		// A new generation: refresh records of the previous one no
+		// longer apply (recover.go).
+		b.gen++
+		w.key = appendBindingKey(w.key[:0], b.id)
+		w.val = appendBinding(w.val[:0], w.e.bc, b)
+	}
 	w.batch.Put(w.key, w.val)
 	t := w.turn()
 	t.acks = append(t.acks, ack)
 }
 
-// del removes a binding's record.
+// del removes a binding's records. The refresh record goes too, if there
+// is one (deleting an absent key writes a tombstone of a few octets).
 func (w *writes) del(id uint64) {
 	if w.sub == nil {
 		w.per.del(bindingKey(id), nil)
 		return
 	}
 	w.key = appendBindingKey(w.key[:0], id)
+	w.batch.Delete(w.key)
+	w.key = appendRefreshKey(w.key[:0], id)
 	w.batch.Delete(w.key)
 }
 
