@@ -20,7 +20,8 @@
 // the loop goroutine for timers, the operations API and follow-ups.
 //
 // The loop never waits for the disk or the kernel: a registration is
-// applied in memory, its record joins the loop turn's store.Batch, and the
+// applied in memory, its record (a refresh's: only its refresh record,
+// record.go) joins the loop turn's store.Batch, and the
 // turn's writes go to the store in one Submit (every 32 PBUs of a received
 // batch and after each event); the store's callback, when the group
 // commit is durable (store.Options.Durability: synced, or written to the

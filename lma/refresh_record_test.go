@@ -274,3 +274,29 @@ func FuzzRecords(f *testing.F) {
 		_, _ = decodeBinding(data)
 	})
 }
+
+// A refresh moves the session's end (RFC 5213 5.3.3): the timer armed
+// for the registration's lifetime fires early, finds nothing due, and
+// the session ends at the refreshed lifetime's end, not before.
+func TestRefreshMovesExpiry(t *testing.T) {
+	for _, submitter := range []bool{false, true} {
+		t.Run(fmt.Sprintf("submitter=%v", submitter), func(t *testing.T) {
+			h := newHarnessWith(t, testCfg(t, true, ""), submitter)
+			a := h.register(h.ap1, h.newPBU("alice@example.net", lifetime(40*time.Second)))
+			h.advance(30 * time.Second)
+			h.register(h.ap1, h.newPBU("alice@example.net", hi(mh.HandoffStateNotChanged), hnp(hnps(a)[0].String()), lifetime(40*time.Second)))
+			h.advance(20 * time.Second) // past the first deadline
+			if bs, _ := h.e.Bindings(context.Background(), BindingFilter{}); len(bs) != 1 {
+				t.Fatalf("%d bindings 10 s after the registration's lifetime, 20 s before the refresh's", len(bs))
+			}
+			h.advance(19 * time.Second)
+			if bs, _ := h.e.Bindings(context.Background(), BindingFilter{}); len(bs) != 1 {
+				t.Fatalf("%d bindings a second before the refresh's lifetime ends", len(bs))
+			}
+			h.advance(2 * time.Second)
+			if bs, _ := h.e.Bindings(context.Background(), BindingFilter{}); len(bs) != 0 {
+				t.Fatalf("%d bindings after the refresh's lifetime", len(bs))
+			}
+		})
+	}
+}

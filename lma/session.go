@@ -324,7 +324,12 @@ func (e *Engine) armExpiry() {
 		}
 		return
 	}
-	if e.expiry != nil && e.expiryAt.Equal(next.deadlineTime()) {
+	// A timer due no later than the earliest deadline stays: if it
+	// fires early, expire finds nothing due and arms the next one.
+	// Refreshes move the earliest deadline later all the time (at
+	// 50,000 refreshes a second, re-arming on each was a timer stopped
+	// and one allocated per PBU); only an earlier one re-arms.
+	if e.expiry != nil && !next.deadlineTime().Before(e.expiryAt) {
 		return
 	}
 	if e.expiry != nil {
