@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/openpmip/pmip/lma/store"
 )
@@ -15,6 +16,7 @@ import (
 // store, bumps the RFC 5847 restart counter and reconciles the data plane.
 func (e *Engine) recover(ctx context.Context) error {
 	now := e.clk.Now()
+	began := time.Now() // the phases' wall time, for the log
 	var loaded []*binding
 	var refreshes []refreshRecord
 	var stale [][]byte
@@ -56,6 +58,8 @@ func (e *Engine) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lma: reading bindings from the store: %w", err)
 	}
+	read := time.Since(began)
+	nRefresh := len(refreshes)
 	stale = append(stale, e.applyRefreshes(loaded, refreshes)...)
 	refreshes = nil
 	// Sessions whose lifetime (or MinDelayBeforeBCEDelete) ran out while
@@ -73,6 +77,7 @@ func (e *Engine) recover(ctx context.Context) error {
 	loaded = live
 	// Oldest first, so that if two records ever claimed one prefix the
 	// first registered keeps it.
+	applied := time.Since(began)
 	slices.SortFunc(loaded, func(a, b *binding) int { return cmp.Compare(a.registered, b.registered) })
 	for _, b := range loaded {
 		if why := e.claim(b); why != "" {
@@ -84,6 +89,7 @@ func (e *Engine) recover(ctx context.Context) error {
 		e.bc.add(b)
 	}
 	loaded = nil
+	claimed := time.Since(began)
 	if err := e.deleteKeys(ctx, stale); err != nil {
 		return err
 	}
@@ -103,7 +109,9 @@ func (e *Engine) recover(ctx context.Context) error {
 		e.stats.dpErrors.Add(1)
 		e.log.Error("lma: reconciling the data plane at start", "err", err)
 	}
-	e.log.Info("lma: recovered", "bindings", e.bc.len(), "removed", len(stale), "restart_counter", e.restarts)
+	e.log.Info("lma: recovered", "bindings", e.bc.len(), "refresh_records", nRefresh, "removed", len(stale), "restart_counter", e.restarts,
+		"read", read.Round(time.Millisecond), "refreshes_applied", applied.Round(time.Millisecond), "claimed", claimed.Round(time.Millisecond),
+		"took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
