@@ -163,15 +163,23 @@ wait_idle() {
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
+# cpu_stat: the host's CPU time stolen by the hypervisor and its total,
+# in ticks, from /proc/stat's cpu line (user nice system idle iowait irq
+# softirq steal).
+cpu_stat() { awk '$1 == "cpu" { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
 # cpu_ticks PID: its user and system time, with its children's that ended.
 cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
-# row ARGS...: one load generator run; its line gains the load average
-# and the answering process's CPU (the LMA's, with its compaction
-# children once they have ended, or the echo server's) per answered PBU
-# in µs, a figure the neighbours' load moves far less than latency.
+# row ARGS...: one load generator run; its line gains the load average,
+# the answering process's CPU (the LMA's, with its compaction children
+# once they have ended, or the echo server's) per answered PBU in µs, a
+# figure the neighbours' load moves far less than latency, and the share
+# of the host's CPU time the hypervisor gave to other guests during the
+# row (steal: with tens of percent, this host's tail figures are the
+# neighbours', not ours).
 row() {
 	srv=${LMA_PID:-$ECHO_PID}
 	c0=$(cpu_ticks "$srv")
+	s0=$(cpu_stat)
 	if [ "$PERSEC" = 1 ]; then
 		echo "== $(date -u +%T) $*" >>"$PERSEC_OUT"
 		line=$(inns nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mag "$MAGS" -persec "$@" 2>>"$PERSEC_OUT")
@@ -179,11 +187,12 @@ row() {
 		line=$(inns nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mag "$MAGS" "$@")
 	fi
 	c1=$(cpu_ticks "$srv")
+	steal=$(echo "$s0 $(cpu_stat)" | awk '{ if ($4 > $2) printf "%.0f%%", 100 * ($3 - $1) / ($4 - $2); else print "-" }')
 	cpu=$(echo "$line" | tail -n 1 | awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '{
 		split(substr($0, 24), f, " ") # after the label column: PBUs, answered, ...
 		if (f[2] + 0 > 0) printf "%.1f", d / hz * 1e6 / f[2]; else print "-"
 	}')
-	printf '%s  %-5s %s\n' "$line" "$(load1)" "$cpu"
+	printf '%s  %-5s %-12s %s\n' "$line" "$(load1)" "$cpu" "$steal"
 }
 loadgen() { row -lma 2001:db8:b::1 "$@"; }
 
@@ -194,6 +203,7 @@ OUT=$WORK/table
 	echo "closed loop = $WINDOW PBUs in flight; open loop = paced at $RATE/s; latency PBU sent -> PBA arrived (kernel timestamp),"
 	echo "p99@read to the load generator's read of it; load1 = the host's 1-minute load average as the row ended;"
 	echo "cpu-µs/PBU = CPU time of the LMA (with its ended compaction children) or echo server per answered PBU;"
+	echo "steal = the host's CPU time the hypervisor gave to other guests during the row (/proc/stat; tens of % and the tail is theirs);"
 	echo "LMA GOMEMLIMIT=${MEMLIMIT:-none}, nice $NICE, timestamps on (TimestampValidityWindow 300 ms: a PBU queued longer is refused with 156)."
 	echo "disk: a PBA leaves after its binding's fdatasync; kernel: after its write(2) (kill -9 loses nothing, the log is synced behind)."
 	echo
@@ -210,7 +220,7 @@ done
 sleep 0.3
 {
 	row -mode echo -lma 2001:db8:b::2 -n "$N" -window "$WINDOW" -duration "$DURATION" -header -label "echo closed" |
-		sed '1s/$/  load1 cpu-µs\/PBU/'
+		sed '1s/$/  load1 cpu-µs\/PBU   steal/'
 	row -mode echo -lma 2001:db8:b::2 -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "echo $RATE/s"
 } >>"$OUT"
 kill -9 "$ECHO_PID"
