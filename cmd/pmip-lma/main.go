@@ -249,7 +249,7 @@ func salvage(cfg lmaconfig.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pmip-lma: salvage of %s failed: %v\n", cfg.StateDir, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s salvaged: %d bindings and counters kept from %d readable records; %d damaged bytes skipped in %d file(s)\n",
+	fmt.Fprintf(stdout, "%s salvaged: %d keys kept (bindings, their refresh records, the restart counter) from %d readable records; %d damaged bytes skipped in %d file(s)\n",
 		cfg.StateDir, rep.Keys, rep.Records, rep.SkippedBytes, len(rep.Damaged))
 	for _, f := range rep.Damaged {
 		fmt.Fprintf(stdout, "  damaged: %s\n", f)
