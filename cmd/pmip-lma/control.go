@@ -109,6 +109,14 @@ func (d *daemon) registerControl() {
 		for st, n := range c.PBAsByStatus {
 			res.PBAsByStatus[strconv.Itoa(int(st))] = n
 		}
+		if d.st != nil {
+			// The store's work, as the metrics show it: how often it
+			// compacts is what a load of refreshes costs the disk.
+			s := d.st.Stats()
+			res.Counters["store_puts"], res.Counters["store_deletes"] = s.Puts, s.Deletes
+			res.Counters["store_commits"], res.Counters["store_log_bytes"] = s.Commits, s.LogBytes
+			res.Counters["store_compactions"], res.Counters["store_compaction_errors"] = s.Compactions, s.CompactionErrors
+		}
 		return res, nil
 	})
 	d.ctl.Handle(ctl.MethodDataplane, func(ctx context.Context, params json.RawMessage) (any, error) {

@@ -295,7 +295,8 @@ func TestControlSocket(t *testing.T) {
 	if err := c.Call(ctx, ctl.MethodCounters, nil, &counters); err != nil {
 		t.Fatal(err)
 	}
-	if counters.Counters["created"] != 2 || counters.PBAsByStatus["0"] != 2 || counters.RestartCounter != 1 {
+	if counters.Counters["created"] != 2 || counters.PBAsByStatus["0"] != 2 || counters.RestartCounter != 1 ||
+		counters.Counters["store_puts"] < 2 || counters.Counters["store_log_bytes"] == 0 {
 		t.Errorf("counters: %+v", counters)
 	}
 
