@@ -21,8 +21,9 @@
 # BENCH_RATE (default 50,000/s); then kill -9, the time to recover the
 # bindings from the store, and the same refreshes again with -durability
 # kernel (a PBA leaves once its binding is written to the kernel, which
-# kill -9 does not lose; the log is synced behind, every 10 ms at most); the
-# LMA's VmRSS and VmHWM. Every row carries the host's load average when
+# kill -9 does not lose; the log is synced behind, every 10 ms at most),
+# the paced ones also for BENCH_SUSTAINED (90 s, long enough to hold a
+# compaction of the store); the LMA's VmRSS and VmHWM. Every row carries the host's load average when
 # it ended: other work on the host skews every figure.
 #
 # Latency is from the PBU's hand-over to the kernel (just before the
@@ -39,6 +40,10 @@ DURATION=${BENCH_DURATION:-15s}
 # How many times the paced rows run, one after the other (their p99 moves
 # most with the host's load).
 PACED_RUNS=${BENCH_PACED_RUNS:-1}
+# A longer paced row with -durability kernel after those, long enough to
+# hold a compaction of the store (one every ~80 s at 50,000 refreshes a
+# second): the steady state the short rows may miss. 0 skips it.
+SUSTAINED=${BENCH_SUSTAINED:-90s}
 BASE=${BENCH_DIR:-/var/tmp}
 # BENCH_PERSEC=1 also writes each load run's per-second p50/p99/max to
 # BENCH_PERSEC_OUT (default /var/tmp/bench-lma-persec.txt), with the
@@ -180,6 +185,7 @@ row() {
 	srv=${LMA_PID:-$ECHO_PID}
 	c0=$(cpu_ticks "$srv")
 	s0=$(cpu_stat)
+	k0=$(compactions)
 	if [ "$PERSEC" = 1 ]; then
 		echo "== $(date -u +%T) $*" >>"$PERSEC_OUT"
 		line=$(inns nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mag "$MAGS" -persec "$@" 2>>"$PERSEC_OUT")
@@ -187,12 +193,21 @@ row() {
 		line=$(inns nice -n "$NICE" "$WORK/bin/pmip-loadgen" -mag "$MAGS" "$@")
 	fi
 	c1=$(cpu_ticks "$srv")
+	k1=$(compactions)
+	compacted=-
+	if [ -n "$k0" ] && [ -n "$k1" ]; then compacted=$((k1 - k0)); fi
 	steal=$(echo "$s0 $(cpu_stat)" | awk '{ if ($4 > $2) printf "%.0f%%", 100 * ($3 - $1) / ($4 - $2); else print "-" }')
 	cpu=$(echo "$line" | tail -n 1 | awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '{
 		split(substr($0, 24), f, " ") # after the label column: PBUs, answered, ...
 		if (f[2] + 0 > 0) printf "%.1f", d / hz * 1e6 / f[2]; else print "-"
 	}')
-	printf '%s  %-5s %-12s %s\n' "$line" "$(load1)" "$cpu" "$steal"
+	printf '%s  %-5s %-12s %-6s %s\n' "$line" "$(load1)" "$cpu" "$steal" "$compacted"
+}
+# compactions: how many the LMA's store has finished (none for the echo).
+compactions() {
+	if [ -n "${LMA_PID:-}" ]; then
+		ctl counters 2>/dev/null | awk '$1 == "store_compactions" { print $2 }'
+	fi
 }
 loadgen() { row -lma 2001:db8:b::1 "$@"; }
 
@@ -204,6 +219,7 @@ OUT=$WORK/table
 	echo "p99@read to the load generator's read of it; load1 = the host's 1-minute load average as the row ended;"
 	echo "cpu-µs/PBU = CPU time of the LMA (with its ended compaction children) or echo server per answered PBU;"
 	echo "steal = the host's CPU time the hypervisor gave to other guests during the row (/proc/stat; tens of % and the tail is theirs);"
+	echo "compactions = store compactions that ended during the row (each takes ~10 s in an idle-class child with 1M bindings);"
 	echo "LMA GOMEMLIMIT=${MEMLIMIT:-none}, nice $NICE, timestamps on (TimestampValidityWindow 300 ms: a PBU queued longer is refused with 156)."
 	echo "disk: a PBA leaves after its binding's fdatasync; kernel: after its write(2) (kill -9 loses nothing, the log is synced behind)."
 	echo
@@ -220,7 +236,7 @@ done
 sleep 0.3
 {
 	row -mode echo -lma 2001:db8:b::2 -n "$N" -window "$WINDOW" -duration "$DURATION" -header -label "echo closed" |
-		sed '1s/$/  load1 cpu-µs\/PBU   steal/'
+		sed '1s/$/  load1 cpu-µs\/PBU   steal  compactions/'
 	row -mode echo -lma 2001:db8:b::2 -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "echo $RATE/s"
 } >>"$OUT"
 kill -9 "$ECHO_PID"
@@ -253,6 +269,9 @@ wait_idle
 for _ in $(seq "$PACED_RUNS"); do
 	loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$DURATION" -label "refresh $RATE/s kernel" >>"$OUT"
 done
+if [ "$SUSTAINED" != 0 ]; then
+	loadgen -mode refresh -n "$N" -window 4096 -rate "$RATE" -duration "$SUSTAINED" -label "kernel $RATE/s for $SUSTAINED" >>"$OUT"
+fi
 loadgen -mode refresh -n "$N" -window "$WINDOW" -duration "$DURATION" -label "refresh closed kernel" >>"$OUT"
 RSS=$(status_kb "$LMA_PID" VmRSS)
 HWM=$(status_kb "$LMA_PID" VmHWM)
