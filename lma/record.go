@@ -16,9 +16,9 @@ import (
 // handoff or a deregistration rewrites one key. A refresh, the commonest
 // PBU by far, writes only what it changes (the lifetime, the times, the
 // timestamp and sequence number) under a second key of the same id, a
-// refresh record of 43 octets instead of the binding's ~180: the log,
-// and how often it must be compacted, shrink about fourfold under a
-// steady load of refreshes. The restart counter of RFC 5847 has a key of
+// refresh record of 43 octets instead of the binding's ~180: under a
+// steady load of refreshes the log grows about a third as fast, and is
+// compacted about a quarter as often. The restart counter of RFC 5847 has a key of
 // its own.
 const (
 	bindingKeyPrefix  = "b/"
