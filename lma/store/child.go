@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -98,8 +100,42 @@ func runChildJob(job string) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer dirf.Close()
-	_, _, err = j.fold(context.Background(), dirf, nil)
-	return err
+	if _, _, err = j.fold(context.Background(), dirf, nil); err != nil {
+		return err
+	}
+	reportPeak(os.Stdout)
+	return nil
+}
+
+// reportPeak writes the child's peak resident size (VmHWM) for the
+// parent's log. wait4's ru_maxrss cannot serve: a child started with
+// vfork (as os/exec does) counts the parent's resident size at exec.
+func reportPeak(w io.Writer) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Fprintf(w, "%s %s\n", peakPrefix, strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return
+		}
+	}
+}
+
+// peakPrefix starts the line reportPeak writes: "vmhwm_kib <n>".
+const peakPrefix = "vmhwm_kib"
+
+// parsePeak finds reportPeak's line in a child's output: bytes, or 0.
+func parsePeak(out []byte) int64 {
+	for line := range strings.Lines(string(out)) {
+		if rest, ok := strings.CutPrefix(line, peakPrefix+" "); ok {
+			if kib, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64); err == nil && kib > 0 {
+				return kib << 10
+			}
+		}
+	}
+	return 0
 }
 
 // lowerPriority puts every thread of the process in the kernel's idle
@@ -143,38 +179,61 @@ const (
 // foldInChild runs job in a child process and returns the new snapshot's
 // record count and size once the child has made it durable. ctx ending
 // kills the child.
-func (w *WAL) foldInChild(ctx context.Context, job foldJob) (uint64, int64, error) {
+func (w *WAL) foldInChild(ctx context.Context, job foldJob) (uint64, int64, childUsage, error) {
 	cj := childJob{Dir: job.Dir, OldSeq: job.OldSeq, NewSeq: job.NewSeq, Pace: job.Pace}
 	for _, s := range job.Sealed {
 		cj.Seqs = append(cj.Seqs, s.seq)
 		cj.Sizes = append(cj.Sizes, s.size)
 	}
-	if err := runChild(ctx, "compaction", cj); err != nil {
+	usage, err := runChild(ctx, "compaction", cj)
+	if err != nil {
 		// Killed or failed before the rename: a .tmp file may be left.
 		_ = os.Remove(filepath.Join(job.Dir, snapshotName(job.NewSeq)+".tmp"))
-		return 0, 0, err
+		return 0, 0, usage, err
 	}
 	count, size, err := checkSnapshot(filepath.Join(job.Dir, snapshotName(job.NewSeq)), job.NewSeq)
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: compaction child's snapshot: %w", err)
+		return 0, 0, usage, fmt.Errorf("store: compaction child's snapshot: %w", err)
 	}
-	return count, size, nil
+	return count, size, usage, nil
+}
+
+// childUsage is what a child process cost, from wait4's rusage: the
+// compaction's log line reports it, so that an operator can see what a
+// compaction takes from the machine besides its wall time.
+type childUsage struct {
+	cpu         time.Duration // user and system
+	peakRSS     int64         // bytes, as the child reported it (0: not reported)
+	minorFaults int64
+	majorFaults int64
+}
+
+func usageOf(ps *os.ProcessState, stdout []byte) childUsage {
+	if ps == nil {
+		return childUsage{}
+	}
+	u := childUsage{cpu: ps.UserTime() + ps.SystemTime(), peakRSS: parsePeak(stdout)}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		u.minorFaults = ru.Minflt
+		u.majorFaults = ru.Majflt
+	}
+	return u
 }
 
 // runChild runs cj, a job of the kind what names, in a child process and
-// waits for it; ctx ending kills it. An error wraps errNoChild when no
-// process could be started.
-func runChild(ctx context.Context, what string, cj childJob) error {
+// waits for it, returning what it cost; ctx ending kills it. An error
+// wraps errNoChild when no process could be started.
+func runChild(ctx context.Context, what string, cj childJob) (childUsage, error) {
 	enc, err := json.Marshal(cj)
 	if err != nil {
-		return fmt.Errorf("store: child job: %w", err)
+		return childUsage{}, fmt.Errorf("store: child job: %w", err)
 	}
 	// /proc/self/exe is the running executable even if its file was
 	// replaced since (an upgrade).
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(enc))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// The child dies with the daemon: it must not outlive the process
 	// that owns the directory's lock.
 	// The signal comes when the thread that started the child ends, not
@@ -194,20 +253,21 @@ func runChild(ctx context.Context, what string, cj childJob) error {
 		err = cmd.Wait()
 	}
 	runtime.UnlockOSThread()
+	usage := usageOf(cmd.ProcessState, stdout.Bytes())
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return usage, ctx.Err()
 		}
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
 			msg = err.Error()
 		}
 		if isExecFailure(err) {
-			return fmt.Errorf("%w: %s", errNoChild, msg)
+			return usage, fmt.Errorf("%w: %s", errNoChild, msg)
 		}
-		return fmt.Errorf("store: %s child: %s", what, msg)
+		return usage, fmt.Errorf("store: %s child: %s", what, msg)
 	}
-	return nil
+	return usage, nil
 }
 
 // errNoChild: the child process could not be started at all.

@@ -50,7 +50,7 @@ func TestCompactionChildFails(t *testing.T) {
 	}
 	w := &WAL{dir: dir}
 	newSeq := sealed[len(sealed)-1].seq + 1
-	_, _, err := w.foldInChild(context.Background(), foldJob{Dir: dir, Sealed: sealed, NewSeq: newSeq})
+	_, _, _, err := w.foldInChild(context.Background(), foldJob{Dir: dir, Sealed: sealed, NewSeq: newSeq})
 	if err == nil || !strings.Contains(err.Error(), "compaction child") || strings.Contains(err.Error(), errNoChild.Error()) {
 		t.Fatalf("err = %v, want the child's own error", err)
 	}
@@ -76,16 +76,21 @@ func TestCompactionChildMatchesInProcess(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := w.foldInChild(ctx, job); err == nil {
+	if _, _, _, err := w.foldInChild(ctx, job); err == nil {
 		t.Fatal("cancelled compaction succeeded")
 	}
 	if _, err := os.Stat(filepath.Join(dir, snapshotName(newSeq)+".tmp")); !os.IsNotExist(err) {
 		t.Errorf("temporary snapshot left behind (%v)", err)
 	}
 
-	count, size, err := w.foldInChild(context.Background(), job)
+	count, size, usage, err := w.foldInChild(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// What the compaction's log line reports: a child that ran a Go
+	// runtime used some CPU and megabytes.
+	if usage.cpu <= 0 || usage.peakRSS < 1<<20 || usage.minorFaults <= 0 {
+		t.Errorf("child usage %+v: want CPU time, a resident size of at least 1 MiB and page faults", usage)
 	}
 	child, err := os.ReadFile(filepath.Join(dir, snapshotName(newSeq)))
 	if err != nil {
@@ -137,7 +142,7 @@ func TestCompactionOrphanHelper(t *testing.T) {
 		t.Skip("helper process for TestCompactionChildDies")
 	}
 	w := &WAL{dir: dir}
-	_, _, err := w.foldInChild(context.Background(), foldJob{Dir: dir, Sealed: []segInfo{{seq: 1, size: 1 << 20}}, NewSeq: 2})
+	_, _, _, err := w.foldInChild(context.Background(), foldJob{Dir: dir, Sealed: []segInfo{{seq: 1, size: 1 << 20}}, NewSeq: 2})
 	t.Fatalf("the blocked compaction returned: %v", err)
 }
 

@@ -61,9 +61,10 @@ func (w *WAL) maybeCompact(ctx context.Context) error {
 	where := "child process"
 	var count uint64
 	var size int64
+	var usage childUsage
 	var err error
 	if !w.opts.CompactInProcess && !w.noChild {
-		count, size, err = w.foldInChild(ctx, job)
+		count, size, usage, err = w.foldInChild(ctx, job)
 		if errors.Is(err, errNoChild) {
 			// No process can be started here (a sandbox, /proc not
 			// mounted): compact in the daemon from now on.
@@ -113,8 +114,13 @@ func (w *WAL) maybeCompact(ctx context.Context) error {
 	if where == "child process" {
 		w.stats.compactionsInChild.Add(1)
 	}
-	w.log.Info("store: compacted", "snapshot", snapshotName(newSeq), "keys", count, "bytes", size,
-		"log_bytes_folded", sealedBytes, "segments", len(sealed), "in", where, "took", time.Since(start).Round(time.Millisecond))
+	attrs := []any{"snapshot", snapshotName(newSeq), "keys", count, "bytes", size,
+		"log_bytes_folded", sealedBytes, "segments", len(sealed), "in", where, "took", time.Since(start).Round(time.Millisecond)}
+	if where == "child process" {
+		attrs = append(attrs, "child_cpu", usage.cpu.Round(time.Millisecond), "child_peak_rss_mib", usage.peakRSS>>20,
+			"child_minor_faults", usage.minorFaults, "child_major_faults", usage.majorFaults)
+	}
+	w.log.Info("store: compacted", attrs...)
 	return nil
 }
 

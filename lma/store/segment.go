@@ -107,7 +107,7 @@ func (w *WAL) prepareLoop(ctx context.Context) {
 func (w *WAL) prepareSegment(ctx context.Context, seq uint64) (*os.File, error) {
 	if !w.opts.CompactInProcess && !w.prepNoChild {
 		path := filepath.Join(w.dir, segmentName(seq))
-		err := runChild(ctx, "segment preparation", childJob{Dir: w.dir, Prepare: seq, Size: w.opts.SegmentBytes})
+		_, err := runChild(ctx, "segment preparation", childJob{Dir: w.dir, Prepare: seq, Size: w.opts.SegmentBytes})
 		if err == nil {
 			return openPrepared(path, w.opts.SegmentBytes)
 		}
