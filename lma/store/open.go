@@ -193,6 +193,9 @@ func (w *WAL) recover() error {
 		w.active = f
 	}
 	w.activeSeq, w.activeSize = activeSeq, activeEnd
+	if w.activeCap, err = fileSize(w.active); err != nil {
+		return err
+	}
 	idx.end = segInfo{seq: activeSeq, size: activeEnd}
 	idx.snapSeq = w.snapSeq
 	w.recovered = idx
