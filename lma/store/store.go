@@ -39,7 +39,7 @@
 // what can be read, explicitly and with a report of what was lost.
 //
 // Segments are preallocated with zeros (segment.go), and every write into
-// one ends on a 4 KiB boundary, zeros after the data (wal.go, padded): a
+// one ends on a 4 KiB boundary, zeros after the data (wal.go, padding): a
 // block written in part and evicted from the page cache would otherwise
 // be read back from the disk before the write, with the batch's callers
 // waiting.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // WAL is the embedded Store: a write-ahead log with group commit, folded
@@ -54,7 +56,8 @@ type WAL struct {
 	active     *os.File
 	activeSeq  uint64
 	activeSize int64
-	activeCap  int64 // the active file's size: writes are padded up to it, never past (padded)
+	activeCap  int64     // the active file's size: writes are padded up to it, never past (padding)
+	iov        [2][]byte // writeAt's pwritev: the data and its padding
 	broken     error
 
 	// InKernel durability: the syncer goroutine fdatasyncs behind the
@@ -358,11 +361,11 @@ func (w *WAL) askPrepare() {
 // less). At most len(zeroBlock), which pads.
 const padTo = 4096
 
-// padded returns buf followed by zeros up to the next padTo boundary of
-// the file, but not past the active file's size (activeCap). A
-// preallocated segment holds zeros after the data (segment.go), so the
-// padding writes what is there already; the next write starts at the
-// data's end again, over it.
+// padding returns how many zeros follow n bytes written at the end of
+// the active segment's data: up to the next padTo boundary of the file,
+// but not past the active file's size (activeCap). A preallocated segment
+// holds zeros after the data (segment.go), so the padding writes what is
+// there already; the next write starts at the data's end again, over it.
 //
 // Why: a write that covers a block only in part makes the kernel read
 // that block first if it is not in the page cache. The segment's zeros
@@ -376,23 +379,43 @@ const padTo = 4096
 // and the next write starts in a block the previous one just wrote. A
 // plain (unpreallocated) file is never padded: activeCap is its data's
 // end, and blocks past the end of a file are never read.
-func (w *WAL) padded(buf []byte) []byte {
-	end := w.activeSize + int64(len(buf))
+func (w *WAL) padding(n int) int {
+	end := w.activeSize + int64(n)
 	limit := min((end+padTo-1)/padTo*padTo, w.activeCap)
-	if limit <= end {
-		return buf
-	}
-	return append(buf, zeroBlock[:limit-end]...)
+	return int(max(limit-end, 0))
 }
 
-// writeAt writes buf, padded, at the end of the active segment's data.
+// writeAt writes buf at the end of the active segment's data, with its
+// padding in the same pwritev: two writes would leave the first block
+// partly written, and nothing is copied or allocated.
 func (w *WAL) writeAt(buf []byte) error {
-	p := w.padded(buf)
-	if _, err := w.active.WriteAt(p, w.activeSize); err != nil {
-		return err
+	pad := w.padding(len(buf))
+	off := w.activeSize
+	written := 0
+	if pad > 0 {
+		w.iov[0], w.iov[1] = buf, zeroBlock[:pad]
+		n, err := unix.Pwritev(int(w.active.Fd()), w.iov[:], off)
+		w.iov[0] = nil
+		if err != nil {
+			return err
+		}
+		written = n
+	}
+	// Without padding, or after a short pwritev: the rest as os.File
+	// writes it (retrying short writes).
+	if written < len(buf) {
+		if _, err := w.active.WriteAt(buf[written:], off+int64(written)); err != nil {
+			return err
+		}
+		written = len(buf)
+	}
+	if rest := len(buf) + pad - written; rest > 0 {
+		if _, err := w.active.WriteAt(zeroBlock[pad-rest:pad], off+int64(written)); err != nil {
+			return err
+		}
 	}
 	if w.onWrite != nil {
-		w.onWrite(w.activeSize, len(buf), len(p))
+		w.onWrite(off, len(buf), len(buf)+pad)
 	}
 	return nil
 }
