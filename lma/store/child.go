@@ -116,8 +116,11 @@ func reportPeak(w io.Writer) {
 		return
 	}
 	for line := range strings.Lines(string(status)) {
+		// "VmHWM:     1234 kB"
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			fmt.Fprintf(w, "%s %s\n", peakPrefix, strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if f := strings.Fields(rest); len(f) > 0 {
+				fmt.Fprintf(w, "%s %s\n", peakPrefix, f[0])
+			}
 			return
 		}
 	}
