@@ -19,9 +19,14 @@ import (
 // waits to fill a batch: the writer goroutine sends whatever is queued as
 // soon as it is there, so a lone PBA leaves as fast as with WriteTo.
 //
-// The sender owns the buffers queued to it. close sends what is queued
-// before it returns, so that an engine closing in order (stop reading,
-// finish the writes, send their PBAs) loses no answer.
+// The sender copies what it is given into buffers of its own, two that
+// alternate like the queues (one filling while the other is written), so
+// a caller may reuse its buffer at once and sending allocates nothing once
+// they have grown to a burst's size: the PBAs of a group commit are
+// marshalled into the commit's reused buffer (writer.go), which may be
+// reused before a busy sender has written them. close sends what is
+// queued before it returns, so that an engine closing in order (stop
+// reading, finish the writes, send their PBAs) loses no answer.
 type sender struct {
 	conn   transport.Conn
 	log    *slog.Logger
@@ -29,7 +34,9 @@ type sender struct {
 
 	mu     sync.Mutex
 	q      []transport.Message // guarded by mu
+	qb     []byte              // guarded by mu: the bytes of q's messages
 	spare  []transport.Message // guarded by mu: a drained queue to reuse
+	spareb []byte              // guarded by mu: a drained qb to reuse
 	closed bool                // guarded by mu
 	busy   bool                // guarded by mu: the writer holds messages
 	idle   chan struct{}       // guarded by mu: closed when drained
@@ -43,16 +50,47 @@ func newSender(c transport.Conn, log *slog.Logger, failed *atomic.Uint64) *sende
 	return s
 }
 
-// send queues data for to; data must not be changed afterwards.
+// send queues a copy of data for to.
 func (s *sender) send(data []byte, to netip.AddrPort) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	s.q = append(s.q, transport.Message{Buf: data, N: len(data), Addr: to})
+	s.enqueue(data, to)
 	s.mu.Unlock()
 	s.kick()
+}
+
+// enqueue appends a copy of data to the queue (s.mu held). A message
+// already queued keeps pointing into qb's previous array when appending
+// moves qb: its bytes there do not change, and the array lives on until
+// it is written.
+func (s *sender) enqueue(data []byte, to netip.AddrPort) {
+	start := len(s.qb)
+	s.qb = append(s.qb, data...)
+	s.q = append(s.q, transport.Message{Buf: s.qb[start:len(s.qb):len(s.qb)], N: len(data), Addr: to})
+}
+
+// maxSpareBytes bounds the message bytes a drained queue keeps for reuse:
+// what a burst larger than that grew is let go.
+const maxSpareBytes = 1 << 20
+
+// recycle keeps a written queue's arrays as the spares (s.mu held).
+func (s *sender) recycle(q []transport.Message, qb []byte) {
+	if cap(qb) > maxSpareBytes {
+		qb = nil
+	}
+	s.spare, s.spareb = q[:0], qb[:0]
+}
+
+// take swaps the spare queue in for the one it returns, to be written
+// (s.mu held; s.busy is set by the caller).
+func (s *sender) take() ([]transport.Message, []byte) {
+	q, qb := s.q, s.qb
+	s.q, s.qb = s.spare[:0], s.spareb[:0]
+	s.spare, s.spareb = nil, nil
+	return q, qb
 }
 
 func (s *sender) run() {
@@ -77,23 +115,23 @@ func (s *sender) run() {
 			<-s.wake
 			continue
 		}
-		// Swap in the spare array: senders append to it meanwhile.
-		s.q = s.spare[:0]
-		s.spare = nil
+		// Swap in the spare arrays: senders append to them meanwhile.
+		q, qb := s.take()
 		s.busy = true
 		s.mu.Unlock()
 		s.writeAll(q)
 		s.mu.Lock()
 		s.busy = false
-		// q's array is the next spare: two arrays alternate, and once
-		// both have grown to a burst's size queueing allocates no more.
-		s.spare = q[:0]
+		// q's arrays are the next spares: two of each alternate, and
+		// once both have grown to a burst's size queueing allocates no
+		// more.
+		s.recycle(q, qb)
 		s.mu.Unlock()
 	}
 }
 
-// writeAll sends q in batches of the Conn's size, then lets its buffers
-// go.
+// writeAll sends q in batches of the Conn's size, then drops its
+// references to the bytes (earlier arrays of a grown qb go with them).
 func (s *sender) writeAll(q []transport.Message) {
 	size := max(s.conn.BatchSize(), 1)
 	for rest := q; len(rest) > 0; {
@@ -104,12 +142,12 @@ func (s *sender) writeAll(q []transport.Message) {
 	clear(q)
 }
 
-// queue adds data for to like send, without waking the writer goroutine:
-// the caller sends it with flush.
+// queue adds a copy of data for to like send, without waking the writer
+// goroutine: the caller sends it with flush.
 func (s *sender) queue(data []byte, to netip.AddrPort) {
 	s.mu.Lock()
 	if !s.closed {
-		s.q = append(s.q, transport.Message{Buf: data, N: len(data), Addr: to})
+		s.enqueue(data, to)
 	}
 	s.mu.Unlock()
 }
@@ -130,16 +168,14 @@ func (s *sender) flush() {
 		s.kick()
 		return
 	}
-	q := s.q
-	s.q = s.spare[:0]
-	s.spare = nil
+	q, qb := s.take()
 	s.busy = true
 	s.mu.Unlock()
 	s.writeAll(q)
 	s.mu.Lock()
 	s.busy = false
 	if s.spare == nil {
-		s.spare = q[:0]
+		s.recycle(q, qb)
 	}
 	wake := len(s.q) > 0 || s.closed
 	if !wake && s.idle != nil {
