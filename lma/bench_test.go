@@ -68,7 +68,8 @@ func preload(t testing.TB, e *Engine, n int) {
 // registrations, half refreshes. It reports PBU/s and latency
 // percentiles; LMA_BENCH_WINDOW sets the PBUs in flight (default 2048);
 // LMA_BENCH_STORE=mem replaces the WAL with memory, to see the engine's
-// own cost.
+// own cost; LMA_BENCH_REFRESHES=1 sends refreshes only, the paced rows'
+// load of make bench-lma.
 func BenchmarkPBU(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("LMA_BENCH_BINDINGS")); err == nil {
@@ -114,10 +115,11 @@ func BenchmarkPBU(b *testing.B) {
 	runtime.ReadMemStats(&ms1)
 
 	// Pre-marshal the PBUs: new sessions and refreshes of preloaded ones.
+	refreshesOnly := os.Getenv("LMA_BENCH_REFRESHES") == "1" && n > 0
 	msgs := make([][]byte, b.N)
 	for i := range msgs {
 		var p *mh.ProxyBindingUpdate
-		if i%2 == 0 {
+		if i%2 == 0 && !refreshesOnly {
 			p = &mh.ProxyBindingUpdate{Sequence: 1, Flags: mh.BUFlagA | mh.BUFlagP, Lifetime: time.Hour, Options: []mh.Option{
 				mh.NewNAI(fmt.Sprintf("new%d@example.net", i)),
 				&mh.HomeNetworkPrefix{Prefix: netip.MustParsePrefix("::/0")},
@@ -125,8 +127,12 @@ func BenchmarkPBU(b *testing.B) {
 				&mh.AccessTechnologyTypeOption{ATT: mh.ATTIEEE80211},
 				&mh.MobileNodeLinkLayerID{ID: mac1}}}
 		} else {
-			k := (i / 2) % max(n, 1)
-			p = &mh.ProxyBindingUpdate{Sequence: uint16(2 + i/2/max(n, 1)), Flags: mh.BUFlagA | mh.BUFlagP, Lifetime: time.Hour, Options: []mh.Option{
+			j := i / 2
+			if refreshesOnly {
+				j = i
+			}
+			k := j % max(n, 1)
+			p = &mh.ProxyBindingUpdate{Sequence: uint16(2 + j/max(n, 1)), Flags: mh.BUFlagA | mh.BUFlagP, Lifetime: time.Hour, Options: []mh.Option{
 				mh.NewNAI("pre" + strconv.Itoa(k) + "@example.net"),
 				&mh.HomeNetworkPrefix{Prefix: netip.MustParsePrefix("::/0")},
 				&mh.HandoffIndicatorOption{HI: mh.HandoffStateNotChanged},

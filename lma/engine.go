@@ -389,14 +389,13 @@ type packet struct {
 	// the socket counts) and the engine runs on the wall clock, else the
 	// engine's clock when the batch holding it was read.
 	recv time.Time
-	// handoff, set on the loop for a PBU accepted as a handoff between
-	// MAGs, holds its PBA until the new downlink route is in place too
-	// (handoff.go); the writer reaches it through observeLatency once the
-	// binding is durable.
-	handoff *handoffAck
 }
 
-// receive reads batches from c and hands them to the loop.
+// receive reads batches from c and hands them to the loop. A packet's
+// data is the read buffer itself, which the next read overwrites, and the
+// batch's packets are reused: what the loop keeps of a message past its
+// handling it copies (pendingAck, handoffAck, request.own). At 50,000
+// PBUs a second a copy of each batch was a quarter of the LMA's garbage.
 func (e *Engine) receive(c transport.Conn) {
 	defer e.wg.Done()
 	n := c.BatchSize()
@@ -407,6 +406,7 @@ func (e *Engine) receive(c transport.Conn) {
 	// Kernel timestamps are wall-clock times: usable only when the
 	// engine's clock is the wall clock too (not a test's fake).
 	_, kernelTime := e.clk.(clock.Real)
+	batch := make([]packet, 0, n)
 	for {
 		k, err := c.ReadBatch(msgs)
 		if err != nil {
@@ -423,13 +423,7 @@ func (e *Engine) receive(c transport.Conn) {
 			continue
 		}
 		now := e.clk.Now()
-		batch := make([]packet, 0, k)
-		// One copy of the batch's messages, not one allocation each.
-		total := 0
-		for i := range msgs[:k] {
-			total += msgs[i].N
-		}
-		data := make([]byte, 0, total)
+		batch = batch[:0]
 		for i := range msgs[:k] {
 			m := &msgs[i]
 			if m.Truncated {
@@ -438,13 +432,11 @@ func (e *Engine) receive(c transport.Conn) {
 				e.handled.Add(1)
 				continue
 			}
-			start := len(data)
-			data = append(data, m.Buf[:m.N]...)
 			recv := now
 			if kernelTime && !m.Time.IsZero() {
 				recv = m.Time
 			}
-			batch = append(batch, packet{conn: c, from: m.Addr, data: data[start:len(data):len(data)], recv: recv})
+			batch = append(batch, packet{conn: c, from: m.Addr, data: m.Buf[:m.N:m.N], recv: recv})
 		}
 		e.recvMu.RLock()
 		if e.stopRead {

@@ -1,6 +1,7 @@
 package lma
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 //
 //   - the binding's write is durable (issue 3, "Nothing lost": a session
 //     acknowledged as accepted survives a crash), told by the writer
-//     through observeLatency on the store's goroutine;
+//     through its pendingAck on the store's goroutine;
 //   - the downlink route of every home prefix and of the IPv4 home address
 //     points into the new MAG's tunnel, the tunnel created first when it
 //     is the MAG's first session (dpSwitch), told by the applier on its
@@ -31,10 +32,13 @@ import (
 // it a Binding Revocation Indication when the session has moved), which
 // is housekeeping: it never goes before the PBA that opens the new path.
 type handoffAck struct {
-	e    *Engine
-	p    *packet
+	e *Engine
+	// The PBU's carrier and arrival, copied: the packet's memory is the
+	// receiver's again once the loop has handled it.
 	conn transport.Conn
-	data []byte
+	from netip.AddrPort
+	recv time.Time
+	data []byte // the PBA, in a buffer of its own
 	// silent: accepted without the A flag, no PBA (RFC 6275 11.7.1).
 	silent bool
 	// bri is the previous MAG's revocation, held (holdBRI); nil if none
@@ -60,8 +64,7 @@ type handoffAck struct {
 	dp         dpResult
 }
 
-// durable is the writer's news (via observeLatency): the binding is
-// stored.
+// durable is the writer's news (finishAck): the binding is stored.
 func (h *handoffAck) durable() {
 	now := h.e.clk.Now()
 	h.mu.Lock()
@@ -94,21 +97,21 @@ func (h *handoffAck) switched(r dpResult) {
 func (h *handoffAck) send(now time.Time) {
 	e := h.e
 	if !h.silent {
-		e.send(h.conn, h.p.from, h.data)
+		e.send(h.conn, h.from, h.data)
 	}
-	e.observeLatencyNow(h.p)
+	e.observeLatency(h.recv)
 	if h.bri != nil {
 		e.releaseBRI(h.bri)
 	}
 	if e.debug() {
 		// From the PBU's arrival (its decision when injected without one).
-		base := h.p.recv
+		base := h.recv
 		if base.IsZero() {
 			base = h.decided
 		}
 		since := func(t time.Time) time.Duration { return t.Sub(base) }
 		args := []any{"handoff", h.what,
-			"to", h.p.from, "decided", since(h.decided), "issued", since(h.issued), "durable", since(h.durableAt),
+			"to", h.from, "decided", since(h.decided), "issued", since(h.issued), "durable", since(h.durableAt),
 			"switch_start", since(h.switchedAt.Add(-h.dp.took)), "route_switched", since(h.switchedAt),
 			"switch_ops", h.dp.ops, "switch_took", h.dp.took, "switch_err", h.dp.err,
 			"pba_sent", since(now), "bri_sent", h.bri != nil}

@@ -488,16 +488,19 @@ func (c *cache) samePrefixSet(b *binding, want []netip.Prefix) bool {
 // retransmission of a parked PBU replaces it and keeps the timer.
 func (e *Engine) park(r *request, old *binding) {
 	k := parkKey{mag: r.mag.Name, mn: r.mn, llid: r.llid, att: r.att}
-	r, ok := r.own() // kept past this message
+	// Kept past this message: a copy of its own (a new name, so that
+	// escape analysis, which does not follow assignments in order, keeps
+	// the loop's request off the heap).
+	kept, ok := r.own()
 	if !ok {
 		e.log.Error("lma: a parked PBU does not parse again; dropped (the MAG retransmits)", "mn", k.mn)
 		return
 	}
 	if pk := e.parked[k]; pk != nil {
-		pk.r, pk.old = r, old
+		pk.r, pk.old = kept, old
 		return
 	}
-	pk := &parked{r: r, old: old}
+	pk := &parked{r: kept, old: old}
 	e.parked[k] = pk
 	pk.timer = e.clk.AfterFunc(e.cfg.MaxDelayBeforeNewBCEAssign, func() {
 		e.post(func() {
@@ -533,25 +536,17 @@ func (e *Engine) reply(r *request, pba *mh.ProxyBindingAck) {
 		return
 	}
 	e.send(r.p.conn, r.p.from, data)
-	e.observeLatency(r.p)
+	e.observeLatency(r.p.recv)
 }
 
-// observeLatency records a PBA's departure. The writer calls it once a
-// binding's write is durable and its PBA queued; a handoff's PBA is held
-// (silent to the writer) and leaves from handoffAck when its route is
-// switched as well, which observes it then.
-func (e *Engine) observeLatency(p *packet) {
-	if h := p.handoff; h != nil {
-		p.handoff = nil
-		h.durable()
-		return
-	}
-	e.observeLatencyNow(p)
-}
-
-func (e *Engine) observeLatencyNow(p *packet) {
-	if e.observe != nil && !p.recv.IsZero() {
-		e.observe(e.clk.Now().Sub(p.recv))
+// observeLatency records the departure of the PBA of a PBU that arrived
+// at recv (zero: injected without an arrival, not observed). The writer
+// calls it once a binding's write is durable and its PBA queued; a
+// handoff's PBA is held (silent to the writer) and handoffAck observes it
+// when it leaves.
+func (e *Engine) observeLatency(recv time.Time) {
+	if e.observe != nil && !recv.IsZero() {
+		e.observe(e.clk.Now().Sub(recv))
 	}
 }
 

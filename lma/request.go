@@ -1,6 +1,8 @@
 package lma
 
 import (
+	"slices"
+
 	"github.com/openpmip/pmip/internal/mh"
 )
 
@@ -53,22 +55,38 @@ func (r *request) pick(opts []mh.Option) (hasHI, hasATT, dup bool, v4reqs int) {
 	return hasHI, hasATT, dup, v4reqs
 }
 
-// own returns a copy of r whose PBU and options are its own, parsed again
-// from the packet's bytes (which the receiver copied and nothing changes):
-// the PBU the loop handled came from its reused mh.Decoder, which the
-// next message overwrites. A request kept past its message needs it: a
-// PBU parked for MaxDelayBeforeNewBCEAssign, and the rejection built off
-// the loop when a binding's write fails. It reports false only if the
-// bytes no longer parse as the PBU they decoded to on the loop, which
-// mh's tests of Decoder against Parse rule out.
+// own returns a copy of r whose packet, PBU and options are its own: the
+// packet's bytes are the receiver's buffer, which the next read
+// overwrites, and the PBU the loop handled came from its reused
+// mh.Decoder, which the next message overwrites. A request kept past its
+// message needs it: a PBU parked for MaxDelayBeforeNewBCEAssign. It
+// reports false only if the bytes no longer parse as the PBU they decoded
+// to on the loop, which mh's tests of Decoder against Parse rule out.
 func (r *request) own() (*request, bool) {
-	m, err := mh.Parse(r.p.data)
+	p := *r.p
+	p.data = slices.Clone(p.data)
+	m, err := mh.Parse(p.data)
 	pbu, ok := m.(*mh.ProxyBindingUpdate)
 	if err != nil || !ok {
 		return nil, false
 	}
 	c := *r
-	c.pbu = pbu
+	c.p, c.pbu = &p, pbu
 	c.pick(pbu.Options)
 	return &c, true
+}
+
+// requestFrom parses a PBU's bytes (which it then refers to) into a
+// request with its options picked out and nothing else: enough for pba
+// to build a rejection without a binding (it reads the sequence number
+// and the options), off the loop when a binding's write failed.
+func requestFrom(data []byte) (*request, bool) {
+	m, err := mh.Parse(data)
+	pbu, ok := m.(*mh.ProxyBindingUpdate)
+	if err != nil || !ok {
+		return nil, false
+	}
+	r := &request{pbu: pbu}
+	r.pick(pbu.Options)
+	return r, true
 }

@@ -31,8 +31,40 @@ func TestParkedPBUKeepsItsOptions(t *testing.T) {
 	checkAnswers(t, a, parked)
 }
 
+// The receiver reads every message into the same buffers, so a parked
+// PBU keeps a copy of its bytes as well as of its options: when the wait
+// ends with a failing store, its rejection (built from those bytes off
+// the loop) carries its own identifier, sequence number and timestamp,
+// not those of the PBU read into the buffer since.
+//
+//	ap1: alice registered; ap2: alice, HI 4 (parked); ap1: bob registered;
+//	the store fails; MaxDelayBeforeNewBCEAssign later: ap2 gets 128 for alice
+func TestParkedPBURefusedWithItsOwnBytes(t *testing.T) {
+	h := newHarnessWith(t, testCfg(t, true, ""), true)
+	h.register(h.ap1, h.newPBU("alice@example.net"))
+	parked := h.newPBU("alice@example.net", hi(mh.HandoffStateUnknown))
+	h.send(h.ap2, parked)
+	h.nothing(h.ap2)
+	h.advance(time.Millisecond)
+	bob := h.newPBU("bob@example.net", replace(mh.TimestampFromTime(h.clk.Now())))
+	if a := h.register(h.ap1, bob); a.Status != mh.StatusAccepted {
+		t.Fatalf("bob: %v", a)
+	}
+	h.st.mu.Lock()
+	h.st.fail = errDisk
+	h.st.mu.Unlock()
+	h.advance(h.cfg.MaxDelayBeforeNewBCEAssign)
+	a := h.pba(h.ap2)
+	if a.Status != mh.StatusReasonUnspecified {
+		t.Fatalf("status %v with a failing store", a.Status)
+	}
+	checkAnswers(t, a, parked)
+}
+
 // When the store fails, each PBU of a batch is refused with a PBA built
-// off the loop, after the Decoder has moved on: each carries its own
+// off the loop, after the Decoder has moved on and the receiver has read
+// the next PBUs into the buffer this one was read into (each is sent once
+// the last was handled, so each is read on its own): each carries its own
 // PBU's identifier, sequence number and timestamp.
 func TestStoreFailureAnswersEachPBU(t *testing.T) {
 	h := newHarnessWith(t, testCfg(t, true, ""), true)
@@ -46,6 +78,7 @@ func TestStoreFailureAnswersEachPBU(t *testing.T) {
 		p := h.newPBU(n)
 		sent = append(sent, p)
 		h.send(h.ap1, p)
+		h.handledAll()
 	}
 	release()
 	for _, p := range sent {

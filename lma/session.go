@@ -2,6 +2,7 @@ package lma
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/openpmip/pmip/internal/clock"
@@ -185,7 +186,7 @@ func (e *Engine) update(r *request, b *binding) {
 	// done, then the revocation of the previous MAG; the anti-spoofing
 	// sources and the old tunnel's cleanup follow the switch.
 	e.stats.handoffs.Add(1)
-	h := &handoffAck{e: e, p: r.p, conn: r.p.conn, silent: r.pbu.Flags&mh.BUFlagA == 0, decided: now}
+	h := &handoffAck{e: e, conn: r.p.conn, from: r.p.from, recv: r.p.recv, silent: r.pbu.Flags&mh.BUFlagA == 0, decided: now}
 	if !wasDereg {
 		// RFC 5846 8.1: the LMA may tell the previous MAG that the
 		// session moved, so that it stops serving the mobile; held
@@ -272,21 +273,27 @@ func (e *Engine) commit(r *request, b *binding, v4 mh.IPv4HoAStatus, h *handoffA
 	if r.v4req != nil && !b.hoa.valid() {
 		pba.Options = append(pba.Options, &mh.IPv4HomeAddressReply{Status: v4, Prefix: r.v4req.Prefix})
 	}
-	// Into a buffer of its own, which the PBA keeps until it has left;
-	// AppendMarshal adds no allocation per option.
-	data, err := mh.AppendMarshal(make([]byte, 0, pbaRoom), pba)
+	ack := pendingAck{conn: r.p.conn, from: r.p.from, recv: r.p.recv, id: b.id, silent: r.pbu.Flags&mh.BUFlagA == 0}
+	// The PBA and a copy of the PBU (for the rejection if the write
+	// fails) go into memory that lasts until the acknowledgement is
+	// finished: the turn's reused buffer (writes.keep). The packet is the
+	// receiver's again once this message is handled.
+	var err error
+	ack.data, ack.pbu, err = e.writes.keep(pba, r.p.data)
 	if err != nil {
 		e.log.Error("lma: marshalling a PBA", "err", err, "pba", pba)
 		return
 	}
 	e.stats.status(status)
 	if h != nil {
-		h.data = data
-		r.p.handoff = h
-		e.writes.put(b, pendingAck{r: r, id: b.id, silent: true}, false)
+		// handoffAck sends the PBA, maybe after the turn's buffer is
+		// reused: a copy of its own.
+		h.data = slices.Clone(ack.data)
+		ack.data, ack.silent, ack.handoff = nil, true, h
+		e.writes.put(b, ack, false)
 		return
 	}
-	e.writes.put(b, pendingAck{r: r, id: b.id, data: data, silent: r.pbu.Flags&mh.BUFlagA == 0}, refreshOnly)
+	e.writes.put(b, ack, refreshOnly)
 }
 
 // remove ends a session: routes, pool entries and the stored record go,

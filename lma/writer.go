@@ -3,20 +3,35 @@ package lma
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/openpmip/pmip/internal/mh"
 	"github.com/openpmip/pmip/internal/transport"
 	"github.com/openpmip/pmip/lma/store"
 )
 
-// pendingAck is a PBA waiting for its binding's write to be durable.
+// pendingAck is a PBA waiting for its binding's write to be durable. It
+// holds copies of what it needs of the PBU's packet, which the receiver
+// reuses once the loop has handled it (engine.go): nothing of a PBU is
+// kept past its turn on the loop but in a pendingAck, a handoffAck or a
+// parked request (request.own).
 type pendingAck struct {
-	r    *request
+	conn transport.Conn
+	from netip.AddrPort
+	recv time.Time
 	id   uint64
-	data []byte
+	// data is the PBA; pbu the PBU's bytes, parsed again for the
+	// rejection if the write fails. Over a store.Submitter both live in
+	// the turn's buffer, reused once the turn is finished.
+	data, pbu []byte
 	// silent: accepted without the A flag, no PBA (RFC 6275 11.7.1).
 	silent bool
+	// handoff, for a PBU accepted as a handoff between MAGs, holds its
+	// PBA until the new downlink route is in place too (handoff.go); it
+	// hears from finishAck that the binding is durable.
+	handoff *handoffAck
 }
 
 // writes is how the engine persists: with a store.Submitter (the WAL),
@@ -49,6 +64,10 @@ type writes struct {
 type turn struct {
 	w    *writes
 	acks []pendingAck
+	// buf holds the acks' PBAs and PBU copies (writes.keep); an ack's
+	// slices point into it or into an array it outgrew, and stay valid
+	// until finish.
+	buf  []byte
 	n    int
 	done func(error) // t.finish, made once
 }
@@ -60,11 +79,45 @@ func (t *turn) finish(err error) {
 	for _, s := range t.w.e.out {
 		s.flush()
 	}
-	clear(t.acks) // let the requests and PBAs go
+	clear(t.acks) // drop the references to conns, handoffs, outgrown buffers
 	t.acks, t.n = t.acks[:0], 0
+	if cap(t.buf) > maxTurnBytes {
+		t.buf = nil // what a burst grew goes
+	}
+	t.buf = t.buf[:0]
 	t.w.mu.Lock()
 	t.w.free = append(t.w.free, t)
 	t.w.mu.Unlock()
+}
+
+// maxTurnBytes bounds the buffer a finished turn keeps for reuse: a
+// turn's PBAs and PBUs take a few hundred octets each.
+const maxTurnBytes = 1 << 20
+
+// keep marshals pba and copies pbu into memory that lasts until the
+// acknowledgement carrying them is finished: over a store.Submitter the
+// loop turn's buffer, so that a PBA costs no allocation once the turns'
+// buffers have grown to a turn's size (at 50,000 PBUs a second, a buffer
+// each was a quarter of the LMA's garbage); otherwise a buffer of their
+// own. On the loop.
+func (w *writes) keep(pba *mh.ProxyBindingAck, pbu []byte) (data, pbuCopy []byte, err error) {
+	var t *turn
+	var buf []byte
+	if w.sub != nil {
+		t = w.turn()
+		buf = t.buf
+	}
+	start := len(buf)
+	buf, err = mh.AppendMarshal(buf, pba)
+	if err != nil {
+		return nil, nil, err
+	}
+	mid := len(buf)
+	buf = append(buf, pbu...)
+	if t != nil {
+		t.buf = buf
+	}
+	return buf[start:mid:mid], buf[mid:len(buf):len(buf)], nil
 }
 
 // turn returns the loop turn's acknowledgements, a reused one if any.
@@ -105,13 +158,7 @@ func newWrites(e *Engine, st store.Store, workers int) *writes {
 // binding.
 func (w *writes) put(b *binding, ack pendingAck, refreshOnly bool) {
 	if w.sub == nil {
-		b.gen++
-		w.per.put(bindingKey(b.id), encodeBinding(w.e.bc, b), func(err error) {
-			if w.e.finishAck(&ack, err, false) {
-				// A worker may wait on the loop: Sync counts on it.
-				w.e.post(func() { w.e.removeUnstored(ack.id) })
-			}
-		})
+		w.persist(b, &ack)
 		return
 	}
 	if refreshOnly {
@@ -127,6 +174,20 @@ func (w *writes) put(b *binding, ack pendingAck, refreshOnly bool) {
 	w.batch.Put(w.key, w.val)
 	t := w.turn()
 	t.acks = append(t.acks, ack)
+}
+
+// persist is put without a store.Submitter. ack is a pointer so that the
+// closure's copy is made here, not in put, whose ack then stays on the
+// stack on the Submitter's path.
+func (w *writes) persist(b *binding, a *pendingAck) {
+	ack := *a
+	b.gen++
+	w.per.put(bindingKey(b.id), encodeBinding(w.e.bc, b), func(err error) {
+		if w.e.finishAck(&ack, err, false) {
+			// A worker may wait on the loop: Sync counts on it.
+			w.e.post(func() { w.e.removeUnstored(ack.id) })
+		}
+	})
 }
 
 // del removes a binding's records. The refresh record goes too, if there
@@ -267,7 +328,6 @@ func (e *Engine) removeUnstored(id uint64) {
 // removed. With queued, an accepting PBA only joins its sender's queue:
 // the caller flushes the senders after the last of its batch.
 func (e *Engine) finishAck(a *pendingAck, err error, queued bool) bool {
-	p := a.r.p
 	if errors.Is(err, store.ErrClosed) {
 		// Submitted while the engine closed (a timer's work after the
 		// last writes): not durable, so not acknowledged; the MAG
@@ -279,26 +339,32 @@ func (e *Engine) finishAck(a *pendingAck, err error, queued bool) bool {
 		// retries; the binding goes.
 		e.stats.storeErrors.Add(1)
 		e.log.Error("lma: binding not stored, registration refused", "id", a.id, "err", err)
-		// pba reads only the request when given no binding, so it may
-		// run here, off the loop, on a copy with options of its own (the
-		// loop's Decoder has moved on to other messages).
-		if r, ok := a.r.own(); ok {
+		// pba reads only the PBU's options and sequence number when
+		// given no binding, so it may run here, off the loop, on the PBU
+		// parsed again (the loop's Decoder has moved on to other
+		// messages).
+		if r, ok := requestFrom(a.pbu); ok {
 			if f, err := mh.Marshal(e.pba(r, mh.StatusReasonUnspecified, nil)); err == nil {
-				e.send(p.conn, p.from, f)
+				e.send(a.conn, a.from, f)
 			}
 		}
 		return true
 	}
+	if a.handoff != nil {
+		// handoffAck sends the PBA and observes its latency.
+		a.handoff.durable()
+		return false
+	}
 	// RFC 6275 11.7.1 (via RFC 5213 5.3.6): an accepted Binding Update
 	// without the A flag gets no acknowledgement.
 	if !a.silent {
-		if s := e.senderOf(p.conn); queued && s != nil {
-			s.queue(a.data, p.from)
+		if s := e.senderOf(a.conn); queued && s != nil {
+			s.queue(a.data, a.from)
 		} else {
-			e.send(p.conn, p.from, a.data)
+			e.send(a.conn, a.from, a.data)
 		}
 	}
-	e.observeLatency(p)
+	e.observeLatency(a.recv)
 	return false
 }
 
