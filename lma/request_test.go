@@ -17,15 +17,7 @@ import (
 //	MaxDelayBeforeNewBCEAssign later: ap2 gets alice's PBA
 func TestParkedPBUKeepsItsOptions(t *testing.T) {
 	h := newHarness(t, testCfg(t, true, ""))
-	h.register(h.ap1, h.newPBU("alice@example.net"))
-	parked := h.newPBU("alice@example.net", hi(mh.HandoffStateUnknown))
-	h.send(h.ap2, parked)
-	h.nothing(h.ap2)
-	h.advance(time.Millisecond)
-	bob := h.newPBU("bob@example.net", replace(mh.TimestampFromTime(h.clk.Now())))
-	if a := h.register(h.ap1, bob); a.Status != mh.StatusAccepted {
-		t.Fatalf("bob: %v", a)
-	}
+	parked := parkAliceThenRegisterBob(t, h)
 	h.advance(h.cfg.MaxDelayBeforeNewBCEAssign)
 	a := h.pba(h.ap2)
 	checkAnswers(t, a, parked)
@@ -41,15 +33,7 @@ func TestParkedPBUKeepsItsOptions(t *testing.T) {
 //	the store fails; MaxDelayBeforeNewBCEAssign later: ap2 gets 128 for alice
 func TestParkedPBURefusedWithItsOwnBytes(t *testing.T) {
 	h := newHarnessWith(t, testCfg(t, true, ""), true)
-	h.register(h.ap1, h.newPBU("alice@example.net"))
-	parked := h.newPBU("alice@example.net", hi(mh.HandoffStateUnknown))
-	h.send(h.ap2, parked)
-	h.nothing(h.ap2)
-	h.advance(time.Millisecond)
-	bob := h.newPBU("bob@example.net", replace(mh.TimestampFromTime(h.clk.Now())))
-	if a := h.register(h.ap1, bob); a.Status != mh.StatusAccepted {
-		t.Fatalf("bob: %v", a)
-	}
+	parked := parkAliceThenRegisterBob(t, h)
 	h.st.mu.Lock()
 	h.st.fail = errDisk
 	h.st.mu.Unlock()
@@ -59,6 +43,24 @@ func TestParkedPBURefusedWithItsOwnBytes(t *testing.T) {
 		t.Fatalf("status %v with a failing store", a.Status)
 	}
 	checkAnswers(t, a, parked)
+}
+
+// parkAliceThenRegisterBob registers alice at ap1, parks her PBU from
+// ap2 (Handoff Indicator 4: state unknown, RFC 5213 5.4.1.3) and returns
+// it, then registers bob at ap1: a later message through the loop's
+// Decoder and the receiver's buffers.
+func parkAliceThenRegisterBob(t *testing.T, h *harness) *mh.ProxyBindingUpdate {
+	t.Helper()
+	h.register(h.ap1, h.newPBU("alice@example.net"))
+	parked := h.newPBU("alice@example.net", hi(mh.HandoffStateUnknown))
+	h.send(h.ap2, parked)
+	h.nothing(h.ap2)
+	h.advance(time.Millisecond)
+	bob := h.newPBU("bob@example.net", replace(mh.TimestampFromTime(h.clk.Now())))
+	if a := h.register(h.ap1, bob); a.Status != mh.StatusAccepted {
+		t.Fatalf("bob: %v", a)
+	}
+	return parked
 }
 
 // When the store fails, each PBU of a batch is refused with a PBA built
