@@ -65,9 +65,8 @@ func (r *request) pick(opts []mh.Option) (hasHI, hasATT, dup bool, v4reqs int) {
 func (r *request) own() (*request, bool) {
 	p := *r.p
 	p.data = slices.Clone(p.data)
-	m, err := mh.Parse(p.data)
-	pbu, ok := m.(*mh.ProxyBindingUpdate)
-	if err != nil || !ok {
+	pbu, ok := parsePBU(p.data)
+	if !ok {
 		return nil, false
 	}
 	c := *r
@@ -81,12 +80,19 @@ func (r *request) own() (*request, bool) {
 // to build a rejection without a binding (it reads the sequence number
 // and the options), off the loop when a binding's write failed.
 func requestFrom(data []byte) (*request, bool) {
-	m, err := mh.Parse(data)
-	pbu, ok := m.(*mh.ProxyBindingUpdate)
-	if err != nil || !ok {
+	pbu, ok := parsePBU(data)
+	if !ok {
 		return nil, false
 	}
 	r := &request{pbu: pbu}
 	r.pick(pbu.Options)
 	return r, true
+}
+
+// parsePBU parses data, which decoded to a PBU on the loop, into a PBU of
+// its own (mh.Parse, not the loop's Decoder).
+func parsePBU(data []byte) (*mh.ProxyBindingUpdate, bool) {
+	m, err := mh.Parse(data)
+	pbu, ok := m.(*mh.ProxyBindingUpdate)
+	return pbu, err == nil && ok
 }
