@@ -274,9 +274,34 @@ func (d *Domain) checkReleased(from, to *AP) {
 type Baseline map[string]string
 
 // TakeBaseline records the kernel state of the LMA's and every AP's
-// namespace, to compare with after a detach.
+// namespace, to compare with after a detach. It first waits for every
+// IPv6 address to leave the tentative state: the local route of an
+// address appears when its duplicate address detection ends, and an
+// AP's radio interface (a bridge port that keeps its kernel link-local
+// address) may have come up a moment ago, which once made a detach find
+// that route "left over".
 func (d *Domain) TakeBaseline() Baseline {
 	d.T.Helper()
+	// An address on a link without carrier stays tentative for good:
+	// after 10 s the baseline is taken anyway, and says so.
+	tentative := func() string {
+		for _, ns := range append([]string{"lma"}, apNames(d.APs)...) {
+			if out := strings.TrimSpace(d.nsSh(ns, "ip -6 addr show tentative")); out != "" {
+				return ns + ": " + out
+			}
+		}
+		return ""
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		t := tentative()
+		if t == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			d.Say("baseline taken with addresses still tentative after 10 s: %s", t)
+			break
+		}
+	}
 	b := Baseline{"lma": d.KernelState("lma")}
 	for _, ap := range d.APs {
 		b[ap.Name] = d.KernelState(ap.Name)
